@@ -1,0 +1,56 @@
+"""People, their role assignments and their API tokens."""
+
+from tortoise import fields
+from tortoise.models import Model
+
+from models.base import ScopedModel
+
+
+class Person(ScopedModel):
+    """A resident, worker or official. scope_path is the unit they live or work in,
+    owner_id is their own id, so the own relation reads "this is me"."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64)
+    phone = fields.CharField(max_length=32, null=True)
+    address = fields.CharField(max_length=255, null=True)
+    home_unit = fields.ForeignKeyField(
+        "models.OrgUnit", related_name="people", null=True, on_delete=fields.RESTRICT
+    )
+
+    class Meta:
+        table = "person"
+
+
+class RoleAssignment(Model):
+    """Person P holds role R in the scope of org unit U (a Casbin g line in data)."""
+
+    id = fields.IntField(primary_key=True)
+    person = fields.ForeignKeyField(
+        "models.Person", related_name="assignments", on_delete=fields.CASCADE
+    )
+    role = fields.CharField(max_length=32)
+    unit = fields.ForeignKeyField(
+        "models.OrgUnit", related_name="assignments", null=True, on_delete=fields.RESTRICT
+    )
+    scope_path = fields.CharField(max_length=255, description="Path of the unit, empty for the global scope")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "role_assignment"
+        unique_together = (("person", "role", "scope_path"),)
+
+
+class ApiToken(Model):
+    """A bearer token. Only its SHA-256 is stored, revoking sets revoked_at."""
+
+    id = fields.IntField(primary_key=True)
+    person = fields.ForeignKeyField("models.Person", related_name="tokens", on_delete=fields.CASCADE)
+    token_hash = fields.CharField(max_length=64, unique=True)
+    label = fields.CharField(max_length=64, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    revoked_at = fields.DatetimeField(null=True)
+    last_used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_token"

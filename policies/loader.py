@@ -1,0 +1,221 @@
+"""Read ``policies/model.conf`` and ``policies/policy.csv`` into a checked enforcer.
+
+Casbin itself accepts a wrong policy silently (a bad line loads, then every
+``enforce()`` raises; an unknown word simply never matches). Here every line is
+parsed once, checked against the vocabulary, and only then handed to Casbin, so a
+broken file is refused with its file and line and never reaches a request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import logging
+
+import casbin
+from casbin import persist
+
+from policies import vocabulary
+
+# Casbin prints the whole model and policy at INFO while an enforcer is built.
+logging.getLogger("casbin").setLevel(logging.WARNING)
+
+MODEL_FILE = "model.conf"
+POLICY_FILE = "policy.csv"
+
+
+class PolicyError(Exception):
+    """A policy file cannot be used. ``problems`` lists ``file:line: message`` strings."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One ``p`` line: role may do action on resource through relation."""
+
+    role: str
+    resource: str
+    action: str
+    relation: str
+    line: int
+
+
+@dataclass(frozen=True)
+class RoleLink:
+    """One ``g`` line: role ``member`` inherits everything granted to ``parent``."""
+
+    member: str
+    parent: str
+    line: int
+
+
+@dataclass(frozen=True)
+class ParsedPolicy:
+    model_text: str
+    rules: tuple[Rule, ...]
+    links: tuple[RoleLink, ...]
+    version: str
+
+
+def _split(line: str) -> list[str]:
+    return [token.strip() for token in line.split(",")]
+
+
+def parse_policy(directory: Path) -> ParsedPolicy:
+    """Parse and check the two files; raise ``PolicyError`` naming every bad line."""
+    model_path = directory / MODEL_FILE
+    policy_path = directory / POLICY_FILE
+    problems: list[str] = []
+    try:
+        model_text = model_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError([f"{model_path}: cannot read: {exc.strerror}"]) from None
+    try:
+        policy_text = policy_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError([f"{policy_path}: cannot read: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:
+        raise PolicyError([f"{policy_path}: not UTF-8 text: {exc.reason}"]) from None
+
+    rules: list[Rule] = []
+    links: list[RoleLink] = []
+    seen: dict[tuple[str, ...], int] = {}
+    for number, raw in enumerate(policy_text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        where = f"{policy_path.name}:{number}"
+        tokens = _split(line)
+        kind = tokens[0]
+        if any(not token for token in tokens):
+            problems.append(f"{where}: empty field in {line!r}")
+            continue
+        if any(("::" in t or '"' in t or " " in t) for t in tokens[1:]):
+            problems.append(f"{where}: names may not contain spaces, quotes or '::': {line!r}")
+            continue
+        if kind == "p":
+            if len(tokens) != 5:
+                problems.append(
+                    f"{where}: a rule has 4 fields (role, resource, action, relation), "
+                    f"found {len(tokens) - 1}: {line!r}"
+                )
+                continue
+            _, role, resource, action, relation = tokens
+            bad = _check_rule(role, resource, action, relation)
+            if bad:
+                problems.append(f"{where}: {bad}")
+                continue
+            key = ("p", role, resource, action, relation)
+            if key in seen:
+                problems.append(f"{where}: duplicate of line {seen[key]}")
+                continue
+            seen[key] = number
+            rules.append(Rule(role, resource, action, relation, number))
+        elif kind == "g":
+            if len(tokens) != 3:
+                problems.append(
+                    f"{where}: a role link has 2 fields (member role, parent role), "
+                    f"found {len(tokens) - 1}: {line!r}"
+                )
+                continue
+            _, member, parent = tokens
+            unknown = [r for r in (member, parent) if r not in vocabulary.ROLES]
+            if unknown:
+                problems.append(f"{where}: unknown role {unknown[0]!r}")
+                continue
+            links.append(RoleLink(member, parent, number))
+        else:
+            problems.append(f"{where}: unknown line type {kind!r} (expected 'p' or 'g')")
+    problems.extend(_check_links(links, policy_path.name))
+    if problems:
+        raise PolicyError(problems)
+    digest = hashlib.sha256()
+    digest.update(model_text.encode())
+    digest.update(b"\0")
+    digest.update(policy_text.encode())
+    return ParsedPolicy(model_text, tuple(rules), tuple(links), digest.hexdigest()[:12])
+
+
+def _check_rule(role: str, resource: str, action: str, relation: str) -> str | None:
+    if role not in vocabulary.ROLES:
+        return f"unknown role {role!r} (known: {', '.join(vocabulary.ROLES)})"
+    if resource not in vocabulary.RESOURCES:
+        return f"unknown resource {resource!r}"
+    if action not in vocabulary.ACTIONS:
+        return f"unknown action {action!r}"
+    if action not in vocabulary.RESOURCES[resource]:
+        allowed = ", ".join(vocabulary.RESOURCES[resource])
+        return f"action {action!r} does not apply to {resource} (it has: {allowed})"
+    if relation not in vocabulary.RELATIONS:
+        return f"unknown relation {relation!r} (known: {', '.join(vocabulary.RELATIONS)})"
+    return None
+
+
+def _check_links(links: list[RoleLink], filename: str) -> list[str]:
+    parents: dict[str, list[RoleLink]] = {}
+    for link in links:
+        parents.setdefault(link.member, []).append(link)
+    problems = []
+    for start in parents:
+        stack = [(start, (start,))]
+        while stack:
+            role, trail = stack.pop()
+            for link in parents.get(role, []):
+                if link.parent in trail:
+                    problems.append(
+                        f"{filename}:{link.line}: role cycle {' -> '.join((*trail, link.parent))}"
+                    )
+                    return problems
+                stack.append((link.parent, (*trail, link.parent)))
+    return problems
+
+
+class _ParsedAdapter(persist.Adapter):
+    """Hands already-checked lines to Casbin, so Casbin never parses the file itself."""
+
+    def __init__(self, parsed: ParsedPolicy):
+        self.parsed = parsed
+
+    def load_policy(self, model):
+        for rule in self.parsed.rules:
+            model.add_policy("p", "p", [rule.role, rule.resource, rule.action, rule.relation])
+        for link in self.parsed.links:
+            model.add_policy("g", "g", [link.member, link.parent])
+
+
+def build_enforcer(
+    parsed: ParsedPolicy, relation: Callable[[str, object, object], bool]
+) -> casbin.Enforcer:
+    """A fresh enforcer for ``parsed`` with the ``relation`` matcher function registered."""
+    try:
+        model = casbin.Enforcer.new_model(text=parsed.model_text)
+        enforcer = casbin.Enforcer(model, _ParsedAdapter(parsed), enable_log=False)
+    except Exception as exc:  # Casbin reports model errors with assorted exception types
+        raise PolicyError([f"{MODEL_FILE}: {exc}"]) from None
+    enforcer.add_function("relation", relation)
+    return enforcer
+
+
+@dataclass(frozen=True)
+class LoadedPolicy:
+    """A checked policy ready to serve, with its version and load time."""
+
+    enforcer: casbin.Enforcer
+    parsed: ParsedPolicy
+    loaded_at: datetime
+
+    @property
+    def version(self) -> str:
+        return self.parsed.version
+
+
+def load_policy(directory: Path, relation: Callable[[str, object, object], bool]) -> LoadedPolicy:
+    parsed = parse_policy(directory)
+    return LoadedPolicy(build_enforcer(parsed, relation), parsed, datetime.now(UTC))

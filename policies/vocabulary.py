@@ -1,0 +1,55 @@
+"""The words the policy files may use, defined once.
+
+The service, the loader's checks and the tests all read these tables; a word that
+is not here is an error when the policy is loaded, never a silent allow or deny.
+"""
+
+from __future__ import annotations
+
+ROLES: dict[str, str] = {
+    "resident": "Resident (居民/村民): lives in one grid",
+    "grid_worker": "Grid worker (网格员): walks one grid daily",
+    "secretary": "Community secretary (党委书记/党支部书记): runs the community's councils",
+    "judge": "Judge (驻社区法官) stationed at a workstation serving communities",
+    "street_official": "Street official (街道干部): oversees a street",
+    "admin": "Administrator: accounts and policy files",
+}
+
+ACTIONS: dict[str, str] = {
+    "read": "See the record (lists, nested fields, counts, lookups)",
+    "create": "Create a record in a scope",
+    "update": "Change a record",
+}
+
+# resource -> actions that make sense for it
+RESOURCES: dict[str, tuple[str, ...]] = {
+    "OrgUnit": ("read",),
+    "Person": ("read",),
+    "Person.contact": ("read",),
+    "Council": ("read", "create"),
+    "Meeting": ("read", "create", "update"),
+    "AgendaTopic": ("read", "create"),
+    "Attendance": ("read", "create"),
+    "Concern": ("read", "create", "update"),
+    "ConcernEvent": ("read",),
+}
+
+# The relation kinds: how a rule reaches objects from the actor's scope.
+RELATIONS: dict[str, str] = {
+    "any": "every object, wherever it is",
+    "in_scope": "objects at or below the actor's scope (whole path segments)",
+    "in_community": "objects at or below the community/village that contains the actor's scope",
+    "contains_scope": "objects at or above the actor's scope (its grid, community, street)",
+    "own": "objects that belong to the actor (raised by, attended by, is)",
+    "own_in_scope": "objects that belong to the actor and lie in the actor's scope",
+}
+
+# Scope kinds a role can be assigned in (checked when assignments are created).
+SCOPE_KINDS: dict[str, tuple[str, ...]] = {
+    "resident": ("grid",),
+    "grid_worker": ("grid",),
+    "secretary": ("community", "village"),
+    "judge": ("community", "village"),
+    "street_official": ("street",),
+    "admin": ("global",),
+}

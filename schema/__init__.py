@@ -1,0 +1,1 @@
+"""GraphQL only: types, inputs, queries and mutations per domain, composed in ``schema.root``."""

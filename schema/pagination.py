@@ -1,0 +1,55 @@
+"""Cursor connections (``first``/``after``, ``totalCount``, ``pageInfo``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+import strawberry
+
+from services.pagination import Page, encode_cursor
+
+T = TypeVar("T")
+
+
+@strawberry.type(description="Where a page sits in the whole list.")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="More rows follow `endCursor`.")
+    has_previous_page: bool = strawberry.field(description="This page was asked for with `after`.")
+    start_cursor: str | None = strawberry.field(description="Cursor of the first row of the page.")
+    end_cursor: str | None = strawberry.field(
+        description="Cursor of the last row; pass it as `after` for the next page."
+    )
+
+
+@strawberry.type(description="A row of a connection with its cursor.")
+class Edge(Generic[T]):
+    cursor: str = strawberry.field(description="Opaque cursor of this row.")
+    node: T = strawberry.field(description="The row.")
+
+
+@strawberry.type(description="A page of a list that the caller may see, newest first.")
+class Connection(Generic[T]):
+    edges: list[Edge[T]] = strawberry.field(description="The rows of this page with cursors.")
+    nodes: list[T] = strawberry.field(description="The rows of this page.")
+    page_info: PageInfo = strawberry.field(description="Cursors and whether more rows follow.")
+    page: strawberry.Private[Page]
+
+    @strawberry.field(description="How many rows the caller may see in the whole list (not the page).")
+    async def total_count(self) -> int:
+        return await self.page.total_count()
+
+    @classmethod
+    def build(cls, page: Page, convert: Callable[[object], T]) -> Connection[T]:
+        nodes = [convert(row) for row in page.rows]
+        return cls(
+            edges=[Edge(cursor=encode_cursor(row.id), node=node) for row, node in zip(page.rows, nodes)],
+            nodes=nodes,
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=page.start_cursor,
+                end_cursor=page.end_cursor,
+            ),
+            page=page,
+        )

@@ -1,0 +1,1 @@
+"""Domain operations, authorization and the service's plumbing."""

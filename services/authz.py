@@ -1,0 +1,277 @@
+"""The one authorization path: from the Casbin policy to a decision and to SQL.
+
+A rule in ``policies/policy.csv`` grants (role, resource, action) through a
+*relation kind*. Each relation kind has two implementations side by side:
+
+* ``holds(grant, facts)`` – a predicate on one object, called by Casbin's matcher
+  (``relation(p.rel, r.scope, r.res)``) when a single object is decided;
+* ``condition(grant, columns)`` – a SQL condition (Tortoise ``Q``) for lists.
+
+``Authorizer.plan()`` asks the enforcer which relations each of the actor's roles
+is granted and ORs their conditions; ``Authorizer.decide()`` runs Casbin's
+``enforce()`` on one object. Both read the same rules, and a property test proves
+that the list filter returns exactly the objects that ``decide()`` allows.
+Resolvers never name a role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tortoise.expressions import Q
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from models.concerns import Concern, ConcernEvent
+from models.councils import AgendaTopic, Attendance, Council, Meeting
+from models.org import OrgUnit
+from models.people import Person
+from policies import vocabulary
+from policies.loader import LoadedPolicy
+from services import scopes
+from services.errors import Forbidden
+
+# ---------------------------------------------------------------------------- actors
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The actor holds ``role`` in the scope ``path`` (of org unit ``unit_id``)."""
+
+    role: str
+    path: str
+    unit_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is asking: a person and their role assignments, loaded once per request."""
+
+    person_id: int
+    name: str
+    assignments: tuple[Assignment, ...]
+    token_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What the matcher sees as ``r.scope``: the actor and one scope they act in."""
+
+    actor_id: int
+    path: str
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the matcher sees as ``r.res``: the two columns every relation reads."""
+
+    scope_path: str
+    owner_id: int | None = None
+
+    @classmethod
+    def of(cls, obj: Any) -> Facts:
+        return cls(obj.scope_path, obj.owner_id)
+
+
+# ------------------------------------------------------------------------- resources
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    """Where a resource's facts live in SQL."""
+
+    model: type[Model]
+    scope_column: str = "scope_path"
+    owner_column: str | None = "owner_id"
+
+
+RESOURCES: dict[str, ResourceSpec] = {
+    "OrgUnit": ResourceSpec(OrgUnit, scope_column="path", owner_column=None),
+    "Person": ResourceSpec(Person),
+    "Person.contact": ResourceSpec(Person),
+    "Council": ResourceSpec(Council),
+    "Meeting": ResourceSpec(Meeting),
+    "AgendaTopic": ResourceSpec(AgendaTopic),
+    "Attendance": ResourceSpec(Attendance),
+    "Concern": ResourceSpec(Concern),
+    "ConcernEvent": ResourceSpec(ConcernEvent),
+}
+assert set(RESOURCES) == set(vocabulary.RESOURCES), "vocabulary and resource specs differ"
+
+# ------------------------------------------------------------------------- relations
+
+ALL = Q()  # a condition that matches every row
+
+
+def under_condition(column: str, scope: str) -> Q:
+    """``column`` is ``scope`` or below it, by whole path segments."""
+    if scope == scopes.GLOBAL:
+        return ALL
+    return Q(**{column: scope}) | Q(**{f"{column}__startswith": scope + "/"})
+
+
+def _owner_q(grant: Grant, spec: ResourceSpec) -> Q | None:
+    if spec.owner_column is None:
+        return None
+    return Q(**{spec.owner_column: grant.actor_id})
+
+
+@dataclass(frozen=True)
+class Relation:
+    holds: Callable[[Grant, Facts], bool]
+    condition: Callable[[Grant, ResourceSpec], Q | None]  # None: matches nothing
+
+
+def _own_in_scope_condition(grant: Grant, spec: ResourceSpec) -> Q | None:
+    owner = _owner_q(grant, spec)
+    return None if owner is None else owner & under_condition(spec.scope_column, grant.path)
+
+
+RELATIONS: dict[str, Relation] = {
+    "any": Relation(lambda g, f: True, lambda g, s: ALL),
+    "in_scope": Relation(
+        lambda g, f: scopes.is_under(f.scope_path, g.path),
+        lambda g, s: under_condition(s.scope_column, g.path),
+    ),
+    "in_community": Relation(
+        lambda g, f: scopes.is_under(f.scope_path, scopes.community_of(g.path)),
+        lambda g, s: under_condition(s.scope_column, scopes.community_of(g.path)),
+    ),
+    "contains_scope": Relation(
+        lambda g, f: f.scope_path in scopes.ancestors(g.path),
+        lambda g, s: Q(**{f"{s.scope_column}__in": scopes.ancestors(g.path)})
+        if g.path
+        else None,
+    ),
+    "own": Relation(
+        lambda g, f: f.owner_id is not None and f.owner_id == g.actor_id,
+        _owner_q,
+    ),
+    "own_in_scope": Relation(
+        lambda g, f: f.owner_id == g.actor_id and scopes.is_under(f.scope_path, g.path),
+        _own_in_scope_condition,
+    ),
+}
+assert set(RELATIONS) == set(vocabulary.RELATIONS), "vocabulary and relations differ"
+
+
+def relation_matcher(name: str, grant: Grant, facts: Facts) -> bool:
+    """The ``relation`` function of the Casbin matcher."""
+    return RELATIONS[name].holds(grant, facts)
+
+
+# -------------------------------------------------------------------------- decisions
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How (actor, resource, action) reaches rows: the granted (relation, scope) pairs."""
+
+    resource: str
+    action: str
+    grants: tuple[tuple[str, Grant], ...]
+
+    @property
+    def denies_all(self) -> bool:
+        return self.condition() is None
+
+    def condition(self) -> Q | None:
+        """The SQL condition (``None`` when nothing is visible)."""
+        spec = RESOURCES[self.resource]
+        parts = [RELATIONS[rel].condition(grant, spec) for rel, grant in self.grants]
+        parts = [q for q in parts if q is not None]
+        if not parts:
+            return None
+        if any(not q.children and not q.filters for q in parts):
+            return ALL
+        return Q(*parts, join_type=Q.OR) if len(parts) > 1 else parts[0]
+
+    def apply(self, queryset: QuerySet) -> QuerySet:
+        condition = self.condition()
+        if condition is None:
+            return queryset.filter(id__in=[])
+        return queryset.filter(condition)
+
+    def allows(self, facts: Facts) -> bool:
+        """The same plan as a predicate (used to filter rows already in memory)."""
+        return any(RELATIONS[rel].holds(grant, facts) for rel, grant in self.grants)
+
+
+class Authorizer:
+    """One loaded policy. Immutable: a request keeps the one it started with."""
+
+    def __init__(self, policy: LoadedPolicy):
+        self.policy = policy
+        self.enforcer = policy.enforcer
+        self._relations: dict[tuple[str, str, str], tuple[str, ...]] = {}
+
+    @property
+    def version(self) -> str:
+        return self.policy.version
+
+    def relations_for(self, role: str, resource: str, action: str) -> tuple[str, ...]:
+        """Relation kinds through which ``role`` (and roles it inherits) may act."""
+        key = (role, resource, action)
+        cached = self._relations.get(key)
+        if cached is None:
+            rows = self.enforcer.get_implicit_permissions_for_user(role)
+            cached = tuple(
+                sorted({rel for _, obj, act, rel in rows if obj == resource and act == action})
+            )
+            self._relations[key] = cached
+        return cached
+
+    def plan(self, actor: Actor, resource: str, action: str) -> Plan:
+        _check_words(resource, action)
+        grants = []
+        for assignment in actor.assignments:
+            grant = Grant(actor.person_id, assignment.path)
+            for rel in self.relations_for(assignment.role, resource, action):
+                grants.append((rel, grant))
+        return Plan(resource, action, tuple(grants))
+
+    def decide(self, actor: Actor, resource: str, action: str, facts: Facts) -> bool:
+        """Casbin's own decision for one object: any assignment that allows it."""
+        _check_words(resource, action)
+        return any(
+            self.enforcer.enforce(
+                a.role, Grant(actor.person_id, a.path), resource, action, facts
+            )
+            for a in actor.assignments
+        )
+
+
+def _check_words(resource: str, action: str) -> None:
+    if resource not in vocabulary.RESOURCES or action not in vocabulary.RESOURCES[resource]:
+        raise ValueError(f"{resource}.{action} is not in the policy vocabulary")
+
+
+@dataclass
+class RequestAuth:
+    """Per-request view of the authorizer: plans are computed once per request."""
+
+    actor: Actor
+    authorizer: Authorizer
+    _plans: dict[tuple[str, str], Plan] = field(default_factory=dict)
+
+    def plan(self, resource: str, action: str = "read") -> Plan:
+        key = (resource, action)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self.authorizer.plan(self.actor, resource, action)
+        return plan
+
+    def visible(self, resource: str, queryset: QuerySet | None = None) -> QuerySet:
+        """Rows of ``resource`` the actor may read, as a query (never filtered after)."""
+        if queryset is None:
+            queryset = RESOURCES[resource].model.all()
+        return self.plan(resource, "read").apply(queryset)
+
+    def can(self, resource: str, action: str, facts: Facts) -> bool:
+        return self.authorizer.decide(self.actor, resource, action, facts)
+
+    def require(self, resource: str, action: str, facts: Facts) -> None:
+        if not self.can(resource, action, facts):
+            raise Forbidden(f"You may not {action} this {resource} here.")

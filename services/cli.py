@@ -1,0 +1,166 @@
+"""The ``bandeng`` command: serve, migrate, seed, token, schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from services.config import load_settings
+
+DEMO_DATABASE = "sqlite://bandeng-demo.sqlite3"
+
+ROLE_SUMMARY = {
+    "resident": "own concerns; councils, meetings and topics of own community",
+    "grid_worker": "everything raised in own grid, residents' contact details there",
+    "secretary": "all of own community: councils, meetings, concerns, people",
+    "judge": "councils and meetings of the communities the workstation serves",
+    "street_official": "everything below the street (no residents' contact details)",
+    "admin": "org units and people (accounts), not residents' concerns",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bandeng", description="Bandeng (小板凳) governance service")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the GraphQL service (migrates the database first)")
+    serve.add_argument("--host", help="interface to listen on (default BANDENG_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default BANDENG_PORT or 8000)")
+    serve.add_argument(
+        "--demo", action="store_true",
+        help=f"use {DEMO_DATABASE} (unless BANDENG_DATABASE_URL is set), seed it, print a token per role",
+    )
+
+    sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("seed", help="load the demo data into the configured database")
+
+    token = sub.add_parser("token", help="issue or revoke API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    issue = token_sub.add_parser("issue", help="print a new token for a person")
+    issue.add_argument("--person", required=True, help="person id or exact name")
+    issue.add_argument("--label", default="", help="what the token is for")
+    revoke = token_sub.add_parser("revoke", help="revoke a token")
+    revoke.add_argument("token")
+
+    schema_cmd = sub.add_parser("schema", help="print the GraphQL schema (SDL)")
+    schema_cmd.add_argument("--write", action="store_true", help="write schema/schema.graphql")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = load_settings()
+    if args.command == "serve" and args.demo and "BANDENG_DATABASE_URL" not in _environ():
+        settings = settings.with_overrides(database_url=DEMO_DATABASE)
+    if args.command == "schema":
+        return _schema(args.write)
+    if args.command == "serve":
+        return _serve(settings, args)
+    return asyncio.run(_database_command(settings, args))
+
+
+def _environ():
+    import os
+
+    return os.environ
+
+
+def _schema(write: bool) -> int:
+    from schema.root import build_schema
+
+    text = build_schema().as_str() + "\n"
+    if write:
+        target = Path(__file__).resolve().parent.parent / "schema" / "schema.graphql"
+        target.write_text(text, encoding="utf-8")
+        print(f"wrote {target}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+async def _database_command(settings, args) -> int:
+    from services import database, identity, seed
+    from services.errors import BandengError
+
+    await database.upgrade(settings.database_url)
+    if args.command == "migrate":
+        print("database is up to date")
+        return 0
+    await database.connect(settings.database_url)
+    try:
+        if args.command == "seed":
+            await seed.seed_demo()
+            print("demo data is in place")
+        elif args.command == "token" and args.token_command == "issue":
+            person = await _find_person(args.person)
+            print(await identity.issue_token(person.id, args.label))
+        elif args.command == "token" and args.token_command == "revoke":
+            if not await identity.revoke_token(args.token):
+                print("no active token matches", file=sys.stderr)
+                return 1
+            print("revoked")
+        return 0
+    except BandengError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        await database.disconnect()
+
+
+async def _find_person(ref: str):
+    from models.people import Person
+    from services.errors import NotFound
+
+    person = await (Person.filter(id=int(ref)) if ref.isdigit() else Person.filter(name=ref)).first()
+    if person is None:
+        raise NotFound(f"No person {ref!r}.")
+    return person
+
+
+async def _prepare_demo(settings) -> list[str]:
+    from models.people import ApiToken, RoleAssignment
+    from services import database, identity, seed
+
+    await database.connect(settings.database_url)
+    try:
+        world = await seed.seed_demo()
+        lines = []
+        for key in seed.DEMO_LOGINS:
+            person = world.people[key]
+            # Demo tokens are re-issued at every start; the previous ones stop working.
+            await ApiToken.filter(person_id=person.id, label="demo").delete()
+            token = await identity.issue_token(person.id, "demo")
+            roles = await RoleAssignment.filter(person_id=person.id).select_related("unit")
+            for assignment in roles[:1]:
+                where = assignment.unit.name if assignment.unit else "everywhere"
+                lines.append(
+                    f"  {assignment.role:<16} {person.name} @ {where}\n"
+                    f"  {'':<16} sees: {ROLE_SUMMARY[assignment.role]}\n"
+                    f"  {'':<16} Authorization: Bearer {token}\n"
+                )
+        return lines
+    finally:
+        await database.disconnect()
+
+
+def _serve(settings, args) -> int:
+    import uvicorn
+
+    from services import database
+    from services.http import create_app
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    asyncio.run(database.upgrade(settings.database_url))
+    if args.demo:
+        lines = asyncio.run(_prepare_demo(settings))
+        print(f"\nBandeng demo on {settings.database_url}\nGraphiQL: http://{host}:{port}/graphql "
+              "(add the header below in the Headers tab)\n")
+        print("\n".join(lines))
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

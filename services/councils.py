@@ -1,0 +1,118 @@
+"""Councils (议事会): reading them in scope, scheduling meetings, agendas, attendance."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from models.councils import AgendaTopic, Attendance, Meeting, MeetingStatus
+from services.authz import Facts, RequestAuth
+from services.errors import BadUserInput
+from services.ids import parse_id
+from services.org import get_visible
+
+ATTENDANCE_CAPACITIES = ("resident", "grid_worker", "secretary", "judge", "street_official", "alliance_unit", "guest")
+
+
+def visible_councils(auth: RequestAuth, *, unit_id: int | None = None, search: str | None = None):
+    query = auth.visible("Council")
+    if unit_id is not None:
+        query = query.filter(unit_id=unit_id)
+    if search:
+        query = query.filter(name__icontains=search)
+    return query
+
+
+def visible_meetings(
+    auth: RequestAuth,
+    *,
+    council_id: int | None = None,
+    status: MeetingStatus | None = None,
+    starts_after: datetime | None = None,
+    starts_before: datetime | None = None,
+):
+    query = auth.visible("Meeting")
+    if council_id is not None:
+        query = query.filter(council_id=council_id)
+    if status is not None:
+        query = query.filter(status=status)
+    if starts_after is not None:
+        query = query.filter(starts_at__gte=starts_after)
+    if starts_before is not None:
+        query = query.filter(starts_at__lt=starts_before)
+    return query
+
+
+def _text(value: str, field: str, limit: int) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise BadUserInput(f"`{field}` must not be empty.", argument=field)
+    if len(value) > limit:
+        raise BadUserInput(f"`{field}` is longer than {limit} characters.", argument=field)
+    return value
+
+
+async def schedule_meeting(
+    auth: RequestAuth, *, council_id: str, title: str, starts_at: datetime, place: str
+) -> Meeting:
+    council = await get_visible(auth, "Council", council_id)
+    title = _text(title, "title", 200)
+    if starts_at.tzinfo is None:
+        raise BadUserInput("`startsAt` needs a time zone offset.", argument="startsAt")
+    auth.require("Meeting", "create", Facts(council.scope_path))
+    return await Meeting.create(
+        council=council,
+        scope_path=council.scope_path,
+        title=title,
+        starts_at=starts_at,
+        place=(place or "").strip()[:200],
+        scheduled_by_id=auth.actor.person_id,
+    )
+
+
+async def add_topic(
+    auth: RequestAuth, *, meeting_id: str, title: str, description: str, concern_id: str | None
+) -> AgendaTopic:
+    meeting = await get_visible(auth, "Meeting", meeting_id)
+    title = _text(title, "title", 200)
+    concern = await get_visible(auth, "Concern", concern_id) if concern_id is not None else None
+    if meeting.status == MeetingStatus.CANCELLED:
+        raise BadUserInput("The meeting was cancelled; topics cannot be added.", argument="meetingId")
+    auth.require("AgendaTopic", "create", Facts(meeting.scope_path, auth.actor.person_id))
+    return await AgendaTopic.create(
+        meeting=meeting,
+        scope_path=meeting.scope_path,
+        owner_id=auth.actor.person_id,
+        title=title,
+        description=(description or "").strip(),
+        concern=concern,
+        raised_by_id=auth.actor.person_id,
+    )
+
+
+async def record_attendance(
+    auth: RequestAuth, *, meeting_id: str, person_id: str, capacity: str, present: bool
+) -> Attendance:
+    meeting = await get_visible(auth, "Meeting", meeting_id)
+    if capacity not in ATTENDANCE_CAPACITIES:
+        raise BadUserInput(
+            f"`capacity` must be one of {', '.join(ATTENDANCE_CAPACITIES)}.", argument="capacity"
+        )
+    attendee_id = parse_id(person_id, "personId")
+    if attendee_id != auth.actor.person_id:
+        # Recording someone else: they must be a person the actor can see.
+        await get_visible(auth, "Person", attendee_id)
+    auth.require("Attendance", "create", Facts(meeting.scope_path, attendee_id))
+    row = await Attendance.filter(meeting_id=meeting.id, person_id=attendee_id).first()
+    if row is None:
+        return await Attendance.create(
+            meeting=meeting,
+            person_id=attendee_id,
+            scope_path=meeting.scope_path,
+            owner_id=attendee_id,
+            capacity=capacity,
+            present=present,
+            recorded_by_id=auth.actor.person_id,
+        )
+    row.capacity, row.present, row.recorded_by_id = capacity, present, auth.actor.person_id
+    await row.save(update_fields=["capacity", "present", "recorded_by_id"])
+    return row

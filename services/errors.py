@@ -1,0 +1,37 @@
+"""Errors a client is meant to see, each with a stable ``extensions.code``.
+
+graphql-core copies an original exception's ``extensions`` onto the GraphQL error,
+so services raise these and the schema layer needs no mapping. Anything else is
+unexpected: it is logged and masked (see ``schema/extensions.py``).
+"""
+
+from __future__ import annotations
+
+
+class BandengError(Exception):
+    code = "INTERNAL"
+
+    def __init__(self, message: str, **details: object):
+        super().__init__(message)
+        self.message = message
+        self.extensions: dict[str, object] = {"code": self.code, **details}
+
+
+class Unauthenticated(BandengError):
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(BandengError):
+    code = "FORBIDDEN"
+
+
+class NotFound(BandengError):
+    code = "NOT_FOUND"
+
+
+class BadUserInput(BandengError):
+    code = "BAD_USER_INPUT"
+
+
+class ServiceUnavailable(BandengError):
+    code = "SERVICE_UNAVAILABLE"

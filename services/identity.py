@@ -1,0 +1,61 @@
+"""Bearer tokens and the actor behind them.
+
+Tokens are 32 random bytes shown once; only their SHA-256 is stored, so a leaked
+database does not leak usable tokens. Revoking sets ``revoked_at``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime
+
+from models.people import ApiToken, Person, RoleAssignment
+from services.authz import Actor, Assignment
+from services.errors import NotFound
+
+TOKEN_PREFIX = "bdg_"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def issue_token(person_id: int, label: str = "") -> str:
+    """Create a token for a person and return it in clear (the only time it exists)."""
+    if not await Person.filter(id=person_id).exists():
+        raise NotFound(f"No person with id {person_id}.")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    await ApiToken.create(person_id=person_id, token_hash=hash_token(token), label=label)
+    return token
+
+
+async def revoke_token(token: str) -> bool:
+    updated = await ApiToken.filter(token_hash=hash_token(token), revoked_at=None).update(
+        revoked_at=datetime.now(UTC)
+    )
+    return updated > 0
+
+
+async def actor_for_person(person: Person, token_id: int | None = None) -> Actor:
+    rows = await RoleAssignment.filter(person_id=person.id).order_by("id").values_list(
+        "role", "scope_path", "unit_id"
+    )
+    return Actor(
+        person_id=person.id,
+        name=person.name,
+        assignments=tuple(Assignment(role, path, unit) for role, path, unit in rows),
+        token_id=token_id,
+    )
+
+
+async def authenticate(token: str) -> Actor | None:
+    """The actor for a bearer token, or ``None`` if it is unknown or revoked."""
+    row = (
+        await ApiToken.filter(token_hash=hash_token(token), revoked_at=None)
+        .select_related("person")
+        .first()
+    )
+    if row is None:
+        return None
+    return await actor_for_person(row.person, token_id=row.id)

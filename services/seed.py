@@ -1,0 +1,189 @@
+"""Demo data from the places in the domain brief, for GraphiQL and for the tests.
+
+Two streets: 南川西路街道 with 福禄巷北社区 and 新青村 (where a district court's
+judges keep a workstation), and 矿山集街道 with 杜集社区. Each has grids, people in
+every role, councils with meetings, topics and attendance, and residents' concerns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from models.concerns import Concern, ConcernEvent, ConcernStatus
+from models.councils import AgendaTopic, Attendance, Council, Meeting, MeetingStatus
+from models.org import OrgUnit, UnitKind
+from models.people import Person, RoleAssignment
+from services.org import create_unit
+
+# key: (kind, name, parent key)
+UNITS: list[tuple[str, UnitKind, str, str | None]] = [
+    ("nanchuan", UnitKind.STREET, "南川西路街道", None),
+    ("fulu", UnitKind.COMMUNITY, "福禄巷北社区", "nanchuan"),
+    ("fulu_g1", UnitKind.GRID, "福禄巷北社区第一网格", "fulu"),
+    ("fulu_g2", UnitKind.GRID, "福禄巷北社区第二网格", "fulu"),
+    ("xinqing", UnitKind.VILLAGE, "新青村", "nanchuan"),
+    ("xinqing_g1", UnitKind.GRID, "新青村第一网格", "xinqing"),
+    ("kuangshan", UnitKind.STREET, "矿山集街道", None),
+    ("duji", UnitKind.COMMUNITY, "杜集社区", "kuangshan"),
+    ("duji_g1", UnitKind.GRID, "杜集社区第一网格", "duji"),
+    ("duji_g2", UnitKind.GRID, "杜集社区第二网格", "duji"),
+]
+
+# key: (name, phone, home unit key, [(role, scope unit key or None for global)])
+PEOPLE: list[tuple[str, str, str, str | None, list[tuple[str, str | None]]]] = [
+    ("resident_wang", "王秀英", "13800000001", "fulu_g1", [("resident", "fulu_g1")]),
+    ("resident_li", "李建国", "13800000002", "fulu_g1", [("resident", "fulu_g1")]),
+    ("resident_zhao", "赵桂兰", "13800000003", "fulu_g2", [("resident", "fulu_g2")]),
+    ("resident_sun", "孙志强", "13800000004", "xinqing_g1", [("resident", "xinqing_g1")]),
+    ("resident_zhou", "周丽华", "13800000005", "duji_g1", [("resident", "duji_g1")]),
+    ("resident_wu", "吴德明", "13800000006", "duji_g2", [("resident", "duji_g2")]),
+    ("grid_worker_chen", "陈晓燕", "13900000001", "fulu_g1", [("grid_worker", "fulu_g1")]),
+    ("grid_worker_liu", "刘海波", "13900000002", "fulu_g2", [("grid_worker", "fulu_g2")]),
+    ("grid_worker_ma", "马丽", "13900000003", "duji_g1", [("grid_worker", "duji_g1")]),
+    ("secretary_zhang", "张卫东", "13700000001", "fulu", [("secretary", "fulu")]),
+    ("secretary_huang", "黄玉梅", "13700000002", "xinqing", [("secretary", "xinqing")]),
+    ("secretary_yang", "杨春生", "13700000003", "duji", [("secretary", "duji")]),
+    ("judge_he", "何法官", "13600000001", "fulu", [("judge", "fulu"), ("judge", "xinqing")]),
+    ("street_official_xu", "徐主任", "13500000001", "nanchuan", [("street_official", "nanchuan")]),
+    ("street_official_gao", "高主任", "13500000002", "kuangshan", [("street_official", "kuangshan")]),
+    ("admin", "系统管理员", "13400000001", None, [("admin", None)]),
+]
+
+# The people whose tokens `serve --demo` prints: one per role.
+DEMO_LOGINS = [
+    "resident_wang",
+    "grid_worker_chen",
+    "secretary_zhang",
+    "judge_he",
+    "street_official_xu",
+    "admin",
+]
+
+
+@dataclass
+class DemoWorld:
+    units: dict[str, OrgUnit] = field(default_factory=dict)
+    people: dict[str, Person] = field(default_factory=dict)
+    councils: dict[str, Council] = field(default_factory=dict)
+    meetings: dict[str, Meeting] = field(default_factory=dict)
+    concerns: dict[str, Concern] = field(default_factory=dict)
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+async def seed_demo() -> DemoWorld:
+    """Create the demo world; if it is already there, load it instead (idempotent)."""
+    if await OrgUnit.exists():
+        return await load_demo()
+    world = DemoWorld()
+    for key, kind, name, parent in UNITS:
+        world.units[key] = await create_unit(kind, name, world.units[parent] if parent else None)
+    for key, name, phone, home, roles in PEOPLE:
+        unit = world.units[home] if home else None
+        person = await Person.create(
+            name=name, phone=phone, address=f"{unit.name if unit else '街道办'} {len(world.people) + 1}号",
+            home_unit=unit, scope_path=unit.path if unit else "",
+        )
+        person.owner_id = person.id
+        await person.save(update_fields=["owner_id"])
+        world.people[key] = person
+        for role, scope in roles:
+            scope_unit = world.units[scope] if scope else None
+            await RoleAssignment.create(
+                person=person, role=role, unit=scope_unit, scope_path=scope_unit.path if scope_unit else ""
+            )
+    await _seed_councils(world)
+    return world
+
+
+SECRETARY_OF = {"fulu": "secretary_zhang", "xinqing": "secretary_huang", "duji": "secretary_yang"}
+
+
+async def _seed_councils(world: DemoWorld) -> None:
+    u, p = world.units, world.people
+    councils = {
+        "fulu": ("福禄巷北社区小板凳议事会", "Staff carry little stools into courtyards and sit with residents.", "fulu"),
+        "xinqing": ("新青村院落议事会", "Courtyard council of 新青村.", "xinqing"),
+        "duji": ("杜集社区红板凳议事会", "Red-stool council of 杜集社区.", "duji"),
+    }
+    for key, (name, description, unit_key) in councils.items():
+        world.councils[key] = await Council.create(
+            name=name, description=description, unit=u[unit_key], scope_path=u[unit_key].path
+        )
+
+    concerns = [
+        ("wall", "fulu_g1", "resident_wang", "grid_worker_chen", "小学对面围墙倾斜", "infrastructure",
+         "The wall opposite the primary school leans towards the pavement.", "福禄巷北 12 号对面", ConcernStatus.ACCEPTED),
+        ("ebikes", "fulu_g1", "resident_li", "resident_li", "楼道电动车堵塞", "safety",
+         "E-bikes block the stairwell of building 3.", "3 号楼 2 单元", ConcernStatus.SUBMITTED),
+        ("pipe", "fulu_g2", "resident_zhao", "grid_worker_liu", "水管漏水", "property",
+         "Leaking pipe in the basement, photos sent through the mini-program.", "7 号楼地下室", ConcernStatus.SUBMITTED),
+        ("lamp", "xinqing_g1", "resident_sun", "resident_sun", "路灯不亮", "infrastructure",
+         "The street lamp at the village entrance has been out for a week.", "村口", ConcernStatus.RESOLVED),
+        ("elevator", "duji_g1", "resident_zhou", "grid_worker_ma", "老楼加装电梯", "elderly",
+         "Residents of an old building ask for an elevator.", "杜集 5 号楼", ConcernStatus.SUBMITTED),
+        ("road", "duji_g2", "resident_wu", "resident_wu", "道路积水", "infrastructure",
+         "The road floods after every rain.", "杜集路口", ConcernStatus.ACCEPTED),
+    ]
+    for key, grid, owner, recorder, title, category, description, location, status in concerns:
+        concern = await Concern.create(
+            unit=u[grid], scope_path=u[grid].path, owner_id=p[owner].id, raised_by=p[owner],
+            recorded_by=p[recorder], title=title, description=description, category=category,
+            location=location, status=status,
+        )
+        world.concerns[key] = concern
+        await ConcernEvent.create(
+            concern=concern, scope_path=concern.scope_path, owner_id=concern.owner_id,
+            actor=p[recorder], kind="submitted", to_status=ConcernStatus.SUBMITTED,
+        )
+        if status != ConcernStatus.SUBMITTED:
+            await ConcernEvent.create(
+                concern=concern, scope_path=concern.scope_path, owner_id=concern.owner_id,
+                actor=p[recorder], kind="status_changed", from_status=ConcernStatus.SUBMITTED,
+                to_status=status, note="网格员已受理",
+            )
+
+    meetings = [
+        ("wall", "fulu", "围墙倾斜隐患议事", "2024-04-16T09:30:00", "福禄巷北社区 3 号院", MeetingStatus.HELD,
+         [("小学对面围墙倾斜", "Ask the geological survey institute (alliance unit) to inspect and repair.", "wall", "resident_wang")],
+         [("resident_wang", "resident"), ("resident_li", "resident"), ("grid_worker_chen", "grid_worker"),
+          ("secretary_zhang", "secretary"), ("judge_he", "judge")]),
+        ("park", "fulu", "口袋公园金点子", "2026-12-05T14:00:00", "福禄巷北社区活动室", MeetingStatus.SCHEDULED,
+         [("口袋公园选址", "Gather ideas for a pocket park.", None, "resident_li")], []),
+        ("drainage", "duji", "道路积水排水方案", "2024-06-20T15:00:00", "杜集社区议事厅", MeetingStatus.HELD,
+         [("道路积水", "Settle the drainage plan with engineers present.", "road", "resident_wu")],
+         [("resident_wu", "resident"), ("grid_worker_ma", "grid_worker"), ("secretary_yang", "secretary")]),
+        ("civil_code", "xinqing", "民法典进院落", "2026-12-10T10:00:00", "新青村文化广场", MeetingStatus.SCHEDULED,
+         [("民法典宣讲", "Legal outreach (普法) by the judges' workstation.", None, "secretary_huang")], []),
+    ]
+    for key, council_key, title, starts, place, status, topics, attendees in meetings:
+        council = world.councils[council_key]
+        meeting = await Meeting.create(
+            council=council, scope_path=council.scope_path, title=title, starts_at=_at(starts),
+            place=place, status=status, scheduled_by=p[SECRETARY_OF[council_key]],
+        )
+        world.meetings[key] = meeting
+        for topic_title, description, concern_key, raised_by in topics:
+            await AgendaTopic.create(
+                meeting=meeting, scope_path=meeting.scope_path, owner_id=p[raised_by].id,
+                title=topic_title, description=description,
+                concern=world.concerns[concern_key] if concern_key else None, raised_by=p[raised_by],
+            )
+        for person_key, capacity in attendees:
+            await Attendance.create(
+                meeting=meeting, person=p[person_key], scope_path=meeting.scope_path,
+                owner_id=p[person_key].id, capacity=capacity, present=True,
+            )
+
+
+async def load_demo() -> DemoWorld:
+    """The demo world as already stored (looked up by the seeded names)."""
+    world = DemoWorld()
+    units = {u.name: u for u in await OrgUnit.all()}
+    world.units = {key: units[name] for key, _, name, _ in UNITS if name in units}
+    people = {x.name: x for x in await Person.all()}
+    world.people = {key: people[name] for key, name, *_ in PEOPLE if name in people}
+    return world
