@@ -39,7 +39,9 @@ class ConcernEvent(ScopedModel):
 
     id = fields.IntField(primary_key=True)
     concern = fields.ForeignKeyField("models.Concern", related_name="events", on_delete=fields.CASCADE)
-    actor = fields.ForeignKeyField("models.Person", related_name="concern_events", null=True, on_delete=fields.SET_NULL)
+    actor = fields.ForeignKeyField(
+        "models.Person", related_name="concern_events", null=True, on_delete=fields.SET_NULL
+    )
     kind = fields.CharField(max_length=32)
     from_status = fields.CharField(max_length=16, null=True)
     to_status = fields.CharField(max_length=16, null=True)

@@ -26,9 +26,7 @@ class RoleAssignment(Model):
     """Person P holds role R in the scope of org unit U (a Casbin g line in data)."""
 
     id = fields.IntField(primary_key=True)
-    person = fields.ForeignKeyField(
-        "models.Person", related_name="assignments", on_delete=fields.CASCADE
-    )
+    person = fields.ForeignKeyField("models.Person", related_name="assignments", on_delete=fields.CASCADE)
     role = fields.CharField(max_length=32)
     unit = fields.ForeignKeyField(
         "models.OrgUnit", related_name="assignments", null=True, on_delete=fields.RESTRICT

@@ -9,12 +9,11 @@ broken file is refused with its file and line and never reaches a request.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-import logging
 
 import casbin
 from casbin import persist
@@ -190,9 +189,7 @@ class _ParsedAdapter(persist.Adapter):
             model.add_policy("g", "g", [link.member, link.parent])
 
 
-def build_enforcer(
-    parsed: ParsedPolicy, relation: Callable[[str, object, object], bool]
-) -> casbin.Enforcer:
+def build_enforcer(parsed: ParsedPolicy, relation: Callable[[str, object, object], bool]) -> casbin.Enforcer:
     """A fresh enforcer for ``parsed`` with the ``relation`` matcher function registered."""
     try:
         model = casbin.Enforcer.new_model(text=parsed.model_text)

@@ -35,9 +35,15 @@ class Concern:
     @classmethod
     def from_model(cls, row: models.Concern) -> Concern:
         return cls(
-            id=strawberry.ID(str(row.id)), title=row.title, description=row.description,
-            category=row.category, location=row.location, status=row.status,
-            created_at=row.created_at, updated_at=row.updated_at, row=row,
+            id=strawberry.ID(str(row.id)),
+            title=row.title,
+            description=row.description,
+            category=row.category,
+            location=row.location,
+            status=row.status,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            row=row,
         )
 
     @strawberry.field(description="The grid the concern was raised in.")
@@ -76,8 +82,13 @@ class ConcernEvent:
     @classmethod
     def from_model(cls, row: models.ConcernEvent) -> ConcernEvent:
         return cls(
-            id=strawberry.ID(str(row.id)), kind=row.kind, from_status=row.from_status,
-            to_status=row.to_status, note=row.note, created_at=row.created_at, row=row,
+            id=strawberry.ID(str(row.id)),
+            kind=row.kind,
+            from_status=row.from_status,
+            to_status=row.to_status,
+            note=row.note,
+            created_at=row.created_at,
+            row=row,
         )
 
     @strawberry.field(description="Who acted; null when the caller may not see that person.")
@@ -100,22 +111,35 @@ class ConcernQuery:
     async def concerns(
         self,
         info: Info,
-        status: Annotated[ConcernStatus | None, strawberry.argument(description="Only concerns in this state.")] = None,
+        status: Annotated[
+            ConcernStatus | None, strawberry.argument(description="Only concerns in this state.")
+        ] = None,
         category: Annotated[str | None, strawberry.argument(description="Only this category.")] = None,
-        unit_id: Annotated[strawberry.ID | None, strawberry.argument(description="Only concerns raised in this grid.")] = None,
+        unit_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only concerns raised in this grid.")
+        ] = None,
         search: Annotated[str | None, strawberry.argument(description="Part of the title.")] = None,
         first: Annotated[int | None, strawberry.argument(description="Page size (default 20).")] = None,
         after: Annotated[str | None, strawberry.argument(description="Cursor to continue after.")] = None,
     ) -> Connection[Concern] | None:
         query = service.visible_concerns(
-            info.context.auth, status=status, category=category,
-            unit_id=_int_id(unit_id, "unitId"), search=search,
+            info.context.auth,
+            status=status,
+            category=category,
+            unit_id=_int_id(unit_id, "unitId"),
+            search=search,
         )
-        page = await paginate(query, first=first, after=after, max_page_size=info.context.settings.max_page_size)
+        page = await paginate(
+            query, first=first, after=after, max_page_size=info.context.settings.max_page_size
+        )
         return Connection.build(page, Concern.from_model)
 
     @strawberry.field(description="One concern; NOT_FOUND if it does not exist or is out of scope.")
-    async def concern(self, info: Info, id: strawberry.ID) -> Concern | None:
+    async def concern(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="Identifier of the concern.")],
+    ) -> Concern | None:
         return Concern.from_model(await get_visible(info.context.auth, "Concern", id))
 
     @strawberry.field(description="The categories a concern can have.")
@@ -139,10 +163,20 @@ class RaiseConcernInput:
 @strawberry.type
 class ConcernMutation:
     @strawberry.mutation(description="Raise a concern (`Concern` create); records a `submitted` event.")
-    async def raise_concern(self, info: Info, input: RaiseConcernInput) -> Concern | None:
+    async def raise_concern(
+        self,
+        info: Info,
+        input: Annotated[
+            RaiseConcernInput, strawberry.argument(description="What to do; see the input type.")
+        ],
+    ) -> Concern | None:
         row = await service.raise_concern(
-            info.context.auth, unit_id=input.unit_id, title=input.title,
-            description=input.description, category=input.category,
-            location=input.location, resident_id=input.resident_id,
+            info.context.auth,
+            unit_id=input.unit_id,
+            title=input.title,
+            description=input.description,
+            category=input.category,
+            location=input.location,
+            resident_id=input.resident_id,
         )
         return Concern.from_model(row)

@@ -25,9 +25,7 @@ class Loaders:
     def by_id(self, resource: str) -> DataLoader:
         key = ("id", resource)
         if key not in self._loaders:
-            self._loaders[key] = DataLoader(
-                load_fn=lambda ids: reads.by_ids(self.auth, resource, ids)
-            )
+            self._loaders[key] = DataLoader(load_fn=lambda ids: reads.by_ids(self.auth, resource, ids))
         return self._loaders[key]
 
     def children(self, resource: str, parent_field: str, order: str = "id") -> DataLoader:
@@ -53,8 +51,7 @@ class Context:
         """The caller's authorization, or UNAUTHENTICATED when there is no valid token."""
         if self.actor is None:
             raise Unauthenticated(
-                self.auth_problem
-                or "Send `Authorization: Bearer <token>`; only the schema is public."
+                self.auth_problem or "Send `Authorization: Bearer <token>`; only the schema is public."
             )
         return RequestAuth(self.actor, self.authorizer)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -18,11 +18,14 @@ from services.pagination import paginate
 MeetingStatus = strawberry.enum(
     models.MeetingStatus, description="Where a meeting stands: scheduled, held or cancelled."
 )
+if TYPE_CHECKING:
+    from schema.concerns import Concern
+
 ConcernRef = Annotated["Concern", strawberry.lazy("schema.concerns")]
 
 
 @strawberry.type(
-    description="A \"little stool\" council (小板凳议事会) of a community or village, where "
+    description='A "little stool" council (小板凳议事会) of a community or village, where '
     "staff sit with residents to raise, deliberate, act on and review matters."
 )
 class Council:
@@ -34,7 +37,13 @@ class Council:
 
     @classmethod
     def from_model(cls, row: models.Council) -> Council:
-        return cls(id=strawberry.ID(str(row.id)), name=row.name, description=row.description, created_at=row.created_at, row=row)
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            description=row.description,
+            created_at=row.created_at,
+            row=row,
+        )
 
     @strawberry.field(description="The community or village the council belongs to.")
     async def unit(self, info: Info) -> OrgUnit | None:
@@ -60,8 +69,13 @@ class Meeting:
     @classmethod
     def from_model(cls, row: models.Meeting) -> Meeting:
         return cls(
-            id=strawberry.ID(str(row.id)), title=row.title, starts_at=row.starts_at, place=row.place,
-            status=row.status, created_at=row.created_at, row=row,
+            id=strawberry.ID(str(row.id)),
+            title=row.title,
+            starts_at=row.starts_at,
+            place=row.place,
+            status=row.status,
+            created_at=row.created_at,
+            row=row,
         )
 
     @strawberry.field(description="The council holding the meeting, when the caller may see it.")
@@ -90,7 +104,13 @@ class AgendaTopic:
 
     @classmethod
     def from_model(cls, row: models.AgendaTopic) -> AgendaTopic:
-        return cls(id=strawberry.ID(str(row.id)), title=row.title, description=row.description, created_at=row.created_at, row=row)
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            title=row.title,
+            description=row.description,
+            created_at=row.created_at,
+            row=row,
+        )
 
     @strawberry.field(description="The meeting whose agenda this is.")
     async def meeting(self, info: Info) -> Meeting | None:
@@ -142,39 +162,64 @@ class CouncilQuery:
     async def councils(
         self,
         info: Info,
-        unit_id: Annotated[strawberry.ID | None, strawberry.argument(description="Only councils of this unit.")] = None,
+        unit_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only councils of this unit.")
+        ] = None,
         search: Annotated[str | None, strawberry.argument(description="Part of the name.")] = None,
         first: Annotated[int | None, strawberry.argument(description="Page size (default 20).")] = None,
         after: Annotated[str | None, strawberry.argument(description="Cursor to continue after.")] = None,
     ) -> Connection[Council] | None:
         query = service.visible_councils(info.context.auth, unit_id=_int_id(unit_id, "unitId"), search=search)
-        page = await paginate(query, first=first, after=after, max_page_size=info.context.settings.max_page_size)
+        page = await paginate(
+            query, first=first, after=after, max_page_size=info.context.settings.max_page_size
+        )
         return Connection.build(page, Council.from_model)
 
     @strawberry.field(description="One council; NOT_FOUND if it does not exist or is out of scope.")
-    async def council(self, info: Info, id: strawberry.ID) -> Council | None:
+    async def council(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="Identifier of the council.")],
+    ) -> Council | None:
         return Council.from_model(await get_visible(info.context.auth, "Council", id))
 
     @strawberry.field(description="Meetings the caller may see (`Meeting` read), newest first.")
     async def meetings(
         self,
         info: Info,
-        council_id: Annotated[strawberry.ID | None, strawberry.argument(description="Only this council's meetings.")] = None,
-        status: Annotated[MeetingStatus | None, strawberry.argument(description="Only meetings in this state.")] = None,
-        starts_after: Annotated[datetime | None, strawberry.argument(description="Starting at or after this time.")] = None,
-        starts_before: Annotated[datetime | None, strawberry.argument(description="Starting before this time.")] = None,
+        council_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this council's meetings.")
+        ] = None,
+        status: Annotated[
+            MeetingStatus | None, strawberry.argument(description="Only meetings in this state.")
+        ] = None,
+        starts_after: Annotated[
+            datetime | None, strawberry.argument(description="Starting at or after this time.")
+        ] = None,
+        starts_before: Annotated[
+            datetime | None, strawberry.argument(description="Starting before this time.")
+        ] = None,
         first: Annotated[int | None, strawberry.argument(description="Page size (default 20).")] = None,
         after: Annotated[str | None, strawberry.argument(description="Cursor to continue after.")] = None,
     ) -> Connection[Meeting] | None:
         query = service.visible_meetings(
-            info.context.auth, council_id=_int_id(council_id, "councilId"), status=status,
-            starts_after=starts_after, starts_before=starts_before,
+            info.context.auth,
+            council_id=_int_id(council_id, "councilId"),
+            status=status,
+            starts_after=starts_after,
+            starts_before=starts_before,
         )
-        page = await paginate(query, first=first, after=after, max_page_size=info.context.settings.max_page_size)
+        page = await paginate(
+            query, first=first, after=after, max_page_size=info.context.settings.max_page_size
+        )
         return Connection.build(page, Meeting.from_model)
 
     @strawberry.field(description="One meeting; NOT_FOUND if it does not exist or is out of scope.")
-    async def meeting(self, info: Info, id: strawberry.ID) -> Meeting | None:
+    async def meeting(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="Identifier of the meeting.")],
+    ) -> Meeting | None:
         return Meeting.from_model(await get_visible(info.context.auth, "Meeting", id))
 
 
@@ -191,7 +236,9 @@ class AddAgendaTopicInput:
     meeting_id: strawberry.ID = strawberry.field(description="The meeting.")
     title: str = strawberry.field(description="The matter (1-200 characters).")
     description: str = strawberry.field(default="", description="Details.")
-    concern_id: strawberry.ID | None = strawberry.field(default=None, description="The concern it comes from, if any.")
+    concern_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The concern it comes from, if any."
+    )
 
 
 @strawberry.input(description="Who attended a meeting.")
@@ -205,25 +252,52 @@ class RecordAttendanceInput:
 @strawberry.type
 class CouncilMutation:
     @strawberry.mutation(description="Schedule a meeting of a council (`Meeting` create in its scope).")
-    async def schedule_meeting(self, info: Info, input: ScheduleMeetingInput) -> Meeting | None:
+    async def schedule_meeting(
+        self,
+        info: Info,
+        input: Annotated[
+            ScheduleMeetingInput, strawberry.argument(description="What to do; see the input type.")
+        ],
+    ) -> Meeting | None:
         row = await service.schedule_meeting(
-            info.context.auth, council_id=input.council_id, title=input.title,
-            starts_at=input.starts_at, place=input.place,
+            info.context.auth,
+            council_id=input.council_id,
+            title=input.title,
+            starts_at=input.starts_at,
+            place=input.place,
         )
         return Meeting.from_model(row)
 
     @strawberry.mutation(description="Add a topic to a meeting's agenda (`AgendaTopic` create).")
-    async def add_agenda_topic(self, info: Info, input: AddAgendaTopicInput) -> AgendaTopic | None:
+    async def add_agenda_topic(
+        self,
+        info: Info,
+        input: Annotated[
+            AddAgendaTopicInput, strawberry.argument(description="What to do; see the input type.")
+        ],
+    ) -> AgendaTopic | None:
         row = await service.add_topic(
-            info.context.auth, meeting_id=input.meeting_id, title=input.title,
-            description=input.description, concern_id=input.concern_id,
+            info.context.auth,
+            meeting_id=input.meeting_id,
+            title=input.title,
+            description=input.description,
+            concern_id=input.concern_id,
         )
         return AgendaTopic.from_model(row)
 
     @strawberry.mutation(description="Record (or correct) a person's attendance (`Attendance` create).")
-    async def record_attendance(self, info: Info, input: RecordAttendanceInput) -> Attendance | None:
+    async def record_attendance(
+        self,
+        info: Info,
+        input: Annotated[
+            RecordAttendanceInput, strawberry.argument(description="What to do; see the input type.")
+        ],
+    ) -> Attendance | None:
         row = await service.record_attendance(
-            info.context.auth, meeting_id=input.meeting_id, person_id=input.person_id,
-            capacity=input.capacity, present=input.present,
+            info.context.auth,
+            meeting_id=input.meeting_id,
+            person_id=input.person_id,
+            capacity=input.capacity,
+            present=input.present,
         )
         return Attendance.from_model(row)

@@ -53,9 +53,7 @@ def _unit(row: org_models.OrgUnit | None) -> OrgUnit | None:
     return OrgUnit.from_model(row) if row is not None else None
 
 
-@strawberry.type(
-    description="A person: resident (居民), grid worker (网格员), secretary, judge or official."
-)
+@strawberry.type(description="A person: resident (居民), grid worker (网格员), secretary, judge or official.")
 class Person:
     id: strawberry.ID = strawberry.field(description="Identifier of the person.")
     name: str = strawberry.field(description="Full name.")
@@ -125,7 +123,9 @@ class OrgQuery:
         return Me(
             person_id=strawberry.ID(str(auth.actor.person_id)),
             name=auth.actor.name,
-            roles=[RoleGrant(role=a.role, scope_path=a.path, unit_id=a.unit_id) for a in auth.actor.assignments],
+            roles=[
+                RoleGrant(role=a.role, scope_path=a.path, unit_id=a.unit_id) for a in auth.actor.assignments
+            ],
             policy_version=auth.authorizer.version,
         )
 
@@ -134,25 +134,39 @@ class OrgQuery:
         self,
         info: Info,
         kind: Annotated[UnitKind | None, strawberry.argument(description="Only units of this level.")] = None,
-        parent_id: Annotated[strawberry.ID | None, strawberry.argument(description="Only children of this unit.")] = None,
+        parent_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only children of this unit.")
+        ] = None,
         first: Annotated[int | None, strawberry.argument(description="Page size (default 20).")] = None,
         after: Annotated[str | None, strawberry.argument(description="Cursor to continue after.")] = None,
     ) -> Connection[OrgUnit] | None:
         query = org_service.visible_units(
             info.context.auth, kind=kind, parent_id=_int_id(parent_id, "parentId")
         )
-        page = await paginate(query, first=first, after=after, max_page_size=info.context.settings.max_page_size, newest_first=False)
+        page = await paginate(
+            query,
+            first=first,
+            after=after,
+            max_page_size=info.context.settings.max_page_size,
+            newest_first=False,
+        )
         return Connection.build(page, OrgUnit.from_model)
 
     @strawberry.field(description="One org unit; NOT_FOUND if it does not exist or is out of scope.")
-    async def org_unit(self, info: Info, id: strawberry.ID) -> OrgUnit | None:
+    async def org_unit(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="Identifier of the org unit.")],
+    ) -> OrgUnit | None:
         return OrgUnit.from_model(await org_service.get_visible(info.context.auth, "OrgUnit", id))
 
     @strawberry.field(description="People the caller may see (`Person` read), newest first.")
     async def people(
         self,
         info: Info,
-        unit_id: Annotated[strawberry.ID | None, strawberry.argument(description="Only people living under this unit.")] = None,
+        unit_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only people living under this unit.")
+        ] = None,
         search: Annotated[str | None, strawberry.argument(description="Part of the name.")] = None,
         first: Annotated[int | None, strawberry.argument(description="Page size (default 20).")] = None,
         after: Annotated[str | None, strawberry.argument(description="Cursor to continue after.")] = None,
@@ -160,11 +174,17 @@ class OrgQuery:
         query = await people_service.visible_people(
             info.context.auth, unit_id=_int_id(unit_id, "unitId"), search=search
         )
-        page = await paginate(query, first=first, after=after, max_page_size=info.context.settings.max_page_size)
+        page = await paginate(
+            query, first=first, after=after, max_page_size=info.context.settings.max_page_size
+        )
         return Connection.build(page, Person.from_model)
 
     @strawberry.field(description="One person; NOT_FOUND if they do not exist or are out of scope.")
-    async def person(self, info: Info, id: strawberry.ID) -> Person | None:
+    async def person(
+        self,
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description="Identifier of the person.")],
+    ) -> Person | None:
         return Person.from_model(await org_service.get_visible(info.context.auth, "Person", id))
 
 

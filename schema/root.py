@@ -10,7 +10,6 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     ValidationCache,
 )
-from strawberry.tools import merge_types
 
 from schema.concerns import ConcernMutation, ConcernQuery
 from schema.councils import CouncilMutation, CouncilQuery
@@ -18,8 +17,21 @@ from schema.extensions import MaskUnexpectedErrors
 from schema.org import OrgQuery
 from services.config import Settings
 
-Query = merge_types("Query", (OrgQuery, CouncilQuery, ConcernQuery))
-Mutation = merge_types("Mutation", (CouncilMutation, ConcernMutation))
+
+@strawberry.type(
+    description="Everything a caller may read. Every field needs `Authorization: Bearer <token>` "
+    "and returns only what the policy (`policies/policy.csv`) lets the caller's roles see."
+)
+class Query(OrgQuery, CouncilQuery, ConcernQuery):
+    pass
+
+
+@strawberry.type(
+    description="Changes. Each mutation reads its target within the caller's scope (NOT_FOUND "
+    "otherwise), asks the policy for the action (FORBIDDEN otherwise), then acts."
+)
+class Mutation(CouncilMutation, ConcernMutation):
+    pass
 
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:

@@ -141,9 +141,7 @@ RELATIONS: dict[str, Relation] = {
     ),
     "contains_scope": Relation(
         lambda g, f: f.scope_path in scopes.ancestors(g.path),
-        lambda g, s: Q(**{f"{s.scope_column}__in": scopes.ancestors(g.path)})
-        if g.path
-        else None,
+        lambda g, s: Q(**{f"{s.scope_column}__in": scopes.ancestors(g.path)}) if g.path else None,
     ),
     "own": Relation(
         lambda g, f: f.owner_id is not None and f.owner_id == g.actor_id,
@@ -217,9 +215,7 @@ class Authorizer:
         cached = self._relations.get(key)
         if cached is None:
             rows = self.enforcer.get_implicit_permissions_for_user(role)
-            cached = tuple(
-                sorted({rel for _, obj, act, rel in rows if obj == resource and act == action})
-            )
+            cached = tuple(sorted({rel for _, obj, act, rel in rows if obj == resource and act == action}))
             self._relations[key] = cached
         return cached
 
@@ -236,9 +232,7 @@ class Authorizer:
         """Casbin's own decision for one object: any assignment that allows it."""
         _check_words(resource, action)
         return any(
-            self.enforcer.enforce(
-                a.role, Grant(actor.person_id, a.path), resource, action, facts
-            )
+            self.enforcer.enforce(a.role, Grant(actor.person_id, a.path), resource, action, facts)
             for a in actor.assignments
         )
 
@@ -268,6 +262,14 @@ class RequestAuth:
         if queryset is None:
             queryset = RESOURCES[resource].model.all()
         return self.plan(resource, "read").apply(queryset)
+
+    def listing(self, resource: str) -> QuerySet:
+        """Root lists and lookups: like ``visible``, but a role with no read rule at all
+        for the resource gets FORBIDDEN (it says nothing about the data, only the policy).
+        Nested fields use ``visible`` and simply come back empty."""
+        if not self.plan(resource, "read").grants:
+            raise Forbidden(f"Your roles may not read {resource}.")
+        return self.visible(resource)
 
     def can(self, resource: str, action: str, facts: Facts) -> bool:
         return self.authorizer.decide(self.actor, resource, action, facts)

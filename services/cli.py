@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", help="interface to listen on (default BANDENG_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default BANDENG_PORT or 8000)")
     serve.add_argument(
-        "--demo", action="store_true",
+        "--demo",
+        action="store_true",
         help=f"use {DEMO_DATABASE} (unless BANDENG_DATABASE_URL is set), seed it, print a token per role",
     )
 
@@ -155,8 +156,10 @@ def _serve(settings, args) -> int:
     asyncio.run(database.upgrade(settings.database_url))
     if args.demo:
         lines = asyncio.run(_prepare_demo(settings))
-        print(f"\nBandeng demo on {settings.database_url}\nGraphiQL: http://{host}:{port}/graphql "
-              "(add the header below in the Headers tab)\n")
+        print(
+            f"\nBandeng demo on {settings.database_url}\nGraphiQL: http://{host}:{port}/graphql "
+            "(add the header below in the Headers tab)\n"
+        )
         print("\n".join(lines))
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
     return 0

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from tortoise.transactions import in_transaction
+
 from models.concerns import Concern, ConcernEvent, ConcernStatus
 from models.org import UnitKind
 from services.authz import Facts, RequestAuth
 from services.errors import BadUserInput
 from services.org import get_visible
-from tortoise.transactions import in_transaction
 
 # The categories people in the field use; due times per category come with the field issue.
 CATEGORIES: dict[str, str] = {
@@ -29,7 +30,7 @@ def visible_concerns(
     unit_id: int | None = None,
     search: str | None = None,
 ):
-    query = auth.visible("Concern")
+    query = auth.listing("Concern")
     if status is not None:
         query = query.filter(status=status)
     if category is not None:

@@ -10,11 +10,19 @@ from services.errors import BadUserInput
 from services.ids import parse_id
 from services.org import get_visible
 
-ATTENDANCE_CAPACITIES = ("resident", "grid_worker", "secretary", "judge", "street_official", "alliance_unit", "guest")
+ATTENDANCE_CAPACITIES = (
+    "resident",
+    "grid_worker",
+    "secretary",
+    "judge",
+    "street_official",
+    "alliance_unit",
+    "guest",
+)
 
 
 def visible_councils(auth: RequestAuth, *, unit_id: int | None = None, search: str | None = None):
-    query = auth.visible("Council")
+    query = auth.listing("Council")
     if unit_id is not None:
         query = query.filter(unit_id=unit_id)
     if search:
@@ -30,7 +38,7 @@ def visible_meetings(
     starts_after: datetime | None = None,
     starts_before: datetime | None = None,
 ):
-    query = auth.visible("Meeting")
+    query = auth.listing("Meeting")
     if council_id is not None:
         query = query.filter(council_id=council_id)
     if status is not None:

@@ -38,8 +38,10 @@ async def revoke_token(token: str) -> bool:
 
 
 async def actor_for_person(person: Person, token_id: int | None = None) -> Actor:
-    rows = await RoleAssignment.filter(person_id=person.id).order_by("id").values_list(
-        "role", "scope_path", "unit_id"
+    rows = (
+        await RoleAssignment.filter(person_id=person.id)
+        .order_by("id")
+        .values_list("role", "scope_path", "unit_id")
     )
     return Actor(
         person_id=person.id,
@@ -52,9 +54,7 @@ async def actor_for_person(person: Person, token_id: int | None = None) -> Actor
 async def authenticate(token: str) -> Actor | None:
     """The actor for a bearer token, or ``None`` if it is unknown or revoked."""
     row = (
-        await ApiToken.filter(token_hash=hash_token(token), revoked_at=None)
-        .select_related("person")
-        .first()
+        await ApiToken.filter(token_hash=hash_token(token), revoked_at=None).select_related("person").first()
     )
     if row is None:
         return None

@@ -21,7 +21,7 @@ async def create_unit(kind: UnitKind, name: str, parent: OrgUnit | None = None) 
 
 
 def visible_units(auth: RequestAuth, *, kind: str | None = None, parent_id: int | None = None):
-    query = auth.visible("OrgUnit")
+    query = auth.listing("OrgUnit")
     if kind is not None:
         query = query.filter(kind=kind)
     if parent_id is not None:
@@ -32,7 +32,7 @@ def visible_units(auth: RequestAuth, *, kind: str | None = None, parent_id: int 
 async def get_visible(auth: RequestAuth, resource: str, object_id: int | str):
     """One object if the actor may read it; otherwise NOT_FOUND, the same for both cases."""
     key = parse_id(object_id)
-    row = await auth.visible(resource).filter(id=key).first()
+    row = await auth.listing(resource).filter(id=key).first()
     if row is None:
         raise NotFound(f"No {resource} with id {key} that you can see.")
     return row

@@ -65,9 +65,7 @@ async def paginate(
     """One page of ``queryset`` (which must already be filtered by the policy)."""
     size = DEFAULT_PAGE_SIZE if first is None else first
     if size < 0 or size > max_page_size:
-        raise BadUserInput(
-            f"`first` must be between 0 and {max_page_size}, got {size}.", argument="first"
-        )
+        raise BadUserInput(f"`first` must be between 0 and {max_page_size}, got {size}.", argument="first")
     page_query = queryset
     if after is not None:
         last_id = decode_cursor(after)

@@ -23,7 +23,9 @@ async def children(
     auth: RequestAuth, resource: str, parent_field: str, parent_ids: Sequence[int], order: str = "id"
 ) -> list[list]:
     """Visible children of each parent, grouped by ``parent_field`` (e.g. ``council_id``)."""
-    rows = await auth.visible(resource).filter(**{f"{parent_field}__in": list(set(parent_ids))}).order_by(order)
+    rows = (
+        await auth.visible(resource).filter(**{f"{parent_field}__in": list(set(parent_ids))}).order_by(order)
+    )
     grouped: dict[int, list] = defaultdict(list)
     for row in rows:
         grouped[getattr(row, parent_field)].append(row)

@@ -84,8 +84,11 @@ async def seed_demo() -> DemoWorld:
     for key, name, phone, home, roles in PEOPLE:
         unit = world.units[home] if home else None
         person = await Person.create(
-            name=name, phone=phone, address=f"{unit.name if unit else '街道办'} {len(world.people) + 1}号",
-            home_unit=unit, scope_path=unit.path if unit else "",
+            name=name,
+            phone=phone,
+            address=f"{unit.name if unit else '街道办'} {len(world.people) + 1}号",
+            home_unit=unit,
+            scope_path=unit.path if unit else "",
         )
         person.owner_id = person.id
         await person.save(update_fields=["owner_id"])
@@ -105,7 +108,11 @@ SECRETARY_OF = {"fulu": "secretary_zhang", "xinqing": "secretary_huang", "duji":
 async def _seed_councils(world: DemoWorld) -> None:
     u, p = world.units, world.people
     councils = {
-        "fulu": ("福禄巷北社区小板凳议事会", "Staff carry little stools into courtyards and sit with residents.", "fulu"),
+        "fulu": (
+            "福禄巷北社区小板凳议事会",
+            "Staff carry little stools into courtyards and sit with residents.",
+            "fulu",
+        ),
         "xinqing": ("新青村院落议事会", "Courtyard council of 新青村.", "xinqing"),
         "duji": ("杜集社区红板凳议事会", "Red-stool council of 杜集社区.", "duji"),
     }
@@ -115,67 +122,192 @@ async def _seed_councils(world: DemoWorld) -> None:
         )
 
     concerns = [
-        ("wall", "fulu_g1", "resident_wang", "grid_worker_chen", "小学对面围墙倾斜", "infrastructure",
-         "The wall opposite the primary school leans towards the pavement.", "福禄巷北 12 号对面", ConcernStatus.ACCEPTED),
-        ("ebikes", "fulu_g1", "resident_li", "resident_li", "楼道电动车堵塞", "safety",
-         "E-bikes block the stairwell of building 3.", "3 号楼 2 单元", ConcernStatus.SUBMITTED),
-        ("pipe", "fulu_g2", "resident_zhao", "grid_worker_liu", "水管漏水", "property",
-         "Leaking pipe in the basement, photos sent through the mini-program.", "7 号楼地下室", ConcernStatus.SUBMITTED),
-        ("lamp", "xinqing_g1", "resident_sun", "resident_sun", "路灯不亮", "infrastructure",
-         "The street lamp at the village entrance has been out for a week.", "村口", ConcernStatus.RESOLVED),
-        ("elevator", "duji_g1", "resident_zhou", "grid_worker_ma", "老楼加装电梯", "elderly",
-         "Residents of an old building ask for an elevator.", "杜集 5 号楼", ConcernStatus.SUBMITTED),
-        ("road", "duji_g2", "resident_wu", "resident_wu", "道路积水", "infrastructure",
-         "The road floods after every rain.", "杜集路口", ConcernStatus.ACCEPTED),
+        (
+            "wall",
+            "fulu_g1",
+            "resident_wang",
+            "grid_worker_chen",
+            "小学对面围墙倾斜",
+            "infrastructure",
+            "The wall opposite the primary school leans towards the pavement.",
+            "福禄巷北 12 号对面",
+            ConcernStatus.ACCEPTED,
+        ),
+        (
+            "ebikes",
+            "fulu_g1",
+            "resident_li",
+            "resident_li",
+            "楼道电动车堵塞",
+            "safety",
+            "E-bikes block the stairwell of building 3.",
+            "3 号楼 2 单元",
+            ConcernStatus.SUBMITTED,
+        ),
+        (
+            "pipe",
+            "fulu_g2",
+            "resident_zhao",
+            "grid_worker_liu",
+            "水管漏水",
+            "property",
+            "Leaking pipe in the basement, photos sent through the mini-program.",
+            "7 号楼地下室",
+            ConcernStatus.SUBMITTED,
+        ),
+        (
+            "lamp",
+            "xinqing_g1",
+            "resident_sun",
+            "resident_sun",
+            "路灯不亮",
+            "infrastructure",
+            "The street lamp at the village entrance has been out for a week.",
+            "村口",
+            ConcernStatus.RESOLVED,
+        ),
+        (
+            "elevator",
+            "duji_g1",
+            "resident_zhou",
+            "grid_worker_ma",
+            "老楼加装电梯",
+            "elderly",
+            "Residents of an old building ask for an elevator.",
+            "杜集 5 号楼",
+            ConcernStatus.SUBMITTED,
+        ),
+        (
+            "road",
+            "duji_g2",
+            "resident_wu",
+            "resident_wu",
+            "道路积水",
+            "infrastructure",
+            "The road floods after every rain.",
+            "杜集路口",
+            ConcernStatus.ACCEPTED,
+        ),
     ]
     for key, grid, owner, recorder, title, category, description, location, status in concerns:
         concern = await Concern.create(
-            unit=u[grid], scope_path=u[grid].path, owner_id=p[owner].id, raised_by=p[owner],
-            recorded_by=p[recorder], title=title, description=description, category=category,
-            location=location, status=status,
+            unit=u[grid],
+            scope_path=u[grid].path,
+            owner_id=p[owner].id,
+            raised_by=p[owner],
+            recorded_by=p[recorder],
+            title=title,
+            description=description,
+            category=category,
+            location=location,
+            status=status,
         )
         world.concerns[key] = concern
         await ConcernEvent.create(
-            concern=concern, scope_path=concern.scope_path, owner_id=concern.owner_id,
-            actor=p[recorder], kind="submitted", to_status=ConcernStatus.SUBMITTED,
+            concern=concern,
+            scope_path=concern.scope_path,
+            owner_id=concern.owner_id,
+            actor=p[recorder],
+            kind="submitted",
+            to_status=ConcernStatus.SUBMITTED,
         )
         if status != ConcernStatus.SUBMITTED:
             await ConcernEvent.create(
-                concern=concern, scope_path=concern.scope_path, owner_id=concern.owner_id,
-                actor=p[recorder], kind="status_changed", from_status=ConcernStatus.SUBMITTED,
-                to_status=status, note="网格员已受理",
+                concern=concern,
+                scope_path=concern.scope_path,
+                owner_id=concern.owner_id,
+                actor=p[recorder],
+                kind="status_changed",
+                from_status=ConcernStatus.SUBMITTED,
+                to_status=status,
+                note="网格员已受理",
             )
 
     meetings = [
-        ("wall", "fulu", "围墙倾斜隐患议事", "2024-04-16T09:30:00", "福禄巷北社区 3 号院", MeetingStatus.HELD,
-         [("小学对面围墙倾斜", "Ask the geological survey institute (alliance unit) to inspect and repair.", "wall", "resident_wang")],
-         [("resident_wang", "resident"), ("resident_li", "resident"), ("grid_worker_chen", "grid_worker"),
-          ("secretary_zhang", "secretary"), ("judge_he", "judge")]),
-        ("park", "fulu", "口袋公园金点子", "2026-12-05T14:00:00", "福禄巷北社区活动室", MeetingStatus.SCHEDULED,
-         [("口袋公园选址", "Gather ideas for a pocket park.", None, "resident_li")], []),
-        ("drainage", "duji", "道路积水排水方案", "2024-06-20T15:00:00", "杜集社区议事厅", MeetingStatus.HELD,
-         [("道路积水", "Settle the drainage plan with engineers present.", "road", "resident_wu")],
-         [("resident_wu", "resident"), ("grid_worker_ma", "grid_worker"), ("secretary_yang", "secretary")]),
-        ("civil_code", "xinqing", "民法典进院落", "2026-12-10T10:00:00", "新青村文化广场", MeetingStatus.SCHEDULED,
-         [("民法典宣讲", "Legal outreach (普法) by the judges' workstation.", None, "secretary_huang")], []),
+        (
+            "wall",
+            "fulu",
+            "围墙倾斜隐患议事",
+            "2024-04-16T09:30:00",
+            "福禄巷北社区 3 号院",
+            MeetingStatus.HELD,
+            [
+                (
+                    "小学对面围墙倾斜",
+                    "Ask the geological survey institute (alliance unit) to inspect and repair.",
+                    "wall",
+                    "resident_wang",
+                )
+            ],
+            [
+                ("resident_wang", "resident"),
+                ("resident_li", "resident"),
+                ("grid_worker_chen", "grid_worker"),
+                ("secretary_zhang", "secretary"),
+                ("judge_he", "judge"),
+            ],
+        ),
+        (
+            "park",
+            "fulu",
+            "口袋公园金点子",
+            "2026-12-05T14:00:00",
+            "福禄巷北社区活动室",
+            MeetingStatus.SCHEDULED,
+            [("口袋公园选址", "Gather ideas for a pocket park.", None, "resident_li")],
+            [],
+        ),
+        (
+            "drainage",
+            "duji",
+            "道路积水排水方案",
+            "2024-06-20T15:00:00",
+            "杜集社区议事厅",
+            MeetingStatus.HELD,
+            [("道路积水", "Settle the drainage plan with engineers present.", "road", "resident_wu")],
+            [("resident_wu", "resident"), ("grid_worker_ma", "grid_worker"), ("secretary_yang", "secretary")],
+        ),
+        (
+            "civil_code",
+            "xinqing",
+            "民法典进院落",
+            "2026-12-10T10:00:00",
+            "新青村文化广场",
+            MeetingStatus.SCHEDULED,
+            [("民法典宣讲", "Legal outreach (普法) by the judges' workstation.", None, "secretary_huang")],
+            [],
+        ),
     ]
     for key, council_key, title, starts, place, status, topics, attendees in meetings:
         council = world.councils[council_key]
         meeting = await Meeting.create(
-            council=council, scope_path=council.scope_path, title=title, starts_at=_at(starts),
-            place=place, status=status, scheduled_by=p[SECRETARY_OF[council_key]],
+            council=council,
+            scope_path=council.scope_path,
+            title=title,
+            starts_at=_at(starts),
+            place=place,
+            status=status,
+            scheduled_by=p[SECRETARY_OF[council_key]],
         )
         world.meetings[key] = meeting
         for topic_title, description, concern_key, raised_by in topics:
             await AgendaTopic.create(
-                meeting=meeting, scope_path=meeting.scope_path, owner_id=p[raised_by].id,
-                title=topic_title, description=description,
-                concern=world.concerns[concern_key] if concern_key else None, raised_by=p[raised_by],
+                meeting=meeting,
+                scope_path=meeting.scope_path,
+                owner_id=p[raised_by].id,
+                title=topic_title,
+                description=description,
+                concern=world.concerns[concern_key] if concern_key else None,
+                raised_by=p[raised_by],
             )
         for person_key, capacity in attendees:
             await Attendance.create(
-                meeting=meeting, person=p[person_key], scope_path=meeting.scope_path,
-                owner_id=p[person_key].id, capacity=capacity, present=True,
+                meeting=meeting,
+                person=p[person_key],
+                scope_path=meeting.scope_path,
+                owner_id=p[person_key].id,
+                capacity=capacity,
+                present=True,
             )
 
 
