@@ -12,7 +12,7 @@ from strawberry.dataloader import DataLoader
 from services import reads
 from services.authz import Actor, Authorizer, RequestAuth
 from services.config import Settings
-from services.errors import Unauthenticated
+from services.errors import ServiceUnavailable, Unauthenticated
 
 
 @dataclass
@@ -45,10 +45,13 @@ class Context:
     authorizer: Authorizer
     actor: Actor | None
     auth_problem: str | None = None
+    database_unavailable: bool = False
 
     @cached_property
     def auth(self) -> RequestAuth:
         """The caller's authorization, or UNAUTHENTICATED when there is no valid token."""
+        if self.database_unavailable:
+            raise ServiceUnavailable("The service cannot reach its database; try again shortly.")
         if self.actor is None:
             raise Unauthenticated(
                 self.auth_problem or "Send `Authorization: Bearer <token>`; only the schema is public."

@@ -1,4 +1,5 @@
-"""Error masking: expected errors reach the client with their code, the rest is logged."""
+"""Error handling: every error carries ``extensions.code``; unexpected ones are masked
+and logged, so no exception text or stack detail reaches a client."""
 
 from __future__ import annotations
 
@@ -6,19 +7,45 @@ import logging
 
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
+from tortoise.exceptions import DBConnectionError
 
 from services.errors import BandengError
 
 log = logging.getLogger("bandeng.errors")
 
+# Exceptions that mean "the database is not there", not "the code is wrong".
+DATABASE_DOWN = (DBConnectionError, ConnectionError, TimeoutError, OSError)
+
 
 def should_mask(error: GraphQLError) -> bool:
-    """Mask what we did not raise on purpose; syntax/validation errors pass unmasked."""
+    """Mask what we did not raise on purpose; parse/validation errors pass unmasked."""
     original = error.original_error
-    if original is None or isinstance(original, BandengError):
+    if original is None or isinstance(original, BandengError | GraphQLError):
         return False
-    # Errors raised by graphql-core itself while coercing values are the client's fault.
-    return not (isinstance(original, GraphQLError))
+    return True
+
+
+def request_error_code(error: GraphQLError) -> str:
+    """A code for errors that graphql-core raises about the request itself."""
+    if error.message.startswith("Syntax Error"):
+        return "GRAPHQL_PARSE_FAILED"
+    if error.message.startswith("Variable "):
+        return "BAD_USER_INPUT"
+    return "GRAPHQL_VALIDATION_FAILED"
+
+
+def classify_errors(errors: list[GraphQLError]) -> None:
+    """Give request errors their code and log the unexpected ones (before masking).
+
+    Called from ``BandengSchema.process_errors``, which Strawberry runs for parse and
+    validation errors too, where extensions' hooks are not reached."""
+    for error in errors:
+        original = error.original_error
+        if original is None or isinstance(original, GraphQLError):
+            if not (error.extensions or {}).get("code"):
+                error.extensions = {**(error.extensions or {}), "code": request_error_code(error)}
+        elif not isinstance(original, BandengError):
+            log.error("unexpected error at %s", error.path, exc_info=original)
 
 
 class MaskUnexpectedErrors(MaskErrors):
@@ -26,7 +53,10 @@ class MaskUnexpectedErrors(MaskErrors):
         super().__init__(should_mask_error=should_mask, error_message="Internal error; it has been logged.")
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
-        log.error("unexpected error at %s", error.path, exc_info=error.original_error)
         masked = super().anonymise_error(error)
-        masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
+        if isinstance(error.original_error, DATABASE_DOWN):
+            masked.message = "The service cannot reach its database. Try again shortly."
+            masked.extensions = {"code": "SERVICE_UNAVAILABLE"}
+        else:
+            masked.extensions = {"code": "INTERNAL_SERVER_ERROR"}
         return masked

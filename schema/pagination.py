@@ -43,7 +43,10 @@ class Connection(Generic[T]):
     def build(cls, page: Page, convert: Callable[[object], T]) -> Connection[T]:
         nodes = [convert(row) for row in page.rows]
         return cls(
-            edges=[Edge(cursor=encode_cursor(row.id), node=node) for row, node in zip(page.rows, nodes, strict=True)],
+            edges=[
+                Edge(cursor=encode_cursor(row.id), node=node)
+                for row, node in zip(page.rows, nodes, strict=True)
+            ],
             nodes=nodes,
             page_info=PageInfo(
                 has_next_page=page.has_next_page,

@@ -13,7 +13,7 @@ from strawberry.extensions import (
 
 from schema.concerns import ConcernMutation, ConcernQuery
 from schema.councils import CouncilMutation, CouncilQuery
-from schema.extensions import MaskUnexpectedErrors
+from schema.extensions import MaskUnexpectedErrors, classify_errors
 from schema.org import OrgQuery
 from services.config import Settings
 
@@ -34,9 +34,15 @@ class Mutation(CouncilMutation, ConcernMutation):
     pass
 
 
+class BandengSchema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None) -> None:
+        # Replaces Strawberry's default, which logs every error (FORBIDDEN included).
+        classify_errors(errors)
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
-    return strawberry.Schema(
+    return BandengSchema(
         query=Query,
         mutation=Mutation,
         extensions=[

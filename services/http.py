@@ -32,7 +32,7 @@ class BandengGraphQL(GraphQL):
         self.policy_store = policy_store
 
     async def get_context(self, request, response) -> Context:
-        actor, problem = None, None
+        actor, problem, unavailable = None, None, False
         header = request.headers.get("authorization")
         if header:
             scheme, _, token = header.partition(" ")
@@ -43,7 +43,7 @@ class BandengGraphQL(GraphQL):
                     actor = await identity.authenticate(token.strip())
                 except Exception:  # a dead database must not look like a bad token
                     log.exception("authentication failed: database unavailable")
-                    problem = "The service cannot reach its database; try again shortly."
+                    unavailable = True
                 else:
                     if actor is None:
                         problem = "The token is unknown or has been revoked."
@@ -54,6 +54,7 @@ class BandengGraphQL(GraphQL):
             authorizer=self.policy_store.current,  # fixed for the whole request
             actor=actor,
             auth_problem=problem,
+            database_unavailable=unavailable,
         )
 
 
