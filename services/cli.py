@@ -158,7 +158,7 @@ def _serve(settings, args) -> int:
         lines = asyncio.run(_prepare_demo(settings))
         print(
             f"\nBandeng demo on {settings.database_url}\nGraphiQL: http://{host}:{port}/graphql "
-            "(add the header below in the Headers tab)\n"
+            "(paste one Authorization line below into the Headers tab)\n"
         )
         print("\n".join(lines))
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())

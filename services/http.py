@@ -8,14 +8,16 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, JSONResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from tortoise import Tortoise, connections
 
 from schema.context import Context
 from schema.root import build_schema
+from services import graphiql as graphiql_page
 from services import identity
 from services.config import Settings, load_settings, tortoise_config
 from services.policy_store import PolicyStore
@@ -30,6 +32,17 @@ class BandengGraphQL(GraphQL):
         super().__init__(build_schema(settings), graphql_ide="graphiql", allow_queries_via_get=True)
         self.settings = settings
         self.policy_store = policy_store
+
+    @property
+    def graphql_ide_html(self) -> str:
+        return graphiql_page.page_html()
+
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        # Served with its assets from this service (no CDN) under a same-origin-only CSP.
+        html = self.graphql_ide_html
+        return HTMLResponse(
+            html, headers={"Content-Security-Policy": graphiql_page.content_security_policy(html)}
+        )
 
     async def get_context(self, request, response) -> Context:
         actor, problem, unavailable = None, None, False
@@ -165,6 +178,7 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Mount(graphiql_page.STATIC_URL, app=StaticFiles(directory=graphiql_page.STATIC_DIR)),
         ],
         lifespan=lifespan,
     )

@@ -18,6 +18,7 @@ from services.errors import BadUserInput
 
 CURSOR_PREFIX = "c1:"
 DEFAULT_PAGE_SIZE = 20
+MAX_ROW_ID = 2**31 - 1  # ids are 32-bit integer columns
 
 
 def encode_cursor(row_id: int) -> str:
@@ -30,7 +31,10 @@ def decode_cursor(cursor: str) -> int:
         text = base64.urlsafe_b64decode(padded.encode()).decode()
         if not text.startswith(CURSOR_PREFIX):
             raise ValueError
-        return int(text[len(CURSOR_PREFIX) :])
+        row_id = int(text[len(CURSOR_PREFIX) :])
+        if not 0 < row_id <= MAX_ROW_ID:  # beyond an id column: would fail in the database
+            raise ValueError
+        return row_id
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise BadUserInput("`after` is not a cursor returned by this API.", argument="after") from None
 

@@ -1,0 +1,64 @@
+"""The committed migrations describe the models exactly, and upgrade an old database."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+
+DETECT_CHANGES = """
+import asyncio, sys
+from tortoise.context import TortoiseContext
+from tortoise.migrations.autodetector import MigrationAutodetector
+from services.config import tortoise_config
+
+async def main():
+    config = tortoise_config("sqlite://" + sys.argv[1])
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=config)
+        changes = await MigrationAutodetector(ctx.apps, config["apps"]).changes()
+    print(len(changes))
+
+asyncio.run(main())
+"""
+
+
+def test_models_and_migrations_agree(tmp_path):
+    """Like `makemigrations --check`: a model change without a migration fails.
+
+    In a subprocess: initialising Tortoise binds the (global) model classes to that
+    database's dialect, which would leak into the rest of the session."""
+    done = subprocess.run(
+        [sys.executable, "-c", DETECT_CHANGES, str(tmp_path / "check.sqlite3")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0", (
+        "models changed without a migration: run "
+        "`tortoise -c services.config.TORTOISE_ORM makemigrations` and commit the file"
+    )
+
+
+def test_bandeng_migrate_is_idempotent(tmp_path):
+    """`bandeng migrate` twice on a new database: the second run has nothing to apply.
+
+    Runs the real command in a subprocess: migrating re-initialises Tortoise's global
+    state, which must not touch the test session's connection."""
+    env = {**os.environ, "BANDENG_DATABASE_URL": f"sqlite://{tmp_path / 'twice.sqlite3'}"}
+    for _ in range(2):
+        done = subprocess.run(
+            [sys.executable, "-m", "services.cli", "migrate"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "database is up to date" in done.stdout
+    tables = sqlite3.connect(tmp_path / "twice.sqlite3").execute(
+        "SELECT name FROM tortoise_migrations ORDER BY name"
+    )
+    assert [name for (name,) in tables] == ["0001_initial", "0002_scope_and_foreign_key_indexes"]

@@ -1,0 +1,516 @@
+"""The permission matrix, run through the GraphQL API: every root field and every
+mutation × every role, with one client per role.
+
+The tables below are the specification, to be read like a truth table. A cell is
+
+* a set of seed rows (``U_G1``, ``P_FULU`` ...): for a root list, exactly these rows
+  come back (ids, order, ``totalCount``); for the matching root lookup, each of these
+  rows is found and every other seeded row, like a missing id, is NOT_FOUND;
+* ``OK``: the call succeeds (for a mutation: exactly the new row(s) it makes — a concern
+  also gets its ``submitted`` event — and nothing else written);
+* ``FORBID`` / ``NOTFND`` / ``UNAUTH``: FORBIDDEN / NOT_FOUND / UNAUTHENTICATED, with
+  ``null`` data and, for a mutation, nothing written at all.
+
+Seed keys are those of ``services/seed.py``: street 南川西路街道 (``nanchuan``) with
+福禄巷北社区 (``fulu``, grids ``fulu_g1``/``fulu_g2``) and 新青村 (``xinqing``), and
+street 矿山集街道 (``kuangshan``) with 杜集社区 (``duji``).
+
+``test_every_root_field_is_in_the_matrix`` fails when a root field has no row here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from models.concerns import Concern, ConcernEvent
+from models.councils import AgendaTopic, Attendance, Council, Meeting
+from models.org import OrgUnit
+from models.people import Person, RoleAssignment
+from policies import vocabulary
+from schema.root import build_schema
+from services.concerns import CATEGORIES
+from tests.conftest import Demo, error_codes, gql
+
+# ------------------------------------------------------------------------------ roles
+
+# The seeded person who plays each role (None: a request without a token).
+ROLE_PERSON: dict[str, str | None] = {
+    "resident": "resident_wang",  # 福禄巷北社区第一网格
+    "grid_worker": "grid_worker_chen",  # 福禄巷北社区第一网格
+    "secretary": "secretary_zhang",  # 福禄巷北社区
+    "judge": "judge_he",  # workstation serving 福禄巷北社区 and 新青村
+    "street_official": "street_official_xu",  # 南川西路街道
+    "admin": "admin",  # global
+    "anonymous": None,
+}
+ROLES = tuple(ROLE_PERSON)  # the column order of the tables
+
+
+# ------------------------------------------------------------------------------ cells
+
+OK = "OK"
+FORBID = "FORBIDDEN"
+NOTFND = "NOT_FOUND"
+UNAUTH = "UNAUTHENTICATED"
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Allowed: exactly these seed rows of one kind (``demo.id(kind, key)``)."""
+
+    kind: str
+    keys: frozenset[str]
+
+    def __repr__(self) -> str:
+        return f"{self.kind}{sorted(self.keys)}"
+
+
+def rows(kind: str, *keys: str) -> Rows:
+    return Rows(kind, frozenset(keys))
+
+
+Cell = Rows | str
+
+# ---------------------------------------------------- the seed rows each scope reaches
+
+U_G1 = rows("units", "nanchuan", "fulu", "fulu_g1")  # a grid and the units above it
+U_FULU = rows("units", "nanchuan", "fulu", "fulu_g1", "fulu_g2")  # a community, its grids, its street
+U_JUDGE = rows("units", "nanchuan", "fulu", "xinqing")  # above the workstation's two communities
+U_NANCH = rows("units", "nanchuan", "fulu", "fulu_g1", "fulu_g2", "xinqing", "xinqing_g1")
+U_ALL = rows("units", *U_NANCH.keys, "kuangshan", "duji", "duji_g1", "duji_g2")
+
+P_WANG = rows("people", "resident_wang")  # oneself only
+P_HE = rows("people", "judge_he")
+P_G1 = rows("people", "resident_wang", "resident_li", "grid_worker_chen")
+P_FULU = rows(
+    "people",
+    *("resident_wang", "resident_li", "resident_zhao", "grid_worker_chen", "grid_worker_liu"),
+    *("secretary_zhang", "judge_he"),
+)
+P_NANCH = rows("people", *P_FULU.keys, "resident_sun", "secretary_huang", "street_official_xu")
+P_ALL = rows(
+    "people",
+    *P_NANCH.keys,
+    *("resident_zhou", "resident_wu", "grid_worker_ma", "secretary_yang", "street_official_gao", "admin"),
+)
+
+CL_FULU = rows("councils", "fulu")
+CL_NANCH = rows("councils", "fulu", "xinqing")  # also the judge's: its workstation serves both
+
+MT_FULU = rows("meetings", "wall", "park")
+MT_NANCH = rows("meetings", "wall", "park", "civil_code")
+
+CN_WANG = rows("concerns", "wall")  # the resident's own
+CN_G1 = rows("concerns", "wall", "ebikes")
+CN_FULU = rows("concerns", "wall", "ebikes", "pipe")
+CN_NANCH = rows("concerns", "wall", "ebikes", "pipe", "lamp")
+
+# --------------------------------------------------------------------- root queries
+
+# fmt: off
+QUERY_MATRIX: dict[str, tuple[Cell, ...]] = {
+    # field              resident   grid_w.   secret.   judge     street_o. admin     anonymous
+    "me":                (OK,      OK,       OK,       OK,       OK,       OK,       UNAUTH),
+    "concernCategories": (OK,      OK,       OK,       OK,       OK,       OK,       UNAUTH),
+    "orgUnits":          (U_G1,    U_G1,     U_FULU,   U_JUDGE,  U_NANCH,  U_ALL,    UNAUTH),
+    "people":            (P_WANG,  P_G1,     P_FULU,   P_HE,     P_NANCH,  P_ALL,    UNAUTH),
+    "councils":          (CL_FULU, CL_FULU,  CL_FULU,  CL_NANCH, CL_NANCH, FORBID,   UNAUTH),
+    "meetings":          (MT_FULU, MT_FULU,  MT_FULU,  MT_NANCH, MT_NANCH, FORBID,   UNAUTH),
+    "concerns":          (CN_WANG, CN_G1,    CN_FULU,  FORBID,   CN_NANCH, FORBID,   UNAUTH),
+    # a lookup finds exactly the rows its list shows; any other id is NOT_FOUND
+    "orgUnit":           (U_G1,    U_G1,     U_FULU,   U_JUDGE,  U_NANCH,  U_ALL,    UNAUTH),
+    "person":            (P_WANG,  P_G1,     P_FULU,   P_HE,     P_NANCH,  P_ALL,    UNAUTH),
+    "council":           (CL_FULU, CL_FULU,  CL_FULU,  CL_NANCH, CL_NANCH, FORBID,   UNAUTH),
+    "meeting":           (MT_FULU, MT_FULU,  MT_FULU,  MT_NANCH, MT_NANCH, FORBID,   UNAUTH),
+    "concern":           (CN_WANG, CN_G1,    CN_FULU,  FORBID,   CN_NANCH, FORBID,   UNAUTH),
+}
+
+# ------------------------------------------------------------------------ mutations
+
+# mutation -> target -> cells. In a target, `council=`, `meeting=` and `unit=` name seed
+# rows (duji and drainage are in the other street); `person=` is the attendee (`self`:
+# the caller); `for=` is the resident a concern is recorded for.
+MUTATION_MATRIX: dict[str, dict[str, tuple[str, ...]]] = {
+    "scheduleMeeting": {
+        # target                               resident grid_w. secret. judge   street  admin   anonymous
+        "council=fulu":                        (FORBID, FORBID, OK,     FORBID, OK,     FORBID, UNAUTH),
+        "council=duji":                        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, UNAUTH),
+    },
+    "addAgendaTopic": {
+        "meeting=park":                        (OK,     OK,     OK,     FORBID, FORBID, FORBID, UNAUTH),
+        "meeting=drainage":                    (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, UNAUTH),
+    },
+    "recordAttendance": {
+        "meeting=park person=self":            (OK,     OK,     OK,     OK,     FORBID, FORBID, UNAUTH),
+        "meeting=park person=resident_li":     (NOTFND, OK,     OK,     NOTFND, FORBID, FORBID, UNAUTH),
+        "meeting=park person=resident_zhao":   (NOTFND, NOTFND, OK,     NOTFND, FORBID, FORBID, UNAUTH),
+        "meeting=drainage person=self":        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, UNAUTH),
+    },
+    "raiseConcern": {
+        "unit=fulu_g1":                        (OK,     OK,     OK,     NOTFND, FORBID, FORBID, UNAUTH),
+        "unit=fulu_g1 for=resident_wang":      (OK,     OK,     OK,     NOTFND, FORBID, FORBID, UNAUTH),
+        "unit=fulu_g2":                        (NOTFND, NOTFND, OK,     NOTFND, FORBID, FORBID, UNAUTH),
+        "unit=duji_g1":                        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, UNAUTH),
+    },
+}
+# fmt: on
+
+for _field, _cells in QUERY_MATRIX.items():
+    assert len(_cells) == len(ROLES), f"{_field}: one cell per role {ROLES}"
+for _mutation, _targets in MUTATION_MATRIX.items():
+    for _target, _cells in _targets.items():
+        assert len(_cells) == len(ROLES), f"{_mutation} {_target}: one cell per role {ROLES}"
+
+
+# ------------------------------------------------------------------- schema coverage
+
+
+def test_every_root_field_is_in_the_matrix():
+    """Adding a root field or a mutation without matrix rows breaks CI."""
+    schema = build_schema()._schema
+    queries = set(schema.query_type.fields)
+    mutations = set(schema.mutation_type.fields) if schema.mutation_type else set()
+    in_matrix_queries = set(QUERY_MATRIX)
+    in_matrix_mutations = set(MUTATION_MATRIX)
+    assert not queries - in_matrix_queries, f"Query fields without matrix rows: {queries - in_matrix_queries}"
+    assert not mutations - in_matrix_mutations, (
+        f"Mutation fields without matrix rows: {mutations - in_matrix_mutations}"
+    )
+    assert not in_matrix_queries - queries, (
+        f"matrix rows for unknown Query fields: {in_matrix_queries - queries}"
+    )
+    assert not in_matrix_mutations - mutations, (
+        f"matrix rows for unknown mutations: {in_matrix_mutations - mutations}"
+    )
+
+
+def test_every_role_of_the_policy_is_a_column():
+    assert set(ROLES) - {"anonymous"} == set(vocabulary.ROLES)
+
+
+# --------------------------------------------------------------------------- helpers
+
+LIST_FIELDS = {"orgUnits", "people", "councils", "meetings", "concerns"}
+LOOKUP_KINDS = {
+    "orgUnit": "units",
+    "person": "people",
+    "council": "councils",
+    "meeting": "meetings",
+    "concern": "concerns",
+}
+MISSING_ID = "987654"  # no seeded row has it
+
+
+def query_cases():
+    for field, cells in QUERY_MATRIX.items():
+        for role, cell in zip(ROLES, cells, strict=True):
+            yield pytest.param(field, role, cell, id=f"{field}-{role}")
+
+
+def names_of(demo: Demo, kind: str, ids) -> list[str]:
+    """Seed keys for ids, so a failure reads ``['fulu', 'duji']`` rather than numbers."""
+    by_id = {str(row.id): key for key, row in getattr(demo.world, kind).items()}
+    return sorted(by_id.get(str(i), f"<id {i}>") for i in ids)
+
+
+def assert_only_error(body: dict, code: str, field: str) -> None:
+    assert error_codes(body) == [code], body
+    assert body["errors"][0]["path"] == [field], body
+    assert (body.get("data") or {}).get(field) is None, body
+
+
+async def check_list(demo: Demo, client, field: str, cell: Cell) -> None:
+    selection = "totalCount nodes { id } edges { cursor } pageInfo { hasNextPage }"
+    body = await gql(client, f"{{ {field}(first: 100) {{ {selection} }} }}")
+    if isinstance(cell, str):
+        assert_only_error(body, cell, field)
+        return
+    assert "errors" not in body, body
+    page = body["data"][field]
+    got = [node["id"] for node in page["nodes"]]
+    expected = {demo.id(cell.kind, key) for key in cell.keys}
+    assert names_of(demo, cell.kind, got) == sorted(cell.keys)
+    assert len(got) == len(set(got)), f"duplicate rows: {got}"
+    assert set(got) == expected
+    assert page["totalCount"] == len(expected)
+    assert len(page["edges"]) == len(got)
+    assert page["pageInfo"]["hasNextPage"] is False
+    # Documented order: org units by id, everything else newest first.
+    ascending = sorted(got, key=int)
+    assert got == (ascending if field == "orgUnits" else ascending[::-1])
+
+
+async def check_lookup(demo: Demo, client, field: str, cell: Cell) -> None:
+    kind = LOOKUP_KINDS[field]
+    targets = {key: str(row.id) for key, row in getattr(demo.world, kind).items()}
+    targets["missing"] = MISSING_ID
+    selection = " ".join(f'{alias}: {field}(id: "{row_id}") {{ id }}' for alias, row_id in targets.items())
+    body = await gql(client, f"{{ {selection} }}")
+    data = body.get("data") or {}
+    errors = {tuple(e["path"]): e.get("extensions", {}).get("code") for e in body.get("errors") or []}
+    outcome: dict[str, str] = {}
+    for alias, row_id in targets.items():
+        if (alias,) in errors:
+            assert data.get(alias) is None, (alias, body)
+            outcome[alias] = errors[(alias,)]
+        else:
+            assert data[alias] == {"id": row_id}, (alias, body)
+            outcome[alias] = OK
+    if isinstance(cell, str):
+        expected = dict.fromkeys(targets, cell)
+    else:
+        expected = {alias: OK if alias in cell.keys else NOTFND for alias in targets}
+    assert outcome == expected
+
+
+async def check_open_field(demo: Demo, client, field: str, cell: Cell, person_key: str | None) -> None:
+    if field == "me":
+        body = await gql(client, "{ me { personId name roles { role scopePath } } }")
+    else:
+        body = await gql(client, "{ concernCategories { code label } }")
+    if cell != OK:
+        assert_only_error(body, cell, field)
+        return
+    assert "errors" not in body, body
+    if field == "me":
+        me = body["data"]["me"]
+        assert me["personId"] == demo.id("people", person_key)
+        role = next(r for r, p in ROLE_PERSON.items() if p == person_key)
+        assert role in {grant["role"] for grant in me["roles"]}
+    else:
+        assert {c["code"] for c in body["data"]["concernCategories"]} == set(CATEGORIES)
+
+
+# ---------------------------------------------------------------------- query matrix
+
+
+@pytest.mark.parametrize(("field", "role", "cell"), list(query_cases()))
+async def test_query_matrix(demo, field, role, cell):
+    person_key = ROLE_PERSON[role]
+    async with demo.client(person_key) as client:
+        if field in LIST_FIELDS:
+            await check_list(demo, client, field, cell)
+        elif field in LOOKUP_KINDS:
+            await check_lookup(demo, client, field, cell)
+        else:
+            await check_open_field(demo, client, field, cell, person_key)
+
+
+# ------------------------------------------------------------------- mutation matrix
+
+TABLES = {
+    "org_unit": OrgUnit,
+    "person": Person,
+    "role_assignment": RoleAssignment,
+    "council": Council,
+    "meeting": Meeting,
+    "agenda_topic": AgendaTopic,
+    "attendance": Attendance,
+    "concern": Concern,
+    "concern_event": ConcernEvent,
+}
+
+# What one successful call adds (and nothing else changes).
+WRITES = {
+    "scheduleMeeting": {"meeting": 1},
+    "addAgendaTopic": {"agenda_topic": 1},
+    "recordAttendance": {"attendance": 1},
+    "raiseConcern": {"concern": 1, "concern_event": 1},
+}
+
+MUTATION_DOCUMENTS = {
+    "scheduleMeeting": "mutation($input: ScheduleMeetingInput!) { scheduleMeeting(input: $input) { id } }",
+    "addAgendaTopic": "mutation($input: AddAgendaTopicInput!) { addAgendaTopic(input: $input) { id } }",
+    "recordAttendance": "mutation($input: RecordAttendanceInput!) { recordAttendance(input: $input) { id } }",
+    "raiseConcern": "mutation($input: RaiseConcernInput!) { raiseConcern(input: $input) { id } }",
+}
+
+
+async def snapshot() -> dict[str, dict[int, dict]]:
+    """Every row of every domain table (tokens aside), by id: any write shows up."""
+    return {table: {row["id"]: row for row in await model.all().values()} for table, model in TABLES.items()}
+
+
+def parse_target(target: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in target.split())
+
+
+def mutation_input(demo: Demo, mutation: str, target: dict[str, str], person_key: str | None) -> dict:
+    if mutation == "scheduleMeeting":
+        return {
+            "councilId": demo.id("councils", target["council"]),
+            "title": "矩阵测试议事",
+            "startsAt": "2026-12-20T10:00:00+08:00",
+            "place": "社区活动室",
+        }
+    if mutation == "addAgendaTopic":
+        return {"meetingId": demo.id("meetings", target["meeting"]), "title": "楼道照明"}
+    if mutation == "recordAttendance":
+        attendee = target["person"]
+        if attendee == "self":
+            attendee = person_key or "resident_wang"
+        return {"meetingId": demo.id("meetings", target["meeting"]), "personId": demo.id("people", attendee)}
+    if mutation == "raiseConcern":
+        values = {
+            "unitId": demo.id("units", target["unit"]),
+            "title": "垃圾清运不及时",
+            "category": "environment",
+        }
+        if "for" in target:
+            values["residentId"] = demo.id("people", target["for"])
+        return values
+    raise AssertionError(f"no input builder for {mutation}")
+
+
+def changes(before: dict, after: dict) -> dict[str, dict[str, list]]:
+    """Per table: rows added, removed or changed."""
+    diff = {}
+    for table in TABLES:
+        old, new = before[table], after[table]
+        added = [new[i] for i in new.keys() - old.keys()]
+        removed = [old[i] for i in old.keys() - new.keys()]
+        changed = [(old[i], new[i]) for i in old.keys() & new.keys() if old[i] != new[i]]
+        if added or removed or changed:
+            diff[table] = {"added": added, "removed": removed, "changed": changed}
+    return diff
+
+
+def denied_cases():
+    for mutation, targets in MUTATION_MATRIX.items():
+        for target, cells in targets.items():
+            for role, cell in zip(ROLES, cells, strict=True):
+                if cell != OK:
+                    yield pytest.param(mutation, target, role, cell, id=f"{mutation}-{target}-{role}")
+
+
+@pytest.mark.parametrize(("mutation", "target", "role", "cell"), list(denied_cases()))
+async def test_denied_mutation_writes_nothing(demo, request, mutation, target, role, cell):
+    person_key = ROLE_PERSON[role]
+    variables = {"input": mutation_input(demo, mutation, parse_target(target), person_key)}
+    before = await snapshot()
+    async with demo.client(person_key) as client:
+        body = await gql(client, MUTATION_DOCUMENTS[mutation], variables)
+    written = changes(before, await snapshot())
+    if written:
+        request.getfixturevalue("mutable_demo")  # the shared world is spoilt: reseed it after this test
+    assert error_codes(body) == [cell], body
+    assert (body.get("data") or {}).get(mutation) is None, body
+    assert written == {}, f"a denied {mutation} wrote: {written}"
+
+
+def allowed_cells(mutation: str) -> list[tuple[str, str]]:
+    return [
+        (target, role)
+        for target, cells in MUTATION_MATRIX[mutation].items()
+        for role, cell in zip(ROLES, cells, strict=True)
+        if cell == OK
+    ]
+
+
+async def undo(before: dict) -> None:
+    """Delete the rows added since ``before`` (children first), so cells stay independent."""
+    after = await snapshot()
+    for table, model in reversed(TABLES.items()):
+        added = after[table].keys() - before[table].keys()
+        if added:
+            await model.filter(id__in=list(added)).delete()
+
+
+@pytest.mark.parametrize("mutation", list(MUTATION_MATRIX))
+async def test_allowed_mutations_write_their_rows_only(mutable_demo, mutation):
+    """Every OK cell of one mutation, each from the seeded state (one world per mutation
+    keeps the suite fast); the failure lists every cell that went wrong."""
+    cells = allowed_cells(mutation)
+    assert cells, f"{mutation}: the matrix has no allowed case"
+    failures = []
+    for target, role in cells:
+        before = await snapshot()
+        try:
+            await check_allowed_call(mutable_demo, mutation, target, role, before)
+        except AssertionError as error:
+            failures.append(f"{mutation} {target} as {role}: {error}")
+        await undo(before)
+    assert not failures, "\n\n".join(failures)
+
+
+async def check_allowed_call(demo: Demo, mutation: str, target: str, role: str, before: dict) -> None:
+    person_key = ROLE_PERSON[role]
+    where = parse_target(target)
+    variables = {"input": mutation_input(demo, mutation, where, person_key)}
+    async with demo.client(person_key) as client:
+        body = await gql(client, MUTATION_DOCUMENTS[mutation], variables)
+    assert "errors" not in body, body
+    new_id = int(body["data"][mutation]["id"])
+    written = changes(before, await snapshot())
+    assert {table: len(d["added"]) for table, d in written.items()} == WRITES[mutation], written
+    assert all(not d["removed"] and not d["changed"] for d in written.values()), written
+
+    actor = demo.world.people[person_key]
+    if mutation == "scheduleMeeting":
+        meeting = await Meeting.get(id=new_id)
+        council = demo.world.councils[where["council"]]
+        assert (meeting.council_id, meeting.scope_path, meeting.scheduled_by_id) == (
+            council.id,
+            council.scope_path,
+            actor.id,
+        )
+    elif mutation == "addAgendaTopic":
+        topic = await AgendaTopic.get(id=new_id)
+        meeting = demo.world.meetings[where["meeting"]]
+        assert (topic.meeting_id, topic.scope_path, topic.owner_id) == (
+            meeting.id,
+            meeting.scope_path,
+            actor.id,
+        )
+    elif mutation == "recordAttendance":
+        row = await Attendance.get(id=new_id)
+        attendee = actor if where["person"] == "self" else demo.world.people[where["person"]]
+        meeting = demo.world.meetings[where["meeting"]]
+        assert (row.meeting_id, row.person_id, row.owner_id, row.scope_path) == (
+            meeting.id,
+            attendee.id,
+            attendee.id,
+            meeting.scope_path,
+        )
+    else:
+        concern = await Concern.get(id=new_id)
+        unit = demo.world.units[where["unit"]]
+        owner = demo.world.people[where["for"]] if "for" in where else actor
+        assert (concern.unit_id, concern.scope_path, concern.owner_id, concern.recorded_by_id) == (
+            unit.id,
+            unit.path,
+            owner.id,
+            actor.id,
+        )
+        assert await ConcernEvent.filter(concern_id=new_id, kind="submitted").count() == 1
+
+
+# Bad input from a role that may act: BAD_USER_INPUT, nothing written.
+BAD_INPUTS = [
+    ("scheduleMeeting", "secretary", "council=fulu", {"title": "   "}),
+    ("scheduleMeeting", "secretary", "council=fulu", {"startsAt": "2026-12-20T10:00:00"}),
+    ("scheduleMeeting", "secretary", "council=fulu", {"councilId": "not-a-number"}),
+    ("addAgendaTopic", "resident", "meeting=park", {"title": "x" * 201}),
+    ("recordAttendance", "grid_worker", "meeting=park person=self", {"capacity": "spectator"}),
+    ("raiseConcern", "resident", "unit=fulu_g1", {"category": "no-such-category"}),
+    ("raiseConcern", "secretary", "unit=fulu", {}),  # a community, not a grid
+]
+
+
+@pytest.mark.parametrize(
+    ("mutation", "role", "target", "override"),
+    [pytest.param(*case, id=f"{case[0]}-{case[1]}-{sorted(case[3])}") for case in BAD_INPUTS],
+)
+async def test_bad_input_writes_nothing(demo, request, mutation, role, target, override):
+    person_key = ROLE_PERSON[role]
+    variables = {"input": {**mutation_input(demo, mutation, parse_target(target), person_key), **override}}
+    before = await snapshot()
+    async with demo.client(person_key) as client:
+        body = await gql(client, MUTATION_DOCUMENTS[mutation], variables)
+    written = changes(before, await snapshot())
+    if written:
+        request.getfixturevalue("mutable_demo")
+    assert error_codes(body) == ["BAD_USER_INPUT"], body
+    assert written == {}, f"a rejected {mutation} wrote: {written}"
