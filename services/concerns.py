@@ -54,6 +54,12 @@ async def raise_concern(
 ) -> Concern:
     """A resident raises a concern, or a worker records one for a resident."""
     unit = await get_visible(auth, "OrgUnit", unit_id)
+    owner_id = auth.actor.person_id
+    if resident_id is not None:
+        owner_id = (await get_visible(auth, "Person", resident_id)).id
+    # Ask the policy before judging the input: a caller who may not act here learns
+    # nothing from validation messages.
+    auth.require("Concern", "create", Facts(unit.path, owner_id))
     if unit.kind != UnitKind.GRID:
         raise BadUserInput("Concerns are raised in a grid (网格).", argument="unitId")
     title = (title or "").strip()
@@ -63,10 +69,6 @@ async def raise_concern(
         raise BadUserInput(
             f"Unknown category {category!r}; use one of {', '.join(CATEGORIES)}.", argument="category"
         )
-    owner_id = auth.actor.person_id
-    if resident_id is not None:
-        owner_id = (await get_visible(auth, "Person", resident_id)).id
-    auth.require("Concern", "create", Facts(unit.path, owner_id))
     async with in_transaction():
         concern = await Concern.create(
             unit=unit,

@@ -63,10 +63,10 @@ async def schedule_meeting(
     auth: RequestAuth, *, council_id: str, title: str, starts_at: datetime, place: str
 ) -> Meeting:
     council = await get_visible(auth, "Council", council_id)
+    auth.require("Meeting", "create", Facts(council.scope_path))
     title = _text(title, "title", 200)
     if starts_at.tzinfo is None:
         raise BadUserInput("`startsAt` needs a time zone offset.", argument="startsAt")
-    auth.require("Meeting", "create", Facts(council.scope_path))
     return await Meeting.create(
         council=council,
         scope_path=council.scope_path,
@@ -81,11 +81,11 @@ async def add_topic(
     auth: RequestAuth, *, meeting_id: str, title: str, description: str, concern_id: str | None
 ) -> AgendaTopic:
     meeting = await get_visible(auth, "Meeting", meeting_id)
-    title = _text(title, "title", 200)
     concern = await get_visible(auth, "Concern", concern_id) if concern_id is not None else None
+    auth.require("AgendaTopic", "create", Facts(meeting.scope_path, auth.actor.person_id))
+    title = _text(title, "title", 200)
     if meeting.status == MeetingStatus.CANCELLED:
         raise BadUserInput("The meeting was cancelled; topics cannot be added.", argument="meetingId")
-    auth.require("AgendaTopic", "create", Facts(meeting.scope_path, auth.actor.person_id))
     return await AgendaTopic.create(
         meeting=meeting,
         scope_path=meeting.scope_path,
@@ -101,15 +101,15 @@ async def record_attendance(
     auth: RequestAuth, *, meeting_id: str, person_id: str, capacity: str, present: bool
 ) -> Attendance:
     meeting = await get_visible(auth, "Meeting", meeting_id)
-    if capacity not in ATTENDANCE_CAPACITIES:
-        raise BadUserInput(
-            f"`capacity` must be one of {', '.join(ATTENDANCE_CAPACITIES)}.", argument="capacity"
-        )
     attendee_id = parse_id(person_id, "personId")
     if attendee_id != auth.actor.person_id:
         # Recording someone else: they must be a person the actor can see.
         await get_visible(auth, "Person", attendee_id)
     auth.require("Attendance", "create", Facts(meeting.scope_path, attendee_id))
+    if capacity not in ATTENDANCE_CAPACITIES:
+        raise BadUserInput(
+            f"`capacity` must be one of {', '.join(ATTENDANCE_CAPACITIES)}.", argument="capacity"
+        )
     row = await Attendance.filter(meeting_id=meeting.id, person_id=attendee_id).first()
     if row is None:
         return await Attendance.create(

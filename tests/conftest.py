@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from tortoise import Tortoise, connections
+from tortoise.transactions import in_transaction
 
 from services import database, identity, seed
 from services.config import Settings
@@ -114,7 +115,8 @@ class _DemoState:
 
 async def _reseed() -> None:
     await truncate_all()
-    _DemoState.world = await seed.seed_demo()
+    async with in_transaction():  # one commit instead of one per row
+        _DemoState.world = await seed.seed_demo()
     _DemoState.tokens = {
         key: await identity.issue_token(person.id, "test") for key, person in _DemoState.world.people.items()
     }

@@ -79,7 +79,7 @@ SCOPES: dict[str, Scope] = {
     "judge_he": Scope(
         units=("nanchuan", "fulu", "xinqing"),
         people=("judge_he",),
-        contact=(),
+        contact=("judge_he",),
         councils=("fulu", "xinqing"),
         meetings=("wall", "park", "civil_code"),
         concerns=None,
@@ -88,7 +88,7 @@ SCOPES: dict[str, Scope] = {
     "street_official_xu": Scope(
         units=("nanchuan", "fulu", "fulu_g1", "fulu_g2", "xinqing", "xinqing_g1"),
         people=(*FULU_PEOPLE, "resident_sun", "secretary_huang", "street_official_xu"),
-        contact=(),
+        contact=("street_official_xu",),
         councils=("fulu", "xinqing"),
         meetings=("wall", "park", "civil_code"),
         concerns=("wall", "ebikes", "pipe", "lamp"),
@@ -96,7 +96,7 @@ SCOPES: dict[str, Scope] = {
     "street_official_gao": Scope(
         units=("kuangshan", "duji", "duji_g1", "duji_g2"),
         people=("resident_zhou", "resident_wu", "grid_worker_ma", "secretary_yang", "street_official_gao"),
-        contact=(),
+        contact=("street_official_gao",),
         councils=("duji",),
         meetings=("drainage",),
         concerns=("elevator", "road"),
