@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from services.config import load_settings
+from services.config import DEVELOPMENT_SECRET, load_settings
 
 DEMO_DATABASE = "sqlite://bandeng-demo.sqlite3"
 
@@ -151,6 +151,10 @@ def _serve(settings, args) -> int:
     from services import database
     from services.http import create_app
 
+    if settings.secret == DEVELOPMENT_SECRET and not args.demo:
+        logging.getLogger("bandeng").warning(
+            "BANDENG_SECRET is not set: tokens are hashed with the public development secret"
+        )
     host = args.host or settings.host
     port = args.port or settings.port
     asyncio.run(database.upgrade(settings.database_url))

@@ -15,12 +15,15 @@ from starlette.config import Config
 POLICY_DIR_DEFAULT = Path(__file__).resolve().parent.parent / "policies"
 
 
+DEVELOPMENT_SECRET = "bandeng-development-secret-change-me"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the service reads from its environment."""
 
     database_url: str = "sqlite://bandeng.sqlite3"
-    secret: str = "bandeng-dev-secret-change-me"
+    secret: str = DEVELOPMENT_SECRET
     host: str = "127.0.0.1"
     port: int = 8000
     policy_dir: Path = field(default=POLICY_DIR_DEFAULT)

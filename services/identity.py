@@ -1,24 +1,34 @@
 """Bearer tokens and the actor behind them.
 
-Tokens are 32 random bytes shown once; only their SHA-256 is stored, so a leaked
-database does not leak usable tokens. Revoking sets ``revoked_at``.
+Tokens are 32 random bytes shown once; only their HMAC-SHA256 under
+``BANDENG_SECRET`` is stored, so a leaked database neither leaks usable tokens nor
+lets anyone test guesses without the secret. Revoking one sets ``revoked_at``;
+changing the secret revokes them all.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import hmac
 import secrets
 from datetime import UTC, datetime
 
 from models.people import ApiToken, Person, RoleAssignment
 from services.authz import Actor, Assignment
+from services.config import load_settings
 from services.errors import NotFound
 
 TOKEN_PREFIX = "bdg_"
 
 
+@functools.cache
+def _secret() -> bytes:
+    return load_settings().secret.encode()
+
+
 def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return hmac.new(_secret(), token.encode(), hashlib.sha256).hexdigest()
 
 
 async def issue_token(person_id: int, label: str = "") -> str:

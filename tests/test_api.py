@@ -295,3 +295,11 @@ async def test_a_mutation_with_bad_input_writes_nothing(mutable_demo):
     assert error_codes(body) == ["BAD_USER_INPUT"]
     assert "weather" in body["errors"][0]["message"]
     assert (await Concern.all().count(), await ConcernEvent.all().count()) == (concerns, events)
+
+
+def test_token_hash_depends_on_the_secret(monkeypatch):
+    """Stored hashes are keyed by BANDENG_SECRET: changing it revokes every token."""
+    token = "bdg_example"
+    first = identity.hash_token(token)
+    monkeypatch.setattr(identity, "_secret", lambda: b"another secret")
+    assert identity.hash_token(token) != first
