@@ -25,6 +25,11 @@ logging.getLogger("casbin").setLevel(logging.WARNING)
 
 MODEL_FILE = "model.conf"
 POLICY_FILE = "policy.csv"
+# The last line of policy.csv: a file cut short (a partial copy, an editor still
+# writing) lacks it and is refused instead of serving with rules missing.
+END_MARKER = "# end of policy"
+# Casbin follows role links this deep (DefaultRoleManager's max_hierarchy_level).
+MAX_ROLE_DEPTH = 10
 
 
 class PolicyError(Exception):
@@ -133,13 +138,35 @@ def parse_policy(directory: Path) -> ParsedPolicy:
         else:
             problems.append(f"{where}: unknown line type {kind!r} (expected 'p' or 'g')")
     problems.extend(_check_links(links, policy_path.name))
+    last = [line.strip() for line in policy_text.splitlines() if line.strip()]
+    if not last or last[-1] != END_MARKER:
+        problems.append(
+            f"{policy_path.name}:{len(policy_text.splitlines())}: the file does not end with "
+            f"{END_MARKER!r}: it is truncated or still being written"
+        )
     if problems:
         raise PolicyError(problems)
+    return ParsedPolicy(model_text, tuple(rules), tuple(links), content_version(model_text, policy_text))
+
+
+def content_version(model_text: str, policy_text: str) -> str:
+    """The policy version: a hash of both files, the same on every instance."""
     digest = hashlib.sha256()
     digest.update(model_text.encode())
     digest.update(b"\0")
     digest.update(policy_text.encode())
-    return ParsedPolicy(model_text, tuple(rules), tuple(links), digest.hexdigest()[:12])
+    return digest.hexdigest()[:12]
+
+
+def read_version(directory: Path) -> str | None:
+    """The version the files on disk would have (None when they cannot be read)."""
+    try:
+        return content_version(
+            (directory / MODEL_FILE).read_text(encoding="utf-8"),
+            (directory / POLICY_FILE).read_text(encoding="utf-8"),
+        )
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _check_rule(role: str, resource: str, action: str, relation: str) -> str | None:
@@ -170,6 +197,12 @@ def _check_links(links: list[RoleLink], filename: str) -> list[str]:
                 if link.parent in trail:
                     problems.append(
                         f"{filename}:{link.line}: role cycle {' -> '.join((*trail, link.parent))}"
+                    )
+                    return problems
+                if len(trail) > MAX_ROLE_DEPTH:
+                    problems.append(
+                        f"{filename}:{link.line}: role chain {' -> '.join((*trail, link.parent))} is deeper "
+                        f"than the {MAX_ROLE_DEPTH} levels Casbin follows"
                     )
                     return problems
                 stack.append((link.parent, (*trail, link.parent)))

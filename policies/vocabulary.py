@@ -19,6 +19,7 @@ ACTIONS: dict[str, str] = {
     "read": "See the record (lists, nested fields, counts, lookups)",
     "create": "Create a record in a scope",
     "update": "Change a record",
+    "explain": "Ask why the policy decides as it does",
 }
 
 # resource -> actions that make sense for it
@@ -32,6 +33,8 @@ RESOURCES: dict[str, tuple[str, ...]] = {
     "Attendance": ("read", "create"),
     "Concern": ("read", "create", "update"),
     "ConcernEvent": ("read",),
+    "Policy": ("read", "explain"),
+    "AuditRecord": ("read",),
 }
 
 # The relation kinds: how a rule reaches objects from the actor's scope.

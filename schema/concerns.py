@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 
 from models import concerns as models
+from schema.audit import audited
 from schema.context import Info
 from schema.org import OrgUnit, Person, _int_id
 from schema.pagination import Connection
@@ -163,6 +164,7 @@ class RaiseConcernInput:
 @strawberry.type
 class ConcernMutation:
     @strawberry.mutation(description="Raise a concern (`Concern` create); records a `submitted` event.")
+    @audited("raiseConcern", "Concern", "create")
     async def raise_concern(
         self,
         info: Info,

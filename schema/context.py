@@ -46,6 +46,8 @@ class Context:
     actor: Actor | None
     auth_problem: str | None = None
     database_unavailable: bool = False
+    policy_store: Any = None
+    audit_entries: list = field(default_factory=list)  # written by schema.audit.AuditExtension
 
     @cached_property
     def auth(self) -> RequestAuth:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from models import councils as models
+from schema.audit import audited
 from schema.context import Info
 from schema.org import OrgUnit, Person, _int_id
 from schema.pagination import Connection
@@ -252,6 +253,7 @@ class RecordAttendanceInput:
 @strawberry.type
 class CouncilMutation:
     @strawberry.mutation(description="Schedule a meeting of a council (`Meeting` create in its scope).")
+    @audited("scheduleMeeting", "Meeting", "create")
     async def schedule_meeting(
         self,
         info: Info,
@@ -269,6 +271,7 @@ class CouncilMutation:
         return Meeting.from_model(row)
 
     @strawberry.mutation(description="Add a topic to a meeting's agenda (`AgendaTopic` create).")
+    @audited("addAgendaTopic", "AgendaTopic", "create")
     async def add_agenda_topic(
         self,
         info: Info,
@@ -286,6 +289,7 @@ class CouncilMutation:
         return AgendaTopic.from_model(row)
 
     @strawberry.mutation(description="Record (or correct) a person's attendance (`Attendance` create).")
+    @audited("recordAttendance", "Attendance", "create")
     async def record_attendance(
         self,
         info: Info,

@@ -12,6 +12,8 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
+from schema.admin import AdminQuery
+from schema.audit import AuditExtension
 from schema.concerns import ConcernMutation, ConcernQuery
 from schema.councils import CouncilMutation, CouncilQuery
 from schema.extensions import MaskUnexpectedErrors, classify_errors
@@ -23,7 +25,7 @@ from services.config import Settings
     description="Everything a caller may read. Every field needs `Authorization: Bearer <token>` "
     "and returns only what the policy (`policies/policy.csv`) lets the caller's roles see."
 )
-class Query(OrgQuery, CouncilQuery, ConcernQuery):
+class Query(OrgQuery, CouncilQuery, ConcernQuery, AdminQuery):
     pass
 
 
@@ -58,5 +60,6 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
             MaskUnexpectedErrors,
+            AuditExtension,
         ],
     )

@@ -24,6 +24,7 @@ from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
+from models.audit import AuditRecord
 from models.concerns import Concern, ConcernEvent
 from models.councils import AgendaTopic, Attendance, Council, Meeting
 from models.org import OrgUnit
@@ -82,7 +83,7 @@ class Facts:
 class ResourceSpec:
     """Where a resource's facts live in SQL."""
 
-    model: type[Model]
+    model: type[Model] | None  # None: not a table (the policy itself)
     scope_column: str = "scope_path"
     owner_column: str | None = "owner_id"
 
@@ -97,6 +98,8 @@ RESOURCES: dict[str, ResourceSpec] = {
     "Attendance": ResourceSpec(Attendance),
     "Concern": ResourceSpec(Concern),
     "ConcernEvent": ResourceSpec(ConcernEvent),
+    "Policy": ResourceSpec(None, owner_column=None),
+    "AuditRecord": ResourceSpec(AuditRecord),
 }
 assert set(RESOURCES) == set(vocabulary.RESOURCES), "vocabulary and resource specs differ"
 
@@ -268,7 +271,7 @@ class RequestAuth:
         for the resource gets FORBIDDEN (it says nothing about the data, only the policy).
         Nested fields use ``visible`` and simply come back empty."""
         if not self.plan(resource, "read").grants:
-            raise Forbidden(f"Your roles may not read {resource}.")
+            raise Forbidden(f"Your roles may not read {resource}.", resource=resource, action="read")
         return self.visible(resource)
 
     def can(self, resource: str, action: str, facts: Facts) -> bool:
@@ -276,4 +279,4 @@ class RequestAuth:
 
     def require(self, resource: str, action: str, facts: Facts) -> None:
         if not self.can(resource, action, facts):
-            raise Forbidden(f"You may not {action} this {resource} here.")
+            raise Forbidden(f"You may not {action} this {resource} here.", resource=resource, action=action)

@@ -46,6 +46,25 @@ def main(argv: list[str] | None = None) -> int:
     revoke = token_sub.add_parser("revoke", help="revoke a token")
     revoke.add_argument("token")
 
+    policy = sub.add_parser("policy", help="check and explain the policy files")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True)
+    check = policy_sub.add_parser(
+        "check", help="validate a policy directory, run its tests, show the access change"
+    )
+    check.add_argument("directory", nargs="?", type=Path, help="default: BANDENG_POLICY_DIR")
+    check.add_argument(
+        "--against",
+        type=Path,
+        help="the policy in force to compare with (default: BANDENG_POLICY_DIR when DIRECTORY differs)",
+    )
+    explain = policy_sub.add_parser("explain", help="why an actor may or may not do something")
+    who = explain.add_mutually_exclusive_group(required=True)
+    who.add_argument("--person", help="person id or exact name")
+    who.add_argument("--token", help="an API token (the actor behind it)")
+    explain.add_argument("--action", required=True, help="read, create, update, ...")
+    explain.add_argument("--resource", required=True, help="e.g. Concern, Person.contact")
+    explain.add_argument("--id", type=int, help="one object; without it, the list filter is shown")
+
     schema_cmd = sub.add_parser("schema", help="print the GraphQL schema (SDL)")
     schema_cmd.add_argument("--write", action="store_true", help="write schema/schema.graphql")
 
@@ -56,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings.with_overrides(database_url=DEMO_DATABASE)
     if args.command == "schema":
         return _schema(args.write)
+    if args.command == "policy" and args.policy_command == "check":
+        return _policy_check(settings, args)
     if args.command == "serve":
         return _serve(settings, args)
     return asyncio.run(_database_command(settings, args))
@@ -96,6 +117,8 @@ async def _database_command(settings, args) -> int:
         elif args.command == "token" and args.token_command == "issue":
             person = await _find_person(args.person)
             print(await identity.issue_token(person.id, args.label))
+        elif args.command == "policy" and args.policy_command == "explain":
+            return await _policy_explain(settings, args)
         elif args.command == "token" and args.token_command == "revoke":
             if not await identity.revoke_token(args.token):
                 print("no active token matches", file=sys.stderr)
@@ -107,6 +130,46 @@ async def _database_command(settings, args) -> int:
         return 1
     finally:
         await database.disconnect()
+
+
+def _policy_check(settings, args) -> int:
+    from policies.check import check_directory
+
+    directory = (args.directory or settings.policy_dir).resolve()
+    against = args.against
+    if against is None and directory != settings.policy_dir.resolve():
+        against = settings.policy_dir
+    report = check_directory(directory, against)
+    for error in report.errors:
+        print(f"error: {error}")
+    for warning in report.warnings:
+        print(f"warning: {warning}")
+    if report.ok:
+        print(f"ok: {directory} (version {report.version}), {report.tests_run} policy tests passed")
+        if against is not None:
+            print(f"access change against {against}:")
+            print("\n".join(f"  {line}" for line in report.changes) or "  none")
+        return 0
+    print(f"FAILED: {len(report.errors)} problem(s) in {directory}; nothing was changed")
+    return 1
+
+
+async def _policy_explain(settings, args) -> int:
+    from services import identity
+    from services.explain import explain
+    from services.policy_store import PolicyStore
+
+    if args.token:
+        actor = await identity.authenticate(args.token)
+        if actor is None:
+            print("error: the token is unknown or revoked", file=sys.stderr)
+            return 1
+    else:
+        actor = await identity.actor_for_person(await _find_person(args.person))
+    store = PolicyStore(settings.policy_dir)
+    result = await explain(store.current, actor, args.resource, args.action, args.id)
+    print("\n".join(result.lines()))
+    return 0
 
 
 async def _find_person(ref: str):

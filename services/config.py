@@ -33,6 +33,7 @@ class Settings:
     max_tokens: int = 3000
     max_page_size: int = 100
     log_level: str = "INFO"
+    watch_policy: bool = True
 
     def with_overrides(self, **changes: object) -> Settings:
         return replace(self, **changes)
@@ -55,6 +56,7 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
         max_tokens=config("BANDENG_MAX_TOKENS", cast=int, default=defaults.max_tokens),
         max_page_size=config("BANDENG_MAX_PAGE_SIZE", cast=int, default=defaults.max_page_size),
         log_level=config("BANDENG_LOG_LEVEL", default=defaults.log_level),
+        watch_policy=config("BANDENG_WATCH_POLICY", cast=bool, default=defaults.watch_policy),
     )
 
 
@@ -63,6 +65,7 @@ MODEL_MODULES = [
     "models.people",
     "models.councils",
     "models.concerns",
+    "models.audit",
 ]
 
 

@@ -24,6 +24,11 @@ class Unauthenticated(BandengError):
 class Forbidden(BandengError):
     code = "FORBIDDEN"
 
+    def __init__(self, message: str, *, resource: str | None = None, action: str | None = None):
+        super().__init__(message)
+        self.resource = resource  # for the audit log, not sent to the client
+        self.action = action
+
 
 class NotFound(BandengError):
     code = "NOT_FOUND"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from contextlib import asynccontextmanager
@@ -68,6 +69,7 @@ class BandengGraphQL(GraphQL):
             actor=actor,
             auth_problem=problem,
             database_unavailable=unavailable,
+            policy_store=self.policy_store,
         )
 
 
@@ -150,7 +152,15 @@ def create_app(
             "policy": {
                 "version": policy.version,
                 "loadedAt": policy.policy.loaded_at.isoformat(),
-                "lastError": list(store.last_error.problems) if store.last_error else None,
+                "lastError": (
+                    {
+                        "at": store.last_error.at.isoformat(),
+                        "refusedVersion": store.last_error.version,
+                        "problems": list(store.last_error.problems),
+                    }
+                    if store.last_error
+                    else None
+                ),
             }
         }
         try:
@@ -167,9 +177,14 @@ def create_app(
     async def lifespan(app: Starlette):
         if manage_database:
             await Tortoise.init(config=tortoise_config(settings.database_url), _enable_global_fallback=True)
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(store.watch(stop)) if settings.watch_policy else None
         try:
             yield
         finally:
+            stop.set()
+            if watcher is not None:
+                await watcher
             if manage_database:
                 await Tortoise.close_connections()
 

@@ -1,44 +1,117 @@
-"""The policy in force: one immutable ``Authorizer`` swapped as a whole.
+"""The policy in force: one immutable ``Authorizer``, swapped as a whole.
 
 A request takes ``store.current`` once at its start and keeps it, so no request is
-ever decided on a half-loaded policy. Loading happens off to the side; only a
-policy that parsed and passed its checks replaces the running one.
+ever decided on a half-loaded policy. A new policy is built off to the side (in a
+worker thread: loading blocks), put through every check of ``bandeng policy check``
+including the policy tests, and only then swapped in. A broken, truncated or missing
+file leaves the running policy in force; the failure is logged and shown in
+``/readyz`` and the ``policyStatus`` query.
+
+Every instance watches its own copy of ``policies/``. The version is a hash of the
+files' content, so instances that have the same files agree on the version.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from policies.loader import PolicyError, load_policy
-from services.authz import Authorizer, relation_matcher
+from policies.check import check_directory
+from policies.loader import MODEL_FILE, POLICY_FILE, PolicyError, read_version
+from services.authz import Authorizer
 
 log = logging.getLogger("bandeng.policy")
+
+WATCHED = {MODEL_FILE, POLICY_FILE}
 
 
 @dataclass(frozen=True)
 class LoadFailure:
     at: datetime
+    version: str | None  # of the files that were refused
     problems: tuple[str, ...]
+
+
+def build_checked(directory: Path) -> Authorizer:
+    """A new authorizer for ``directory``, or ``PolicyError`` with every problem found."""
+    report = check_directory(directory)
+    if not report.ok or report.authorizer is None:
+        raise PolicyError(report.errors or [f"{directory}: policy could not be built"])
+    return report.authorizer
 
 
 class PolicyStore:
     def __init__(self, directory: Path):
         self.directory = directory
-        self.current: Authorizer = Authorizer(load_policy(directory, relation_matcher))
+        self.current: Authorizer = build_checked(directory)  # no policy, no service
         self.last_error: LoadFailure | None = None
+        self._lock = asyncio.Lock()
+
+    def _install(self, candidate: Authorizer) -> None:
+        previous = self.current.version
+        self.current = candidate  # one reference assignment: atomic for every reader
+        self.last_error = None
+        if candidate.version != previous:
+            log.info("policy %s in force (was %s)", candidate.version, previous)
+
+    def _refuse(self, exc: PolicyError) -> None:
+        self.last_error = LoadFailure(datetime.now(UTC), read_version(self.directory), tuple(exc.problems))
+        log.error(
+            "policy change refused, still serving %s: %s", self.current.version, "; ".join(exc.problems)
+        )
 
     def reload(self) -> bool:
-        """Load the files again; keep the running policy if they are broken."""
+        """Load the files again (blocking); keep the running policy if they are broken."""
         try:
-            candidate = Authorizer(load_policy(self.directory, relation_matcher))
+            candidate = build_checked(self.directory)
         except PolicyError as exc:
-            self.last_error = LoadFailure(datetime.now(UTC), tuple(exc.problems))
-            log.error("policy reload refused, still serving %s: %s", self.current.version, exc)
+            self._refuse(exc)
             return False
-        self.current = candidate
-        self.last_error = None
-        log.info("policy %s in force", candidate.version)
+        self._install(candidate)
         return True
+
+    async def areload(self) -> bool:
+        """``reload`` without blocking the event loop: the build runs in a thread."""
+        async with self._lock:
+            try:
+                candidate = await asyncio.to_thread(build_checked, self.directory)
+            except PolicyError as exc:
+                self._refuse(exc)
+                return False
+            self._install(candidate)
+            return True
+
+    def pending(self) -> bool:
+        """Do the files on disk differ from the policy in force (and from the last refusal)?"""
+        on_disk = read_version(self.directory)
+        if on_disk == self.current.version:
+            return False
+        return self.last_error is None or self.last_error.version != on_disk
+
+    async def watch(
+        self, stop: asyncio.Event, *, debounce_ms: int = 100, rescan_seconds: float = 5.0
+    ) -> None:
+        """Reload whenever the files change; also rescan every few seconds, so a
+        missed file event (network file systems, editors' atomic renames) still
+        converges."""
+        from watchfiles import awatch
+
+        def relevant(change, path: str) -> bool:
+            return Path(path).name in WATCHED
+
+        log.info("watching %s for policy changes", self.directory)
+        async for _changes in awatch(
+            self.directory,
+            watch_filter=relevant,
+            debounce=debounce_ms,
+            step=25,
+            stop_event=stop,
+            rust_timeout=int(rescan_seconds * 1000),
+            yield_on_timeout=True,
+            recursive=False,
+        ):
+            if self.pending():
+                await self.areload()

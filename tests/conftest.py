@@ -27,6 +27,7 @@ TEST_DATABASE_URL = os.environ.get("BANDENG_TEST_DATABASE_URL", "")
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 
 TABLES = [
+    "audit_record",
     "attendance",
     "agenda_topic",
     "meeting",

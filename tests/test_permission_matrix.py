@@ -125,6 +125,10 @@ QUERY_MATRIX: dict[str, tuple[Cell, ...]] = {
     "council":           (CL_FULU, CL_FULU,  CL_FULU,  CL_NANCH, CL_NANCH, FORBID,   UNAUTH),
     "meeting":           (MT_FULU, MT_FULU,  MT_FULU,  MT_NANCH, MT_NANCH, FORBID,   UNAUTH),
     "concern":           (CN_WANG, CN_G1,    CN_FULU,  FORBID,   CN_NANCH, FORBID,   UNAUTH),
+    # administration: the policy in force, explanations, the audit log
+    "policyStatus":      (FORBID,  FORBID,   FORBID,   FORBID,   FORBID,   OK,       UNAUTH),
+    "explainAccess":     (FORBID,  FORBID,   FORBID,   FORBID,   FORBID,   OK,       UNAUTH),
+    "auditLog":          (FORBID,  FORBID,   FORBID,   FORBID,   FORBID,   OK,       UNAUTH),
 }
 
 # ------------------------------------------------------------------------ mutations
@@ -265,6 +269,34 @@ async def check_lookup(demo: Demo, client, field: str, cell: Cell) -> None:
     assert outcome == expected
 
 
+ADMIN_DOCUMENTS = {
+    "policyStatus": "{ policyStatus { version ruleCount lastError { problems } } }",
+    "explainAccess": 'query($p: ID!) { explainAccess(personId: $p, resource: "Concern", action: "read") '
+    "{ allowed decidingRules { rule line } listFilter } }",
+    "auditLog": "{ auditLog(first: 5) { totalCount nodes { id decision } } }",
+}
+
+
+async def check_admin_field(demo: Demo, client, field: str, cell: Cell) -> None:
+    body = await gql(
+        client,
+        ADMIN_DOCUMENTS[field],
+        {"p": demo.id("people", "grid_worker_chen")} if field == "explainAccess" else {},
+    )
+    if cell != OK:
+        assert_only_error(body, cell, field)
+        return
+    assert "errors" not in body, body
+    data = body["data"][field]
+    if field == "policyStatus":
+        assert data["ruleCount"] > 0 and data["lastError"] is None
+    elif field == "explainAccess":
+        assert data["allowed"] is True
+        assert [r["rule"] for r in data["decidingRules"]] == ["p, grid_worker, Concern, read, in_scope"]
+    else:
+        assert data["totalCount"] >= 0
+
+
 async def check_open_field(demo: Demo, client, field: str, cell: Cell, person_key: str | None) -> None:
     if field == "me":
         body = await gql(client, "{ me { personId name roles { role scopePath } } }")
@@ -294,6 +326,8 @@ async def test_query_matrix(demo, field, role, cell):
             await check_list(demo, client, field, cell)
         elif field in LOOKUP_KINDS:
             await check_lookup(demo, client, field, cell)
+        elif field in ADMIN_DOCUMENTS:
+            await check_admin_field(demo, client, field, cell)
         else:
             await check_open_field(demo, client, field, cell, person_key)
 

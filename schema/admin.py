@@ -1,0 +1,196 @@
+"""For admins: the policy in force, access explanations, and the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from models.audit import AuditRecord as AuditRecordModel
+from schema.context import Info
+from schema.org import _int_id
+from schema.pagination import Connection
+from services import audit as audit_service
+from services import explain as explain_service
+from services.authz import Facts
+from services.identity import actor_for_person
+from services.org import get_visible
+from services.pagination import paginate
+
+POLICY_FACTS = Facts("")  # the policy itself lies in the global scope
+
+
+@strawberry.type(description="Why the last change to the policy files was refused.")
+class PolicyLoadError:
+    at: datetime = strawberry.field(description="When the change was refused.")
+    refused_version: str | None = strawberry.field(description="Version hash of the refused files.")
+    problems: list[str] = strawberry.field(description="Each problem with its file and line.")
+
+
+@strawberry.type(description="The policy in force on this instance.")
+class PolicyStatus:
+    version: str = strawberry.field(
+        description="Hash of model.conf and policy.csv; equal on every instance with the same files."
+    )
+    loaded_at: datetime = strawberry.field(description="When this instance put it in force.")
+    rule_count: int = strawberry.field(description="Number of `p` rules.")
+    last_error: PolicyLoadError | None = strawberry.field(
+        description="The last refused change, if the files on disk are not the policy in force."
+    )
+
+
+@strawberry.type(description="A policy rule that applies to one of the actor's role assignments.")
+class RuleMatch:
+    rule: str = strawberry.field(
+        description="The rule as written, e.g. `p, grid_worker, Concern, read, in_scope`."
+    )
+    file: str = strawberry.field(description="The policy file.")
+    line: int = strawberry.field(description="Its line number.")
+    role: str = strawberry.field(description="The actor's role through which the rule applies.")
+    scope_path: str = strawberry.field(description="The scope of that role assignment.")
+    matches_object: bool | None = strawberry.field(
+        description="Whether the rule reaches the object asked about (null when no object was named)."
+    )
+
+
+@strawberry.type(description="The policy's answer to: may this actor do this, and why?")
+class AccessExplanation:
+    allowed: bool = strawberry.field(description="The decision (for a list: whether any rule applies).")
+    policy_version: str = strawberry.field(description="Version of the policy that decided.")
+    object_scope: str | None = strawberry.field(description="Scope path of the object asked about.")
+    deciding_rules: list[RuleMatch] = strawberry.field(
+        description="The rules that decided (allowing rules, or the ones considered)."
+    )
+    list_filter: str | None = strawberry.field(
+        description="For reads of a type: the SQL condition lists will apply."
+    )
+
+
+@strawberry.type(description="One audit record: who did or was refused what, under which policy.")
+class AuditRecord:
+    id: strawberry.ID = strawberry.field(description="Identifier of the record.")
+    at: datetime = strawberry.field(description="When.")
+    actor_id: strawberry.ID | None = strawberry.field(
+        description="The person behind the token; null without one."
+    )
+    operation: str = strawberry.field(description="`query` or `mutation`.")
+    field: str = strawberry.field(description="The root field(s) concerned.")
+    resource: str | None = strawberry.field(description="Policy resource, e.g. `Concern`.")
+    action: str | None = strawberry.field(description="Policy action, e.g. `create`.")
+    object_id: str | None = strawberry.field(description="The object acted on, when known.")
+    decision: str = strawberry.field(description="`allow` or `deny`.")
+    code: str | None = strawberry.field(description="Error code, when refused or failed.")
+    policy_version: str = strawberry.field(description="Version of the policy in force.")
+
+    @classmethod
+    def from_model(cls, row: AuditRecordModel) -> AuditRecord:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            at=row.at,
+            actor_id=strawberry.ID(str(row.actor_id)) if row.actor_id is not None else None,
+            operation=row.operation,
+            field=row.field,
+            resource=row.resource,
+            action=row.action,
+            object_id=row.object_id,
+            decision=row.decision,
+            code=row.code,
+            policy_version=row.policy_version,
+        )
+
+
+@strawberry.type
+class AdminQuery:
+    @strawberry.field(
+        description="The policy in force on this instance and the last refused change (`Policy` read)."
+    )
+    def policy_status(self, info: Info) -> PolicyStatus | None:
+        info.context.auth.require("Policy", "read", POLICY_FACTS)
+        store = info.context.policy_store
+        authorizer = info.context.authorizer
+        failure = store.last_error if store is not None else None
+        return PolicyStatus(
+            version=authorizer.version,
+            loaded_at=authorizer.policy.loaded_at,
+            rule_count=len(authorizer.policy.parsed.rules),
+            last_error=PolicyLoadError(
+                at=failure.at, refused_version=failure.version, problems=list(failure.problems)
+            )
+            if failure
+            else None,
+        )
+
+    @strawberry.field(
+        description="Explain a decision for a person (`Policy` explain): the rules and the list filter."
+    )
+    async def explain_access(
+        self,
+        info: Info,
+        person_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The person whose access to explain.")
+        ],
+        resource: Annotated[str, strawberry.argument(description="Policy resource, e.g. `Concern`.")],
+        action: Annotated[str, strawberry.argument(description="Policy action, e.g. `read`.")],
+        object_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="One object; without it, the list.")
+        ] = None,
+    ) -> AccessExplanation | None:
+        auth = info.context.auth
+        auth.require("Policy", "explain", POLICY_FACTS)
+        person = await get_visible(auth, "Person", person_id)
+        result = await explain_service.explain(
+            info.context.authorizer,
+            await actor_for_person(person),
+            resource,
+            action,
+            _int_id(object_id, "objectId"),
+        )
+        return AccessExplanation(
+            allowed=result.allowed,
+            policy_version=result.policy_version,
+            object_scope=result.object_scope,
+            deciding_rules=[
+                RuleMatch(
+                    rule=m.text,
+                    file="policy.csv",
+                    line=m.rule.line,
+                    role=m.role,
+                    scope_path=m.scope_path,
+                    matches_object=m.matches_object,
+                )
+                for m in (result.deciding or result.rules)
+            ],
+            list_filter=result.list_filter,
+        )
+
+    @strawberry.field(description="The audit log (`AuditRecord` read), newest first.")
+    async def audit_log(
+        self,
+        info: Info,
+        actor_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this person's records.")
+        ] = None,
+        resource: Annotated[str | None, strawberry.argument(description="Only this policy resource.")] = None,
+        object_id: Annotated[
+            str | None, strawberry.argument(description="Only this object (with `resource`).")
+        ] = None,
+        decision: Annotated[str | None, strawberry.argument(description="`allow` or `deny`.")] = None,
+        since: Annotated[datetime | None, strawberry.argument(description="At or after this time.")] = None,
+        until: Annotated[datetime | None, strawberry.argument(description="Before this time.")] = None,
+        first: Annotated[int | None, strawberry.argument(description="Page size (default 20).")] = None,
+        after: Annotated[str | None, strawberry.argument(description="Cursor to continue after.")] = None,
+    ) -> Connection[AuditRecord] | None:
+        query = audit_service.visible_records(
+            info.context.auth,
+            actor_id=_int_id(actor_id, "actorId"),
+            resource=resource,
+            object_id=object_id,
+            decision=decision,
+            since=since,
+            until=until,
+        )
+        page = await paginate(
+            query, first=first, after=after, max_page_size=info.context.settings.max_page_size
+        )
+        return Connection.build(page, AuditRecord.from_model)

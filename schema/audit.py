@@ -1,0 +1,97 @@
+"""Auditing at the GraphQL edge: one record per mutation, one per denied request."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from graphql import OperationType
+from strawberry.extensions import SchemaExtension
+
+from services import audit
+from services.errors import BandengError
+
+# Mutation root field -> (resource, action) it performs; a test keeps this complete.
+MUTATIONS: dict[str, tuple[str, str]] = {}
+
+
+def _target_id(input_value: object) -> str | None:
+    """The first ``*_id`` of an input (the object a mutation acts on)."""
+    for name, value in vars(input_value).items():
+        if name.endswith("_id") and value is not None:
+            return str(value)
+    return None
+
+
+def audited(field: str, resource: str, action: str) -> Callable:
+    """Record the outcome of a mutation resolver ``(self, info, input)`` for the audit log."""
+    MUTATIONS[field] = (resource, action)
+
+    def decorate(resolver):
+        @functools.wraps(resolver)
+        async def wrapper(self, info, input):
+            context = info.context
+            entry = audit.AuditEntry(
+                operation="mutation",
+                field=field,
+                decision="allow",
+                policy_version=context.authorizer.version,
+                actor_id=context.actor.person_id if context.actor else None,
+                token_id=context.actor.token_id if context.actor else None,
+                resource=resource,
+                action=action,
+                object_id=_target_id(input),
+            )
+            context.audit_entries.append(entry)
+            try:
+                result = await resolver(self, info, input)
+            except BandengError as exc:
+                entry.code = exc.code
+                entry.decision = "deny" if exc.code in audit.DENIED_CODES else "allow"
+                raise
+            except Exception:
+                entry.code = "INTERNAL_SERVER_ERROR"
+                raise
+            row = getattr(result, "row", None)
+            if row is not None:
+                entry.object_id = str(row.id)
+                entry.scope_path = getattr(row, "scope_path", "") or ""
+            return result
+
+        return wrapper
+
+    return decorate
+
+
+class AuditExtension(SchemaExtension):
+    """Writes the request's audit entries when the operation is over."""
+
+    async def on_operation(self):
+        yield
+        context = self.execution_context.context
+        entries = list(getattr(context, "audit_entries", []))
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None) or []
+        is_mutation = self.execution_context.operation_type == OperationType.MUTATION
+        if not is_mutation:
+            denied = [
+                e for e in errors if (e.extensions or {}).get("code") in {"FORBIDDEN", "UNAUTHENTICATED"}
+            ]
+            if denied:
+                first = denied[0]
+                original = first.original_error
+                actor = getattr(context, "actor", None)
+                entries.append(
+                    audit.AuditEntry(
+                        operation="query",
+                        field=",".join(sorted({str(e.path[0]) for e in denied if e.path})),
+                        decision="deny",
+                        code=first.extensions["code"],
+                        policy_version=context.authorizer.version,
+                        actor_id=actor.person_id if actor else None,
+                        token_id=actor.token_id if actor else None,
+                        resource=getattr(original, "resource", None),
+                        action=getattr(original, "action", None),
+                    )
+                )
+        await audit.write(entries)
