@@ -37,6 +37,12 @@ RESOURCES: dict[str, tuple[str, ...]] = {
     "AuditRecord": ("read",),
 }
 
+# Field-level resources: parts of a record with rules of their own. A denied field
+# reads as null; the record itself stays visible under its own resource's rules.
+FIELD_RESOURCES: dict[str, tuple[str, ...]] = {
+    "Person.contact": ("phone", "address"),
+}
+
 # The relation kinds: how a rule reaches objects from the actor's scope.
 RELATIONS: dict[str, str] = {
     "any": "every object, wherever it is",

@@ -13,7 +13,6 @@ from schema.context import Info
 from schema.pagination import Connection
 from services import org as org_service
 from services import people as people_service
-from services.authz import Facts
 from services.ids import parse_id
 from services.pagination import paginate
 
@@ -83,7 +82,7 @@ class Person:
 
 
 def _may_see_contact(info: Info, row: people_models.Person) -> bool:
-    return info.context.auth.plan("Person.contact").allows(Facts.of(row))
+    return info.context.auth.may_read_field("Person.contact", row)
 
 
 def _person(row: people_models.Person | None) -> Person | None:

@@ -102,6 +102,7 @@ RESOURCES: dict[str, ResourceSpec] = {
     "AuditRecord": ResourceSpec(AuditRecord),
 }
 assert set(RESOURCES) == set(vocabulary.RESOURCES), "vocabulary and resource specs differ"
+assert set(vocabulary.FIELD_RESOURCES) <= set(RESOURCES), "field resources must be resources"
 
 # ------------------------------------------------------------------------- relations
 
@@ -273,6 +274,14 @@ class RequestAuth:
         if not self.plan(resource, "read").grants:
             raise Forbidden(f"Your roles may not read {resource}.", resource=resource, action="read")
         return self.visible(resource)
+
+    def may_read_field(self, field_resource: str, obj: Any) -> bool:
+        """Field-level rules (``Person.contact`` ...), decided in this one place: the
+        plan's predicate on the object's facts, computed once per request. Callers
+        answer ``null`` for a denied field (documented on the field)."""
+        if field_resource not in vocabulary.FIELD_RESOURCES:
+            raise ValueError(f"{field_resource} is not a field resource")
+        return self.plan(field_resource, "read").allows(Facts.of(obj))
 
     def can(self, resource: str, action: str, facts: Facts) -> bool:
         return self.authorizer.decide(self.actor, resource, action, facts)
