@@ -32,6 +32,10 @@ class RoleAssignment(Model):
         "models.OrgUnit", related_name="assignments", null=True, on_delete=fields.RESTRICT
     )
     scope_path = fields.CharField(max_length=255, description="Path of the unit, empty for the global scope")
+    affiliation_kind = fields.CharField(
+        max_length=32, null=True, description="Organisation acted for: workstation, court, alliance_unit"
+    )
+    affiliation_id = fields.IntField(null=True, description="Id of that organisation")
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

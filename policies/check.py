@@ -36,11 +36,15 @@ COVERED_BY: dict[str, set[str]] = {
     "contains_scope": {"any"},
     "own": {"any"},
     "own_in_scope": {"any", "own", "in_scope", "in_community"},
+    "affiliated": {"any"},
+    "assigned": {"any"},
 }
 
 # Relations that read the owner column: they never match resources without one.
 OWNER_RELATIONS = {"own", "own_in_scope"}
-# Relations that need a scope below the global one.
+# Relations that read a link column: they never match resources without that link.
+LINK_RELATIONS = {"affiliated": None, "assigned": "assignee"}
+# Relations that make no sense from the global scope.
 SCOPED_RELATIONS = {"in_community", "contains_scope"}
 
 
@@ -142,10 +146,21 @@ def check_rules(parsed: ParsedPolicy) -> list[str]:
         if rule.relation in OWNER_RELATIONS and RESOURCES[rule.resource].owner_column is None:
             problems.append(f"{where}: never matches: {rule.resource} has no owner for {rule.relation!r}")
             continue
+        links = RESOURCES[rule.resource].links
+        if rule.relation in LINK_RELATIONS:
+            needed = LINK_RELATIONS[rule.relation]
+            if (needed is None and not links) or (needed is not None and needed not in links):
+                problems.append(f"{where}: never matches: {rule.resource} has no link for {rule.relation!r}")
+                continue
         kinds = vocabulary.SCOPE_KINDS.get(rule.role, ())
         if rule.relation in SCOPED_RELATIONS and kinds == ("global",):
+            # From the global scope contains_scope reaches nothing, but in_community
+            # reaches everything (community_of('') is ''): refuse both, truthfully.
             problems.append(
-                f"{where}: never matches: {rule.role} holds only the global scope, "
+                f"{where}: {rule.role} holds only the global scope, which lies in no community: "
+                f"{rule.relation!r} would reach every object (write 'any' if that is meant)"
+                if rule.relation == "in_community"
+                else f"{where}: never matches: {rule.role} holds only the global scope, "
                 f"which has no {rule.relation!r}"
             )
             continue

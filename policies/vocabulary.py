@@ -51,7 +51,12 @@ RELATIONS: dict[str, str] = {
     "contains_scope": "objects at or above the actor's scope (its grid, community, street)",
     "own": "objects that belong to the actor (raised by, attended by, is)",
     "own_in_scope": "objects that belong to the actor and lie in the actor's scope",
+    "affiliated": "objects tied to the organisation the actor acts for (workstation, court, alliance unit)",
+    "assigned": "objects assigned to the actor personally (a mediator's cases)",
 }
+
+# Organisations a role assignment may act for (RoleAssignment.affiliation_kind).
+AFFILIATION_KINDS: dict[str, str] = {}
 
 # Scope kinds a role can be assigned in (checked when assignments are created).
 SCOPE_KINDS: dict[str, tuple[str, ...]] = {

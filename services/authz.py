@@ -39,11 +39,14 @@ from services.errors import Forbidden
 
 @dataclass(frozen=True)
 class Assignment:
-    """The actor holds ``role`` in the scope ``path`` (of org unit ``unit_id``)."""
+    """The actor holds ``role`` in the scope ``path`` (of org unit ``unit_id``), acting
+    for an organisation when ``affiliation`` is set: ``("workstation", 3)`` for a judge,
+    ``("court", 1)`` for a court's partner account, ``("alliance_unit", 5)`` for staff."""
 
     role: str
     path: str
     unit_id: int | None = None
+    affiliation: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -58,22 +61,36 @@ class Actor:
 
 @dataclass(frozen=True)
 class Grant:
-    """What the matcher sees as ``r.scope``: the actor and one scope they act in."""
+    """What the matcher sees as ``r.scope``: the actor, one scope they act in, and the
+    organisation they act for in it (if any)."""
 
     actor_id: int
     path: str
+    affiliation: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)
 class Facts:
-    """What the matcher sees as ``r.res``: the two columns every relation reads."""
+    """What the matcher sees as ``r.res``: the columns the relations read. ``links``
+    holds the (kind, id) pairs an object is tied to: ``("workstation", 3)`` for a case
+    referred there, ``("assignee", 42)`` for a case whose mediator is person 42."""
 
     scope_path: str
     owner_id: int | None = None
+    links: frozenset[tuple[str, int]] = frozenset()
 
     @classmethod
-    def of(cls, obj: Any) -> Facts:
-        return cls(obj.scope_path, obj.owner_id)
+    def of(cls, obj: Any, resource: str | None = None) -> Facts:
+        """The facts of a stored object (``resource`` names the links to read)."""
+        spec = RESOURCES.get(resource) if resource else None
+        links = frozenset()
+        if spec is not None and spec.links:
+            links = frozenset(
+                (kind, value)
+                for kind, column in spec.links.items()
+                if (value := getattr(obj, column)) is not None
+            )
+        return cls(obj.scope_path, obj.owner_id, links)
 
 
 # ------------------------------------------------------------------------- resources
@@ -86,6 +103,8 @@ class ResourceSpec:
     model: type[Model] | None  # None: not a table (the policy itself)
     scope_column: str = "scope_path"
     owner_column: str | None = "owner_id"
+    # link kind -> column: ("workstation" -> "workstation_id"), ("assignee" -> "mediator_id")
+    links: dict[str, str] = field(default_factory=dict)
 
 
 RESOURCES: dict[str, ResourceSpec] = {
@@ -133,6 +152,18 @@ def _own_in_scope_condition(grant: Grant, spec: ResourceSpec) -> Q | None:
     return None if owner is None else owner & under_condition(spec.scope_column, grant.path)
 
 
+def _affiliated_condition(grant: Grant, spec: ResourceSpec) -> Q | None:
+    if grant.affiliation is None or grant.affiliation[0] not in spec.links:
+        return None
+    kind, value = grant.affiliation
+    return Q(**{spec.links[kind]: value})
+
+
+def _assigned_condition(grant: Grant, spec: ResourceSpec) -> Q | None:
+    column = spec.links.get("assignee")
+    return None if column is None else Q(**{column: grant.actor_id})
+
+
 RELATIONS: dict[str, Relation] = {
     "any": Relation(lambda g, f: True, lambda g, s: ALL),
     "in_scope": Relation(
@@ -154,6 +185,14 @@ RELATIONS: dict[str, Relation] = {
     "own_in_scope": Relation(
         lambda g, f: f.owner_id == g.actor_id and scopes.is_under(f.scope_path, g.path),
         _own_in_scope_condition,
+    ),
+    "affiliated": Relation(
+        lambda g, f: g.affiliation is not None and g.affiliation in f.links,
+        _affiliated_condition,
+    ),
+    "assigned": Relation(
+        lambda g, f: ("assignee", g.actor_id) in f.links,
+        _assigned_condition,
     ),
 }
 assert set(RELATIONS) == set(vocabulary.RELATIONS), "vocabulary and relations differ"
@@ -227,7 +266,7 @@ class Authorizer:
         _check_words(resource, action)
         grants = []
         for assignment in actor.assignments:
-            grant = Grant(actor.person_id, assignment.path)
+            grant = Grant(actor.person_id, assignment.path, assignment.affiliation)
             for rel in self.relations_for(assignment.role, resource, action):
                 grants.append((rel, grant))
         return Plan(resource, action, tuple(grants))
@@ -236,7 +275,9 @@ class Authorizer:
         """Casbin's own decision for one object: any assignment that allows it."""
         _check_words(resource, action)
         return any(
-            self.enforcer.enforce(a.role, Grant(actor.person_id, a.path), resource, action, facts)
+            self.enforcer.enforce(
+                a.role, Grant(actor.person_id, a.path, a.affiliation), resource, action, facts
+            )
             for a in actor.assignments
         )
 
@@ -281,7 +322,7 @@ class RequestAuth:
         answer ``null`` for a denied field (documented on the field)."""
         if field_resource not in vocabulary.FIELD_RESOURCES:
             raise ValueError(f"{field_resource} is not a field resource")
-        return self.plan(field_resource, "read").allows(Facts.of(obj))
+        return self.plan(field_resource, "read").allows(Facts.of(obj, field_resource))
 
     def can(self, resource: str, action: str, facts: Facts) -> bool:
         return self.authorizer.decide(self.actor, resource, action, facts)

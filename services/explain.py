@@ -109,7 +109,7 @@ async def explain(
     rules = _rules_by_key(authorizer)
     roles = authorizer.enforcer
     for assignment in actor.assignments:
-        grant = Grant(actor.person_id, assignment.path)
+        grant = Grant(actor.person_id, assignment.path, assignment.affiliation)
         inherited = [assignment.role, *roles.get_implicit_roles_for_user(assignment.role)]
         for role in inherited:
             for relation in sorted(vocabulary.RELATIONS):

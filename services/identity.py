@@ -51,12 +51,15 @@ async def actor_for_person(person: Person, token_id: int | None = None) -> Actor
     rows = (
         await RoleAssignment.filter(person_id=person.id)
         .order_by("id")
-        .values_list("role", "scope_path", "unit_id")
+        .values_list("role", "scope_path", "unit_id", "affiliation_kind", "affiliation_id")
     )
     return Actor(
         person_id=person.id,
         name=person.name,
-        assignments=tuple(Assignment(role, path, unit) for role, path, unit in rows),
+        assignments=tuple(
+            Assignment(role, path, unit, (kind, org) if kind and org is not None else None)
+            for role, path, unit, kind, org in rows
+        ),
         token_id=token_id,
     )
 

@@ -341,7 +341,7 @@ async def disagreements(authorizer: Authorizer, built: BuiltWorld) -> list[str]:
                 problems += _facts_only(authorizer, actor, who, resource, unit_paths)
                 continue
             rows = await spec.model.all()
-            facts = {row.id: Facts.of(row) for row in rows}
+            facts = {row.id: Facts.of(row, resource) for row in rows}
 
             plan = authorizer.plan(actor, resource, "read")
             listed = set(await plan.apply(spec.model.all()).values_list("id", flat=True))
@@ -424,7 +424,7 @@ async def test_default_is_deny(empty_database, authorizer):
             assert plan.grants == () and plan.denies_all, (resource, action)
             assert await plan.apply(spec.model.all()).count() == 0, (resource, action)
             for row in rows:
-                facts = Facts.of(row)
+                facts = Facts.of(row, resource)
                 assert not authorizer.decide(nobody, resource, action, facts), (resource, action, row.id)
                 assert not plan.allows(facts), (resource, action, row.id)
 
@@ -444,4 +444,4 @@ async def test_roles_without_a_rule_get_nothing(empty_database, authorizer):
         plan = authorizer.plan(actor, resource, "read")
         assert plan.denies_all, (actor.name, resource)
         assert await plan.apply(spec.model.all()).count() == 0, (actor.name, resource)
-        assert not any(authorizer.decide(actor, resource, "read", Facts.of(row)) for row in rows)
+        assert not any(authorizer.decide(actor, resource, "read", Facts.of(row, resource)) for row in rows)
