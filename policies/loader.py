@@ -199,7 +199,7 @@ def _check_links(links: list[RoleLink], filename: str) -> list[str]:
                         f"{filename}:{link.line}: role cycle {' -> '.join((*trail, link.parent))}"
                     )
                     return problems
-                if len(trail) > MAX_ROLE_DEPTH:
+                if len(trail) >= MAX_ROLE_DEPTH:
                     problems.append(
                         f"{filename}:{link.line}: role chain {' -> '.join((*trail, link.parent))} is deeper "
                         f"than the {MAX_ROLE_DEPTH} levels Casbin follows"
