@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from graphql import OperationType
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from services import audit
 from services.errors import BandengError
@@ -40,7 +40,9 @@ def audited(field: str, resource: str, action: str) -> Callable:
                 token_id=context.actor.token_id if context.actor else None,
                 resource=resource,
                 action=action,
-                object_id=_target_id(input),
+                # A create acts on no existing object: its input ids name the parent
+                # (grid, meeting), which is not an object of ``resource``.
+                object_id=None if action == "create" else _target_id(input),
             )
             context.audit_entries.append(entry)
             try:
@@ -52,6 +54,10 @@ def audited(field: str, resource: str, action: str) -> Callable:
             except Exception:
                 entry.code = "INTERNAL_SERVER_ERROR"
                 raise
+            refusal = getattr(result, "audit_code", None)
+            if refusal:  # a typed business refusal: allowed by the policy, refused by the state
+                entry.code = refusal
+                return result
             row = getattr(result, "row", None)
             if row is not None:
                 entry.object_id = str(row.id)
@@ -63,6 +69,13 @@ def audited(field: str, resource: str, action: str) -> Callable:
     return decorate
 
 
+def _root_field(error) -> str:
+    """The root field an error belongs to: its name, not the alias the client chose."""
+    if len(error.path) == 1 and error.nodes:
+        return error.nodes[0].name.value
+    return str(error.path[0])
+
+
 class AuditExtension(SchemaExtension):
     """Writes the request's audit entries when the operation is over."""
 
@@ -72,7 +85,12 @@ class AuditExtension(SchemaExtension):
         entries = list(getattr(context, "audit_entries", []))
         result = self.execution_context.result
         errors = getattr(result, "errors", None) or []
-        is_mutation = self.execution_context.operation_type == OperationType.MUTATION
+        # Strawberry's OperationType (graphql-core's enum never compares equal to it); no
+        # document means the request failed to parse, and nothing was decided.
+        is_mutation = (
+            self.execution_context.graphql_document is not None
+            and self.execution_context.operation_type == OperationType.MUTATION
+        )
         if not is_mutation:
             denied = [
                 e for e in errors if (e.extensions or {}).get("code") in {"FORBIDDEN", "UNAUTHENTICATED"}
@@ -84,7 +102,7 @@ class AuditExtension(SchemaExtension):
                 entries.append(
                     audit.AuditEntry(
                         operation="query",
-                        field=",".join(sorted({str(e.path[0]) for e in denied if e.path})),
+                        field=",".join(sorted({_root_field(e) for e in denied if e.path})),
                         decision="deny",
                         code=first.extensions["code"],
                         policy_version=context.authorizer.version,

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from models.audit import AuditRecord
 from services.authz import RequestAuth
+from services.times import to_utc
 
 log = logging.getLogger("bandeng.audit")
 
@@ -30,6 +31,17 @@ class AuditEntry:
     scope_path: str = ""
 
 
+def _fitted(entry: AuditEntry) -> dict:
+    """The entry's values cut to their columns' lengths: a long list of refused fields or
+    an overlong id sent by the client must not cost the record."""
+    values = dict(entry.__dict__)
+    for name, value in values.items():
+        limit = getattr(AuditRecord._meta.fields_map.get(name), "max_length", None)
+        if isinstance(value, str) and limit and len(value) > limit:
+            values[name] = value[: limit - 1] + "…"
+    return values
+
+
 async def write(entries: list[AuditEntry]) -> None:
     """Store the entries of one request in one statement; a failure is logged, never raised
     (the request's own outcome has already been decided)."""
@@ -37,7 +49,7 @@ async def write(entries: list[AuditEntry]) -> None:
         return
     try:
         await AuditRecord.bulk_create(
-            [AuditRecord(**entry.__dict__, owner_id=entry.actor_id) for entry in entries]
+            [AuditRecord(**_fitted(entry), owner_id=entry.actor_id) for entry in entries]
         )
     except Exception:
         log.exception("could not write %d audit record(s): %s", len(entries), entries)
@@ -63,7 +75,7 @@ def visible_records(
     if decision is not None:
         query = query.filter(decision=decision)
     if since is not None:
-        query = query.filter(at__gte=since)
+        query = query.filter(at__gte=to_utc(since))
     if until is not None:
-        query = query.filter(at__lt=until)
+        query = query.filter(at__lt=to_utc(until))
     return query

@@ -9,6 +9,7 @@ from services.authz import Facts, RequestAuth
 from services.errors import BadUserInput
 from services.ids import parse_id
 from services.org import get_visible
+from services.times import to_utc
 
 ATTENDANCE_CAPACITIES = (
     "resident",
@@ -44,9 +45,9 @@ def visible_meetings(
     if status is not None:
         query = query.filter(status=status)
     if starts_after is not None:
-        query = query.filter(starts_at__gte=starts_after)
+        query = query.filter(starts_at__gte=to_utc(starts_after))
     if starts_before is not None:
-        query = query.filter(starts_at__lt=starts_before)
+        query = query.filter(starts_at__lt=to_utc(starts_before))
     return query
 
 

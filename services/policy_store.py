@@ -57,18 +57,21 @@ class PolicyStore:
         if candidate.version != previous:
             log.info("policy %s in force (was %s)", candidate.version, previous)
 
-    def _refuse(self, exc: PolicyError) -> None:
-        self.last_error = LoadFailure(datetime.now(UTC), read_version(self.directory), tuple(exc.problems))
+    def _refuse(self, exc: PolicyError, version: str | None) -> None:
+        self.last_error = LoadFailure(datetime.now(UTC), version, tuple(exc.problems))
         log.error(
             "policy change refused, still serving %s: %s", self.current.version, "; ".join(exc.problems)
         )
 
     def reload(self) -> bool:
         """Load the files again (blocking); keep the running policy if they are broken."""
+        # The version is read before the build: files saved while it runs differ from it,
+        # so they stay pending instead of passing for the refused ones.
+        on_disk = read_version(self.directory)
         try:
             candidate = build_checked(self.directory)
         except PolicyError as exc:
-            self._refuse(exc)
+            self._refuse(exc, on_disk)
             return False
         self._install(candidate)
         return True
@@ -76,10 +79,11 @@ class PolicyStore:
     async def areload(self) -> bool:
         """``reload`` without blocking the event loop: the build runs in a thread."""
         async with self._lock:
+            on_disk = read_version(self.directory)  # before the build, as in ``reload``
             try:
                 candidate = await asyncio.to_thread(build_checked, self.directory)
             except PolicyError as exc:
-                self._refuse(exc)
+                self._refuse(exc, on_disk)
                 return False
             self._install(candidate)
             return True
@@ -115,3 +119,7 @@ class PolicyStore:
         ):
             if self.pending():
                 await self.areload()
+            elif self.last_error is not None and read_version(self.directory) == self.current.version:
+                # The refused edit was taken back: the files are the policy in force again.
+                log.info("policy files are back to %s, the policy in force", self.current.version)
+                self.last_error = None

@@ -108,7 +108,7 @@ async def test_pages_follow_cursors_without_overlap(demo):
             if not page["pageInfo"]["hasNextPage"]:
                 break
             after = page["pageInfo"]["endCursor"]
-    assert len(seen) == len(set(seen)) == page["totalCount"] == 4
+    assert len(seen) == len(set(seen)) == page["totalCount"] == 6  # 5 concerns and a service order
 
 
 async def test_unexpected_errors_are_masked_and_logged(demo, monkeypatch, caplog):
@@ -303,3 +303,20 @@ def test_token_hash_depends_on_the_secret(monkeypatch):
     first = identity.hash_token(token)
     monkeypatch.setattr(identity, "_secret", lambda: b"another secret")
     assert identity.hash_token(token) != first
+
+
+@pytest.mark.parametrize(
+    ("starts_after", "found"),
+    [
+        ("2024-04-16T17:00:00+08:00", True),
+        ("2024-04-16T17:45:00+08:00", False),
+        ("2024-04-16T09:00:00Z", True),
+    ],
+)
+async def test_time_filters_respect_offsets(demo, starts_after, found):
+    """The wall council began 2024-04-16 09:30 UTC = 17:30 in Beijing (SQLite compares text)."""
+    query = 'query($t: DateTime) { meetings(startsAfter: $t, startsBefore: "2024-05-01T00:00:00Z") { nodes { title } } }'
+    async with demo.client("secretary_zhang") as client:
+        body = await gql(client, query, {"t": starts_after})
+    titles = [m["title"] for m in body["data"]["meetings"]["nodes"]]
+    assert ("围墙倾斜隐患议事" in titles) is found
