@@ -1,4 +1,4 @@
-"""Residents' concerns (诉求) and their event history."""
+"""Residents' concerns (诉求), service orders, and their event history."""
 
 from enum import StrEnum
 
@@ -7,17 +7,38 @@ from tortoise import fields
 from models.base import ScopedModel
 
 
+class ConcernKind(StrEnum):
+    CONCERN = "concern"  # a request or complaint (诉求)
+    SERVICE_ORDER = "service_order"  # residents order, the community dispatches (群众点单)
+
+
 class ConcernStatus(StrEnum):
     SUBMITTED = "submitted"
     ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    MERGED = "merged"
+    ON_AGENDA = "on_agenda"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
     RESOLVED = "resolved"
     CLOSED = "closed"
+    REOPENED = "reopened"
+
+
+class ConcernLevel(StrEnum):
+    """Who is responsible: small matters stay in the grid, big ones go to the street."""
+
+    GRID = "grid"
+    COMMUNITY = "community"
+    STREET = "street"
 
 
 class Concern(ScopedModel):
-    """A resident's request or complaint, scoped to their grid, owner_id is the resident."""
+    """A resident's concern or service order, raised in a grid. owner_id is the resident,
+    scope_path the grid it was raised in (it stays there when the matter is escalated)."""
 
     id = fields.IntField(primary_key=True)
+    kind = fields.CharEnumField(ConcernKind, max_length=16, default=ConcernKind.CONCERN, db_index=True)
     unit = fields.ForeignKeyField("models.OrgUnit", related_name="concerns", on_delete=fields.RESTRICT)
     raised_by = fields.ForeignKeyField("models.Person", related_name="concerns", on_delete=fields.RESTRICT)
     recorded_by = fields.ForeignKeyField(
@@ -27,8 +48,31 @@ class Concern(ScopedModel):
     description = fields.TextField(default="")
     category = fields.CharField(max_length=32, db_index=True)
     location = fields.CharField(max_length=200, default="")
-    status = fields.CharEnumField(ConcernStatus, max_length=16, default=ConcernStatus.SUBMITTED)
-    updated_at = fields.DatetimeField(auto_now=True)
+    photos = fields.JSONField(default=list, description="Photo references from the mini-program")
+    status = fields.CharEnumField(
+        ConcernStatus, max_length=16, default=ConcernStatus.SUBMITTED, db_index=True
+    )
+    level = fields.CharEnumField(ConcernLevel, max_length=16, default=ConcernLevel.GRID)
+    due_at = fields.DatetimeField(
+        null=True, db_index=True, description="When the category's due time runs out"
+    )
+    duplicate_of = fields.ForeignKeyField(
+        "models.Concern", related_name="duplicates", null=True, on_delete=fields.SET_NULL
+    )
+    assignee = fields.ForeignKeyField(
+        "models.Person", related_name="assigned_concerns", null=True, on_delete=fields.SET_NULL
+    )
+    assignee_name = fields.CharField(
+        max_length=128, default="", description="Alliance unit or volunteer team"
+    )
+    resolution = fields.TextField(default="")
+    proof = fields.JSONField(default=list, description="Photo or document references proving the resolution")
+    rating = fields.IntField(null=True)
+    rating_comment = fields.TextField(default="")
+    supervision_count = fields.IntField(default=0, description="How often the street urged it (督办)")
+    resolved_at = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True)
+    updated_at = fields.DatetimeField(auto_now=True, db_index=True)
 
     class Meta:
         table = "concern"

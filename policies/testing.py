@@ -11,7 +11,8 @@ Each case says who (a role, in a scope), does what (action) to which resource
       object: {scope: /s/1/c/2/g/3, owner: me}
       expect: allow
 
-``owner`` is ``me`` (the actor), ``someone`` (another person) or ``none``. Every
+``owner`` (and ``assignee``, for objects assigned to a person) is ``me`` (the
+actor), ``someone`` (another person) or ``none``. Every
 case is decided twice — by Casbin's ``enforce()`` and by the list plan's predicate —
 and both must give the expected answer.
 """
@@ -42,6 +43,7 @@ class PolicyCase:
     object_scope: str
     owner: int | None
     expect: bool
+    assignee: int | None = None
 
     @property
     def where(self) -> str:
@@ -90,6 +92,7 @@ def load_cases(directory: Path) -> list[PolicyCase]:
                     object_scope=str(obj.get("scope", "")),
                     owner=OWNERS[obj.get("owner", "none")],
                     expect=raw["expect"] == "allow",
+                    assignee=OWNERS[obj.get("assignee", "none")],
                 )
             )
     if problems:
@@ -106,6 +109,9 @@ def _check_case(raw: object) -> str | None:
     missing = (FIELDS - {"scope"}) - set(raw)
     if missing:
         return f"missing {', '.join(sorted(missing))}"
+    for key in ("role", "resource", "action"):
+        if not isinstance(raw[key], str):  # a YAML list or mapping where a word belongs
+            return f"unknown {key} {raw[key]!r}"
     if raw["role"] not in vocabulary.ROLES:
         return f"unknown role {raw['role']!r}"
     if raw["resource"] not in vocabulary.RESOURCES:
@@ -115,10 +121,11 @@ def _check_case(raw: object) -> str | None:
     if raw["expect"] not in ("allow", "deny"):
         return "expect must be allow or deny"
     obj = raw["object"]
-    if not isinstance(obj, dict) or set(obj) - {"scope", "owner"}:
-        return "object has only scope and owner"
-    if obj.get("owner", "none") not in OWNERS:
-        return f"owner must be one of {', '.join(OWNERS)}"
+    if not isinstance(obj, dict) or set(obj) - {"scope", "owner", "assignee"}:
+        return "object has only scope, owner and assignee"
+    for key in ("owner", "assignee"):
+        if not isinstance(obj.get(key, "none"), str) or obj.get(key, "none") not in OWNERS:
+            return f"{key} must be one of {', '.join(OWNERS)}"
     return None
 
 
@@ -129,7 +136,8 @@ def run_cases(authorizer, cases: list[PolicyCase]) -> list[str]:
     failures = []
     for case in cases:
         actor = Actor(ME, "policy test", (Assignment(case.role, case.scope),))
-        facts = Facts(case.object_scope, case.owner)
+        links = frozenset() if case.assignee is None else frozenset({("assignee", case.assignee)})
+        facts = Facts(case.object_scope, case.owner, links)
         decided = authorizer.decide(actor, case.resource, case.action, facts)
         planned = authorizer.plan(actor, case.resource, case.action).allows(facts)
         if decided != case.expect or planned != case.expect:

@@ -13,6 +13,7 @@ ROLES: dict[str, str] = {
     "judge": "Judge (驻社区法官) stationed at a workstation serving communities",
     "street_official": "Street official (街道干部): oversees a street",
     "admin": "Administrator: accounts and policy files",
+    "volunteer": "Volunteer (志愿者): accepts service orders dispatched by the community",
 }
 
 ACTIONS: dict[str, str] = {
@@ -20,6 +21,17 @@ ACTIONS: dict[str, str] = {
     "create": "Create a record in a scope",
     "update": "Change a record",
     "explain": "Ask why the policy decides as it does",
+    # the steps of a concern's way to the end (services/concern_lifecycle.py)
+    "accept": "Accept a submitted concern for handling (受理)",
+    "reject": "Reject a submitted concern, with a reason",
+    "merge": "Merge a concern into the one it duplicates",
+    "agenda": "Put a concern on a council meeting's agenda (公开说事)",
+    "assign": "Assign a concern to a person, unit or volunteer team (派单)",
+    "start": "Start working on an assigned concern (接单)",
+    "escalate": "Escalate a concern to the next level: grid → community → street",
+    "resolve": "Mark a concern resolved, with proof",
+    "rate": "Rate how a concern was handled: close it or reopen it (评单)",
+    "supervise": "Urge an open concern on (督办)",
 }
 
 # resource -> actions that make sense for it
@@ -31,7 +43,20 @@ RESOURCES: dict[str, tuple[str, ...]] = {
     "Meeting": ("read", "create", "update"),
     "AgendaTopic": ("read", "create"),
     "Attendance": ("read", "create"),
-    "Concern": ("read", "create", "update"),
+    "Concern": (
+        "read",
+        "create",
+        "accept",
+        "reject",
+        "merge",
+        "agenda",
+        "assign",
+        "start",
+        "escalate",
+        "resolve",
+        "rate",
+        "supervise",
+    ),  # fmt: skip
     "ConcernEvent": ("read",),
     "Policy": ("read", "explain"),
     "AuditRecord": ("read",),
@@ -66,4 +91,5 @@ SCOPE_KINDS: dict[str, tuple[str, ...]] = {
     "judge": ("community", "village"),
     "street_official": ("street",),
     "admin": ("global",),
+    "volunteer": ("community", "village"),
 }

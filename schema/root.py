@@ -14,7 +14,7 @@ from strawberry.extensions import (
 
 from schema.admin import AdminQuery
 from schema.audit import AuditExtension
-from schema.concerns import ConcernMutation, ConcernQuery
+from schema.concerns import ConcernLifecycleMutation, ConcernMutation, ConcernQuery
 from schema.councils import CouncilMutation, CouncilQuery
 from schema.extensions import MaskUnexpectedErrors, classify_errors
 from schema.org import OrgQuery
@@ -33,7 +33,7 @@ class Query(OrgQuery, CouncilQuery, ConcernQuery, AdminQuery):
     description="Changes. Each mutation reads its target within the caller's scope (NOT_FOUND "
     "otherwise), asks the policy for the action (FORBIDDEN otherwise), then acts."
 )
-class Mutation(CouncilMutation, ConcernMutation):
+class Mutation(CouncilMutation, ConcernMutation, ConcernLifecycleMutation):
     pass
 
 

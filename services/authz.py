@@ -115,7 +115,7 @@ RESOURCES: dict[str, ResourceSpec] = {
     "Meeting": ResourceSpec(Meeting),
     "AgendaTopic": ResourceSpec(AgendaTopic),
     "Attendance": ResourceSpec(Attendance),
-    "Concern": ResourceSpec(Concern),
+    "Concern": ResourceSpec(Concern, links={"assignee": "assignee_id"}),
     "ConcernEvent": ResourceSpec(ConcernEvent),
     "Policy": ResourceSpec(None, owner_column=None),
     "AuditRecord": ResourceSpec(AuditRecord),

@@ -18,7 +18,8 @@ ROLE_SUMMARY = {
     "secretary": "all of own community: councils, meetings, concerns, people",
     "judge": "councils and meetings of the communities the workstation serves",
     "street_official": "everything below the street (no residents' contact details)",
-    "admin": "org units and people (accounts), not residents' concerns",
+    "admin": "org units and people (accounts), policy status, audit log; not residents' concerns",
+    "volunteer": "the service orders dispatched to them (接单, then resolve)",
 }
 
 

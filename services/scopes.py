@@ -32,3 +32,9 @@ def community_of(path: str) -> str:
 
 def child_path(parent: str, letter: str, unit_id: int) -> str:
     return f"{parent}/{letter}/{unit_id}"
+
+
+def street_of(path: str) -> str:
+    """The street path that contains ``path`` (its first two segments)."""
+    parts = path.strip("/").split("/") if path else []
+    return "/" + "/".join(parts[:2]) if len(parts) >= 2 else path

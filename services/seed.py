@@ -8,12 +8,13 @@ every role, councils with meetings, topics and attendance, and residents' concer
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from models.concerns import Concern, ConcernEvent, ConcernStatus
+from models.concerns import Concern, ConcernEvent, ConcernKind, ConcernStatus
 from models.councils import AgendaTopic, Attendance, Council, Meeting, MeetingStatus
 from models.org import OrgUnit, UnitKind
 from models.people import Person, RoleAssignment
+from services.concerns import DUE_HOURS
 from services.org import create_unit
 
 # key: (kind, name, parent key)
@@ -48,6 +49,7 @@ PEOPLE: list[tuple[str, str, str, str | None, list[tuple[str, str | None]]]] = [
     ("street_official_xu", "徐主任", "13500000001", "nanchuan", [("street_official", "nanchuan")]),
     ("street_official_gao", "高主任", "13500000002", "kuangshan", [("street_official", "kuangshan")]),
     ("admin", "系统管理员", "13400000001", None, [("admin", None)]),
+    ("volunteer_zhao", "赵大勇", "13300000001", "fulu", [("volunteer", "fulu")]),
 ]
 
 # The people whose tokens `serve --demo` prints: one per role.
@@ -58,6 +60,7 @@ DEMO_LOGINS = [
     "judge_he",
     "street_official_xu",
     "admin",
+    "volunteer_zhao",
 ]
 
 
@@ -188,7 +191,31 @@ async def _seed_councils(world: DemoWorld) -> None:
             "杜集路口",
             ConcernStatus.ACCEPTED,
         ),
+        (
+            "drain",
+            "fulu_g1",
+            "resident_wang",
+            "grid_worker_chen",
+            "井盖缺失",
+            "safety",
+            "A drain cover is missing on the lane behind building 2.",
+            "2 号楼后巷",
+            ConcernStatus.RESOLVED,
+        ),
+        (
+            "order",
+            "fulu_g2",
+            "resident_zhao",
+            "resident_zhao",
+            "助老上门：更换厨房灯泡",
+            "elderly_visit",
+            "Service order: an elderly resident needs the kitchen bulb changed.",
+            "7 号楼 301",
+            ConcernStatus.ASSIGNED,
+        ),
     ]
+    overdue = {"ebikes", "elevator"}  # past their due time: the street sees them to supervise
+    now = datetime.now(UTC)
     for key, grid, owner, recorder, title, category, description, location, status in concerns:
         concern = await Concern.create(
             unit=u[grid],
@@ -201,6 +228,14 @@ async def _seed_councils(world: DemoWorld) -> None:
             category=category,
             location=location,
             status=status,
+            kind=ConcernKind.SERVICE_ORDER
+            if category in ("elderly_visit", "home_repair", "errand")
+            else ConcernKind.CONCERN,
+            due_at=now + timedelta(hours=-24 if key in overdue else DUE_HOURS[category]),
+            assignee=p["volunteer_zhao"] if key == "order" else None,
+            assignee_name=p["volunteer_zhao"].name if key == "order" else "",
+            resolution="已修复，待居民评价" if status == ConcernStatus.RESOLVED else "",
+            proof=[f"photo:{key}-after.jpg"] if status == ConcernStatus.RESOLVED else [],
         )
         world.concerns[key] = concern
         await ConcernEvent.create(

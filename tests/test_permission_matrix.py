@@ -44,6 +44,7 @@ ROLE_PERSON: dict[str, str | None] = {
     "street_official": "street_official_xu",  # 南川西路街道
     "admin": "admin",  # global
     "anonymous": None,
+    "volunteer": "volunteer_zhao",  # 福禄巷北社区
 }
 ROLES = tuple(ROLE_PERSON)  # the column order of the tables
 
@@ -87,7 +88,7 @@ P_G1 = rows("people", "resident_wang", "resident_li", "grid_worker_chen")
 P_FULU = rows(
     "people",
     *("resident_wang", "resident_li", "resident_zhao", "grid_worker_chen", "grid_worker_liu"),
-    *("secretary_zhang", "judge_he"),
+    *("secretary_zhang", "judge_he", "volunteer_zhao"),
 )
 P_NANCH = rows("people", *P_FULU.keys, "resident_sun", "secretary_huang", "street_official_xu")
 P_ALL = rows(
@@ -102,33 +103,36 @@ CL_NANCH = rows("councils", "fulu", "xinqing")  # also the judge's: its workstat
 MT_FULU = rows("meetings", "wall", "park")
 MT_NANCH = rows("meetings", "wall", "park", "civil_code")
 
-CN_WANG = rows("concerns", "wall")  # the resident's own
-CN_G1 = rows("concerns", "wall", "ebikes")
-CN_FULU = rows("concerns", "wall", "ebikes", "pipe")
-CN_NANCH = rows("concerns", "wall", "ebikes", "pipe", "lamp")
+CN_WANG = rows("concerns", "wall", "drain")  # the resident's own
+CN_G1 = rows("concerns", "wall", "ebikes", "drain")
+CN_FULU = rows("concerns", "wall", "ebikes", "pipe", "drain", "order")
+CN_NANCH = rows("concerns", *CN_FULU.keys, "lamp")
+CN_VOL = rows("concerns", "order")  # the service order dispatched to the volunteer
+U_VOL = rows("units", "nanchuan", "fulu")
+P_VOL = rows("people", "volunteer_zhao")
 
 # --------------------------------------------------------------------- root queries
 
 # fmt: off
 QUERY_MATRIX: dict[str, tuple[Cell, ...]] = {
-    # field              resident   grid_w.   secret.   judge     street_o. admin     anonymous
-    "me":                (OK,      OK,       OK,       OK,       OK,       OK,       UNAUTH),
-    "concernCategories": (OK,      OK,       OK,       OK,       OK,       OK,       UNAUTH),
-    "orgUnits":          (U_G1,    U_G1,     U_FULU,   U_JUDGE,  U_NANCH,  U_ALL,    UNAUTH),
-    "people":            (P_WANG,  P_G1,     P_FULU,   P_HE,     P_NANCH,  P_ALL,    UNAUTH),
-    "councils":          (CL_FULU, CL_FULU,  CL_FULU,  CL_NANCH, CL_NANCH, FORBID,   UNAUTH),
-    "meetings":          (MT_FULU, MT_FULU,  MT_FULU,  MT_NANCH, MT_NANCH, FORBID,   UNAUTH),
-    "concerns":          (CN_WANG, CN_G1,    CN_FULU,  FORBID,   CN_NANCH, FORBID,   UNAUTH),
+    # field              resident   grid_w.   secret.   judge     street_o. admin     anonymous  volunteer
+    "me":                (OK,      OK,       OK,       OK,       OK,       OK,       UNAUTH, OK),
+    "concernCategories": (OK,      OK,       OK,       OK,       OK,       OK,       UNAUTH, OK),
+    "orgUnits":          (U_G1,    U_G1,     U_FULU,   U_JUDGE,  U_NANCH,  U_ALL,    UNAUTH, U_VOL),
+    "people":            (P_WANG,  P_G1,     P_FULU,   P_HE,     P_NANCH,  P_ALL,    UNAUTH, P_VOL),
+    "councils":          (CL_FULU, CL_FULU,  CL_FULU,  CL_NANCH, CL_NANCH, FORBID,   UNAUTH, FORBID),
+    "meetings":          (MT_FULU, MT_FULU,  MT_FULU,  MT_NANCH, MT_NANCH, FORBID,   UNAUTH, FORBID),
+    "concerns":          (CN_WANG, CN_G1,    CN_FULU,  FORBID,   CN_NANCH, FORBID,   UNAUTH, CN_VOL),
     # a lookup finds exactly the rows its list shows; any other id is NOT_FOUND
-    "orgUnit":           (U_G1,    U_G1,     U_FULU,   U_JUDGE,  U_NANCH,  U_ALL,    UNAUTH),
-    "person":            (P_WANG,  P_G1,     P_FULU,   P_HE,     P_NANCH,  P_ALL,    UNAUTH),
-    "council":           (CL_FULU, CL_FULU,  CL_FULU,  CL_NANCH, CL_NANCH, FORBID,   UNAUTH),
-    "meeting":           (MT_FULU, MT_FULU,  MT_FULU,  MT_NANCH, MT_NANCH, FORBID,   UNAUTH),
-    "concern":           (CN_WANG, CN_G1,    CN_FULU,  FORBID,   CN_NANCH, FORBID,   UNAUTH),
+    "orgUnit":           (U_G1,    U_G1,     U_FULU,   U_JUDGE,  U_NANCH,  U_ALL,    UNAUTH, U_VOL),
+    "person":            (P_WANG,  P_G1,     P_FULU,   P_HE,     P_NANCH,  P_ALL,    UNAUTH, P_VOL),
+    "council":           (CL_FULU, CL_FULU,  CL_FULU,  CL_NANCH, CL_NANCH, FORBID,   UNAUTH, FORBID),
+    "meeting":           (MT_FULU, MT_FULU,  MT_FULU,  MT_NANCH, MT_NANCH, FORBID,   UNAUTH, FORBID),
+    "concern":           (CN_WANG, CN_G1,    CN_FULU,  FORBID,   CN_NANCH, FORBID,   UNAUTH, CN_VOL),
     # administration: the policy in force, explanations, the audit log
-    "policyStatus":      (FORBID,  FORBID,   FORBID,   FORBID,   FORBID,   OK,       UNAUTH),
-    "explainAccess":     (FORBID,  FORBID,   FORBID,   FORBID,   FORBID,   OK,       UNAUTH),
-    "auditLog":          (FORBID,  FORBID,   FORBID,   FORBID,   FORBID,   OK,       UNAUTH),
+    "policyStatus":      (FORBID,  FORBID,   FORBID,   FORBID,   FORBID,   OK,       UNAUTH, FORBID),
+    "explainAccess":     (FORBID,  FORBID,   FORBID,   FORBID,   FORBID,   OK,       UNAUTH, FORBID),
+    "auditLog":          (FORBID,  FORBID,   FORBID,   FORBID,   FORBID,   OK,       UNAUTH, FORBID),
 }
 
 # ------------------------------------------------------------------------ mutations
@@ -138,25 +142,63 @@ QUERY_MATRIX: dict[str, tuple[Cell, ...]] = {
 # the caller); `for=` is the resident a concern is recorded for.
 MUTATION_MATRIX: dict[str, dict[str, tuple[str, ...]]] = {
     "scheduleMeeting": {
-        # target                               resident grid_w. secret. judge   street  admin   anonymous
-        "council=fulu":                        (FORBID, FORBID, OK,     FORBID, OK,     FORBID, UNAUTH),
-        "council=duji":                        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, UNAUTH),
+        # target                               resident grid_w. secret. judge   street  admin   anonymous volunteer
+        "council=fulu":                        (FORBID, FORBID, OK,     FORBID, OK,     FORBID, UNAUTH, FORBID),
+        "council=duji":                        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, UNAUTH, FORBID),
     },
     "addAgendaTopic": {
-        "meeting=park":                        (OK,     OK,     OK,     FORBID, FORBID, FORBID, UNAUTH),
-        "meeting=drainage":                    (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, UNAUTH),
+        "meeting=park":                        (OK,     OK,     OK,     FORBID, FORBID, FORBID, UNAUTH, FORBID),
+        "meeting=drainage":                    (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, UNAUTH, FORBID),
     },
     "recordAttendance": {
-        "meeting=park person=self":            (OK,     OK,     OK,     OK,     FORBID, FORBID, UNAUTH),
-        "meeting=park person=resident_li":     (NOTFND, OK,     OK,     NOTFND, FORBID, FORBID, UNAUTH),
-        "meeting=park person=resident_zhao":   (NOTFND, NOTFND, OK,     NOTFND, FORBID, FORBID, UNAUTH),
-        "meeting=drainage person=self":        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, UNAUTH),
+        "meeting=park person=self":            (OK,     OK,     OK,     OK,     FORBID, FORBID, UNAUTH, FORBID),
+        "meeting=park person=resident_li":     (NOTFND, OK,     OK,     NOTFND, FORBID, FORBID, UNAUTH, FORBID),
+        "meeting=park person=resident_zhao":   (NOTFND, NOTFND, OK,     NOTFND, FORBID, FORBID, UNAUTH, FORBID),
+        "meeting=drainage person=self":        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, UNAUTH, FORBID),
     },
     "raiseConcern": {
-        "unit=fulu_g1":                        (OK,     OK,     OK,     NOTFND, FORBID, FORBID, UNAUTH),
-        "unit=fulu_g1 for=resident_wang":      (OK,     OK,     OK,     NOTFND, FORBID, FORBID, UNAUTH),
-        "unit=fulu_g2":                        (NOTFND, NOTFND, OK,     NOTFND, FORBID, FORBID, UNAUTH),
-        "unit=duji_g1":                        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, UNAUTH),
+        "unit=fulu_g1":                        (OK,     OK,     OK,     NOTFND, FORBID, FORBID, UNAUTH, NOTFND),
+        "unit=fulu_g1 for=resident_wang":      (OK,     OK,     OK,     NOTFND, FORBID, FORBID, UNAUTH, NOTFND),
+        "unit=fulu_g2":                        (NOTFND, NOTFND, OK,     NOTFND, FORBID, FORBID, UNAUTH, NOTFND),
+        "unit=duji_g1":                        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, UNAUTH, NOTFND),
+    },
+    # A concern's way to the end. Targets are seeded concerns in the state the step needs:
+    # ebikes submitted (fulu_g1, resident_li's), wall accepted (fulu_g1, resident_wang's),
+    # order assigned to volunteer_zhao (fulu_g2), drain resolved (resident_wang's),
+    # elevator in the other street.
+    "acceptConcern": {
+        "concern=ebikes":                      (NOTFND, OK,     OK,     FORBID, OK,     FORBID, UNAUTH, NOTFND),
+        "concern=elevator":                    (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, UNAUTH, NOTFND),
+    },
+    "rejectConcern": {
+        "concern=ebikes":                      (NOTFND, OK,     OK,     FORBID, OK,     FORBID, UNAUTH, NOTFND),
+        "concern=elevator":                    (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, UNAUTH, NOTFND),
+    },
+    "mergeConcern": {
+        "concern=ebikes into=wall":            (NOTFND, OK,     OK,     FORBID, OK,     FORBID, UNAUTH, NOTFND),
+    },
+    "putConcernOnAgenda": {
+        "concern=wall meeting=park":           (FORBID, OK,     OK,     FORBID, FORBID, FORBID, UNAUTH, NOTFND),
+    },
+    "assignConcern": {
+        "concern=wall":                        (FORBID, OK,     OK,     FORBID, OK,     FORBID, UNAUTH, NOTFND),
+        "concern=elevator":                    (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, UNAUTH, NOTFND),
+    },
+    "startConcernWork": {
+        "concern=order":                       (NOTFND, NOTFND, OK,     FORBID, OK,     FORBID, UNAUTH, OK),
+    },
+    "escalateConcern": {
+        "concern=wall":                        (FORBID, OK,     OK,     FORBID, FORBID, FORBID, UNAUTH, NOTFND),
+    },
+    "resolveConcern": {
+        "concern=order":                       (NOTFND, NOTFND, OK,     FORBID, OK,     FORBID, UNAUTH, OK),
+    },
+    "rateConcern": {
+        "concern=drain":                       (OK,     FORBID, FORBID, FORBID, FORBID, FORBID, UNAUTH, NOTFND),
+    },
+    "superviseConcern": {
+        "concern=ebikes":                      (NOTFND, FORBID, FORBID, FORBID, OK,     FORBID, UNAUTH, NOTFND),
+        "concern=elevator":                    (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, UNAUTH, NOTFND),
     },
 }
 # fmt: on
@@ -354,7 +396,27 @@ WRITES = {
     "raiseConcern": {"concern": 1, "concern_event": 1},
 }
 
+# Lifecycle steps: input type, and what one allowed step writes besides changing the concern.
+LIFECYCLE = {
+    "acceptConcern": ("ConcernStepInput", {"concern_event": 1}),
+    "rejectConcern": ("ConcernStepInput", {"concern_event": 1}),
+    "mergeConcern": ("MergeConcernInput", {"concern_event": 1}),
+    "putConcernOnAgenda": ("PutConcernOnAgendaInput", {"concern_event": 1, "agenda_topic": 1}),
+    "assignConcern": ("AssignConcernInput", {"concern_event": 1}),
+    "startConcernWork": ("ConcernStepInput", {"concern_event": 1}),
+    "escalateConcern": ("ConcernStepInput", {"concern_event": 1}),
+    "resolveConcern": ("ResolveConcernInput", {"concern_event": 1}),
+    "rateConcern": ("RateConcernInput", {"concern_event": 1}),
+    "superviseConcern": ("ConcernStepInput", {"concern_event": 1}),
+}
+WRITES.update({mutation: writes for mutation, (_, writes) in LIFECYCLE.items()})
+
 MUTATION_DOCUMENTS = {
+    **{
+        mutation: f"mutation($input: {input_type}!) {{ {mutation}(input: $input) "
+        "{ __typename ... on Concern { id status } ... on InvalidTransition { message } } }"
+        for mutation, (input_type, _) in LIFECYCLE.items()
+    },
     "scheduleMeeting": "mutation($input: ScheduleMeetingInput!) { scheduleMeeting(input: $input) { id } }",
     "addAgendaTopic": "mutation($input: AddAgendaTopicInput!) { addAgendaTopic(input: $input) { id } }",
     "recordAttendance": "mutation($input: RecordAttendanceInput!) { recordAttendance(input: $input) { id } }",
@@ -395,6 +457,16 @@ def mutation_input(demo: Demo, mutation: str, target: dict[str, str], person_key
         if "for" in target:
             values["residentId"] = demo.id("people", target["for"])
         return values
+    if mutation in LIFECYCLE:
+        values = {"concernId": demo.id("concerns", target["concern"])}
+        extra = {
+            "mergeConcern": {"duplicateOfId": demo.id("concerns", target.get("into", "wall"))},
+            "putConcernOnAgenda": {"meetingId": demo.id("meetings", target.get("meeting", "park"))},
+            "assignConcern": {"assigneeName": "地质调查院"},
+            "resolveConcern": {"resolution": "已修好", "proof": ["photo:after.jpg"]},
+            "rateConcern": {"rating": 5, "satisfied": True, "comment": "满意"},
+        }.get(mutation, {"note": "矩阵测试"})
+        return {**values, **extra}
     raise AssertionError(f"no input builder for {mutation}")
 
 
@@ -444,12 +516,17 @@ def allowed_cells(mutation: str) -> list[tuple[str, str]]:
 
 
 async def undo(before: dict) -> None:
-    """Delete the rows added since ``before`` (children first), so cells stay independent."""
+    """Delete the rows added since ``before`` (children first) and put changed rows back,
+    so cells stay independent."""
     after = await snapshot()
     for table, model in reversed(TABLES.items()):
         added = after[table].keys() - before[table].keys()
         if added:
             await model.filter(id__in=list(added)).delete()
+        for row_id in after[table].keys() & before[table].keys():
+            if after[table][row_id] != before[table][row_id]:
+                old = {k: v for k, v in before[table][row_id].items() if k != "id"}
+                await model.filter(id=row_id).update(**old)
 
 
 @pytest.mark.parametrize("mutation", list(MUTATION_MATRIX))
@@ -476,8 +553,19 @@ async def check_allowed_call(demo: Demo, mutation: str, target: str, role: str, 
     async with demo.client(person_key) as client:
         body = await gql(client, MUTATION_DOCUMENTS[mutation], variables)
     assert "errors" not in body, body
+    assert "id" in body["data"][mutation], body
     new_id = int(body["data"][mutation]["id"])
     written = changes(before, await snapshot())
+    if mutation in LIFECYCLE:
+        # the step changes exactly its concern and records one event (and, for the agenda, a topic)
+        assert body["data"][mutation]["__typename"] == "Concern", body
+        assert new_id == demo.world.concerns[where["concern"]].id
+        added = {table: len(d["added"]) for table, d in written.items() if d["added"]}
+        assert added == WRITES[mutation], written
+        assert [old["id"] for old, _ in written["concern"]["changed"]] == [new_id], written
+        assert all(not d["removed"] for d in written.values()), written
+        assert all(not d["changed"] for table, d in written.items() if table != "concern"), written
+        return
     assert {table: len(d["added"]) for table, d in written.items()} == WRITES[mutation], written
     assert all(not d["removed"] and not d["changed"] for d in written.values()), written
 

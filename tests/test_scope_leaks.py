@@ -43,11 +43,12 @@ class Scope:
     meetings: tuple[str, ...] | None
     concerns: tuple[str, ...] | None
     attendance_only_of: tuple[str, ...] | None = None
+    concern_events: bool = True  # the history of the readable concerns (volunteers: not)
 
 
 FULU_PEOPLE = (
     *("resident_wang", "resident_li", "resident_zhao", "grid_worker_chen", "grid_worker_liu"),
-    *("secretary_zhang", "judge_he"),
+    *("secretary_zhang", "judge_he", "volunteer_zhao"),
 )
 
 SCOPES: dict[str, Scope] = {
@@ -57,7 +58,7 @@ SCOPES: dict[str, Scope] = {
         contact=("resident_wang",),
         councils=("fulu",),
         meetings=("wall", "park"),
-        concerns=("wall",),
+        concerns=("wall", "drain"),
         attendance_only_of=("resident_wang",),
     ),
     "grid_worker_chen": Scope(
@@ -66,7 +67,7 @@ SCOPES: dict[str, Scope] = {
         contact=("resident_wang", "resident_li", "grid_worker_chen"),
         councils=("fulu",),
         meetings=("wall", "park"),
-        concerns=("wall", "ebikes"),
+        concerns=("wall", "ebikes", "drain"),
     ),
     "secretary_zhang": Scope(
         units=("nanchuan", "fulu", "fulu_g1", "fulu_g2"),
@@ -74,7 +75,7 @@ SCOPES: dict[str, Scope] = {
         contact=FULU_PEOPLE,
         councils=("fulu",),
         meetings=("wall", "park"),
-        concerns=("wall", "ebikes", "pipe"),
+        concerns=("wall", "ebikes", "pipe", "drain", "order"),
     ),
     "judge_he": Scope(
         units=("nanchuan", "fulu", "xinqing"),
@@ -91,7 +92,7 @@ SCOPES: dict[str, Scope] = {
         contact=("street_official_xu",),
         councils=("fulu", "xinqing"),
         meetings=("wall", "park", "civil_code"),
-        concerns=("wall", "ebikes", "pipe", "lamp"),
+        concerns=("wall", "ebikes", "pipe", "drain", "order", "lamp"),
     ),
     "street_official_gao": Scope(
         units=("kuangshan", "duji", "duji_g1", "duji_g2"),
@@ -100,6 +101,15 @@ SCOPES: dict[str, Scope] = {
         councils=("duji",),
         meetings=("drainage",),
         concerns=("elevator", "road"),
+    ),
+    "volunteer_zhao": Scope(
+        units=("nanchuan", "fulu"),
+        people=("volunteer_zhao",),
+        contact=("volunteer_zhao",),
+        councils=None,
+        meetings=None,
+        concerns=("order",),
+        concern_events=False,
     ),
 }
 FOCUS = ["resident_wang", "grid_worker_chen", "secretary_zhang"]  # the callers of the brief
@@ -131,7 +141,9 @@ async def readable_ids(demo: Demo, caller: str) -> dict[str, set[str]]:
         "Concern": ids("concerns", scope.concerns),
         "AgendaTopic": await stored(AgendaTopic.filter(meeting_id__in=meetings)),
         "Attendance": await stored(attendance),
-        "ConcernEvent": await stored(ConcernEvent.filter(concern_id__in=concerns)),
+        "ConcernEvent": await stored(
+            ConcernEvent.filter(concern_id__in=concerns if scope.concern_events else [])
+        ),
     }
 
 
@@ -459,12 +471,14 @@ EBIKES_PIPE = ("ebikes", "pipe")
 
 # A list, its arguments ({kind:key}: that seed row's id), and the seed rows that
 # resident_wang, grid_worker_chen and secretary_zhang (FOCUS) each get.
+G1_CONCERNS = (*WALL_EBIKES, "drain")
+
 # fmt: off
 FILTERS: list[tuple[str, str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = [
     # list       arguments                           resident_wang       grid_worker   secretary_zhang
-    ("concerns", 'unitId: "{units:fulu_g2}"',        (),                 (),           ("pipe",)),
+    ("concerns", 'unitId: "{units:fulu_g2}"',        (),                 (),           ("pipe", "order")),
     ("concerns", 'unitId: "{units:duji_g1}"',        (),                 (),           ()),
-    ("concerns", 'unitId: "{units:fulu_g1}"',        ("wall",),          WALL_EBIKES,  WALL_EBIKES),
+    ("concerns", 'unitId: "{units:fulu_g1}"',        ("wall", "drain"),  G1_CONCERNS,  G1_CONCERNS),
     ("concerns", 'search: "电梯"',                   (),                 (),           ()),
     ("concerns", 'search: "水管"',                   (),                 (),           ("pipe",)),
     ("concerns", 'category: "infrastructure"',       ("wall",),          ("wall",),    ("wall",)),
@@ -475,7 +489,7 @@ FILTERS: list[tuple[str, str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]
     ("people",   'unitId: "{units:fulu_g2}"',        (),                 (),           G2_PEOPLE),
     ("people",   'unitId: "{units:nanchuan}"',       ("resident_wang",), G1_PEOPLE,    FULU_PEOPLE),
     ("people",   'search: "周"',                     (),                 (),           ()),
-    ("people",   'search: "赵"',                     (),                 (),           ("resident_zhao",)),
+    ("people",   'search: "赵"',                     (),                 (),           ("resident_zhao", "volunteer_zhao")),
     ("councils", 'unitId: "{units:duji}"',           (),                 (),           ()),
     ("councils", 'search: "议事会"',                 ("fulu",),          ("fulu",),    ("fulu",)),
     ("meetings", 'councilId: "{councils:duji}"',     (),                 (),           ()),
