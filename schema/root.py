@@ -18,6 +18,7 @@ from schema.concerns import ConcernLifecycleMutation, ConcernMutation, ConcernQu
 from schema.councils import CouncilMutation, CouncilQuery
 from schema.extensions import MaskUnexpectedErrors, classify_errors
 from schema.org import OrgQuery
+from schema.statistics import StatisticsQuery
 from services.config import Settings
 
 
@@ -25,7 +26,7 @@ from services.config import Settings
     description="Everything a caller may read. Every field needs `Authorization: Bearer <token>` "
     "and returns only what the policy (`policies/policy.csv`) lets the caller's roles see."
 )
-class Query(OrgQuery, CouncilQuery, ConcernQuery, AdminQuery):
+class Query(OrgQuery, CouncilQuery, ConcernQuery, AdminQuery, StatisticsQuery):
     pass
 
 

@@ -133,6 +133,19 @@ QUERY_MATRIX: dict[str, tuple[Cell, ...]] = {
     "policyStatus":      (FORBID,  FORBID,   FORBID,   FORBID,   FORBID,   OK,       UNAUTH, FORBID),
     "explainAccess":     (FORBID,  FORBID,   FORBID,   FORBID,   FORBID,   OK,       UNAUTH, FORBID),
     "auditLog":          (FORBID,  FORBID,   FORBID,   FORBID,   FORBID,   OK,       UNAUTH, FORBID),
+    # figures of what the caller may see; a section without read rules is null + FORBIDDEN
+    "statistics":        (OK,      OK,       OK,       OK,       OK,       OK,       UNAUTH, OK),
+}
+
+# statistics: which sections each role may read (the others come back null + FORBIDDEN)
+STATISTICS_SECTIONS = {
+    "resident": {"concerns", "councils"},
+    "grid_worker": {"concerns", "councils"},
+    "secretary": {"concerns", "councils"},
+    "judge": {"councils"},
+    "street_official": {"concerns", "councils"},
+    "admin": set(),
+    "volunteer": {"concerns"},
 }
 
 # ------------------------------------------------------------------------ mutations
@@ -340,6 +353,23 @@ async def check_admin_field(demo: Demo, client, field: str, cell: Cell) -> None:
 
 
 async def check_open_field(demo: Demo, client, field: str, cell: Cell, person_key: str | None) -> None:
+    if field == "statistics":
+        body = await gql(
+            client,
+            '{ statistics(since: "2026-01-01T00:00:00Z", until: "2027-01-01T00:00:00Z") '
+            "{ concerns { collected } councils { councils } } }",
+        )
+        if cell != OK:
+            assert_only_error(body, cell, field)
+            return
+        role = next(r for r, p in ROLE_PERSON.items() if p == person_key)
+        sections = body["data"]["statistics"]
+        assert {name for name, value in sections.items() if value is not None} == STATISTICS_SECTIONS[role]
+        assert sorted(tuple(e["path"]) for e in body.get("errors") or []) == sorted(
+            ("statistics", name) for name in {"concerns", "councils"} - STATISTICS_SECTIONS[role]
+        )
+        assert set(error_codes(body)) <= {"FORBIDDEN"}
+        return
     if field == "me":
         body = await gql(client, "{ me { personId name roles { role scopePath } } }")
     else:

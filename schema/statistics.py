@@ -1,0 +1,104 @@
+"""Statistics for the caller's scope (counted in SQL on the caller's visible rows)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from schema.context import Info
+from services import statistics as service
+from services.org import get_visible
+
+
+@strawberry.type(
+    description="Concerns of one category in the period, against the same period a year earlier."
+)
+class CategoryFigure:
+    category: str = strawberry.field(description="The category.")
+    count: int = strawberry.field(description="Raised in the period.")
+    count_a_year_earlier: int = strawberry.field(description="Raised in the same period a year earlier.")
+    change_percent: float | None = strawberry.field(
+        description="Change in percent (e.g. -22.77); null when the earlier period had none."
+    )
+
+
+@strawberry.type(description="Concern figures: collected, resolved, closed (销号), overdue, time to close.")
+class ConcernStatistics:
+    collected: int = strawberry.field(description="Raised in the period.")
+    resolved: int = strawberry.field(description="Resolved in the period.")
+    closed: int = strawberry.field(description="Closed after the resident's rating in the period.")
+    overdue_now: int = strawberry.field(description="Open and past their due time now.")
+    mean_hours_to_close: float | None = strawberry.field(
+        description="Mean hours from raising to closing, of those closed in the period."
+    )
+    by_category: list[CategoryFigure] = strawberry.field(
+        description="Raised per category, with last year's figure."
+    )
+
+
+@strawberry.type(description="Council figures: councils, meetings held, attendance.")
+class CouncilStatistics:
+    councils: int = strawberry.field(description="Councils in scope.")
+    meetings_held: int = strawberry.field(description="Meetings held in the period.")
+    attendances: int = strawberry.field(description="People present at those meetings.")
+
+
+@strawberry.type(description="Figures for the caller's scope (or a unit within it) over a period.")
+class Statistics:
+    since: datetime = strawberry.field(description="Start of the period (inclusive).")
+    until: datetime = strawberry.field(description="End of the period (exclusive).")
+    unit_path: strawberry.Private[str | None]
+
+    @strawberry.field(
+        description="Concern figures; null with FORBIDDEN when the caller may not read concerns."
+    )
+    async def concerns(self, info: Info) -> ConcernStatistics | None:
+        figures = await service.concern_figures(info.context.auth, self.since, self.until, self.unit_path)
+        return ConcernStatistics(
+            collected=figures.collected,
+            resolved=figures.resolved,
+            closed=figures.closed,
+            overdue_now=figures.overdue_now,
+            mean_hours_to_close=figures.mean_hours_to_close,
+            by_category=[
+                CategoryFigure(
+                    category=c.category,
+                    count=c.count,
+                    count_a_year_earlier=c.count_a_year_earlier,
+                    change_percent=c.change_percent,
+                )
+                for c in figures.by_category
+            ],
+        )
+
+    @strawberry.field(
+        description="Council figures; null with FORBIDDEN when the caller may not read meetings."
+    )
+    async def councils(self, info: Info) -> CouncilStatistics | None:
+        figures = await service.council_figures(info.context.auth, self.since, self.until, self.unit_path)
+        return CouncilStatistics(
+            councils=figures.councils, meetings_held=figures.meetings_held, attendances=figures.attendances
+        )
+
+
+@strawberry.type
+class StatisticsQuery:
+    @strawberry.field(
+        description="Statistics of what the caller may see, for a period and optionally one unit."
+    )
+    async def statistics(
+        self,
+        info: Info,
+        since: Annotated[datetime, strawberry.argument(description="Start of the period (inclusive).")],
+        until: Annotated[datetime, strawberry.argument(description="End of the period (exclusive).")],
+        unit_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only this unit and below (it must be visible)."),
+        ] = None,
+    ) -> Statistics | None:
+        auth = info.context.auth
+        since, until = service.period(since, until)
+        path = (await get_visible(auth, "OrgUnit", unit_id)).path if unit_id is not None else None
+        return Statistics(since=since, until=until, unit_path=path)

@@ -1,0 +1,132 @@
+"""Statistics for the caller's scope, counted in SQL.
+
+Every figure is counted on the same authorized queries as the lists
+(``RequestAuth.listing``), so a secretary's figures are those of their community and
+a street official's those of their street: nobody counts what they could not list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from tortoise import connections
+from tortoise.expressions import Q, RawSQL
+from tortoise.functions import Avg, Count
+
+from models.concerns import ConcernStatus
+from models.councils import MeetingStatus
+from services.authz import RequestAuth, under_condition
+from services.concerns import OPEN
+from services.errors import BadUserInput
+from services.times import to_utc
+
+SECONDS_TO_CLOSE = {
+    "sqlite": "(julianday(closed_at) - julianday(created_at)) * 86400",
+    "postgres": "EXTRACT(EPOCH FROM (closed_at - created_at))",
+}
+
+
+@dataclass(frozen=True)
+class CategoryCount:
+    category: str
+    count: int
+    count_a_year_earlier: int
+
+    @property
+    def change_percent(self) -> float | None:
+        """Change against the same period a year earlier (None when there was nothing)."""
+        if self.count_a_year_earlier == 0:
+            return None
+        return round(100.0 * (self.count - self.count_a_year_earlier) / self.count_a_year_earlier, 2)
+
+
+@dataclass(frozen=True)
+class ConcernFigures:
+    collected: int
+    resolved: int
+    closed: int
+    overdue_now: int
+    mean_hours_to_close: float | None
+    by_category: tuple[CategoryCount, ...]
+
+
+@dataclass(frozen=True)
+class CouncilFigures:
+    councils: int
+    meetings_held: int
+    attendances: int
+
+
+def _year_earlier(moment: datetime) -> datetime:
+    try:
+        return moment.replace(year=moment.year - 1)
+    except ValueError:  # 29 February
+        return moment.replace(year=moment.year - 1, day=28)
+
+
+def period(since: datetime, until: datetime) -> tuple[datetime, datetime]:
+    since, until = to_utc(since), to_utc(until)
+    if until <= since:
+        raise BadUserInput("`until` must be after `since`.", argument="until")
+    return since, until
+
+
+def _narrow(query, unit_path: str | None, column: str = "scope_path"):
+    return query if unit_path is None else query.filter(under_condition(column, unit_path))
+
+
+async def concern_figures(
+    auth: RequestAuth, since: datetime, until: datetime, unit_path: str | None = None
+) -> ConcernFigures:
+    since, until = period(since, until)
+    visible = _narrow(auth.listing("Concern"), unit_path)
+    in_period = visible.filter(created_at__gte=since, created_at__lt=until)
+    closed = visible.filter(status=ConcernStatus.CLOSED, closed_at__gte=since, closed_at__lt=until)
+    dialect = connections.get("default").capabilities.dialect
+    mean = await closed.annotate(seconds=Avg(RawSQL(SECONDS_TO_CLOSE[dialect]))).first().values("seconds")
+    seconds = (mean or {}).get("seconds")
+
+    async def by_category(start: datetime, end: datetime) -> dict[str, int]:
+        rows = (
+            await visible.filter(created_at__gte=start, created_at__lt=end)
+            .annotate(n=Count("id"))
+            .group_by("category")
+            .values("category", "n")
+        )
+        return {row["category"]: row["n"] for row in rows}
+
+    now_counts = await by_category(since, until)
+    earlier_counts = await by_category(_year_earlier(since), _year_earlier(until))
+    categories = sorted(set(now_counts) | set(earlier_counts))
+    return ConcernFigures(
+        collected=await in_period.count(),
+        resolved=await visible.filter(resolved_at__gte=since, resolved_at__lt=until).count(),
+        closed=await closed.count(),
+        overdue_now=await visible.filter(Q(due_at__lt=datetime.now(UTC)), status__in=list(OPEN)).count(),
+        mean_hours_to_close=None if seconds is None else round(float(seconds) / 3600, 2),
+        by_category=tuple(
+            CategoryCount(c, now_counts.get(c, 0), earlier_counts.get(c, 0)) for c in categories
+        ),
+    )
+
+
+HELD = [s for s in MeetingStatus if s.value in ("held", "closed", "reviewed")]
+
+
+async def council_figures(
+    auth: RequestAuth, since: datetime, until: datetime, unit_path: str | None = None
+) -> CouncilFigures:
+    since, until = period(since, until)
+    meetings = _narrow(auth.listing("Meeting"), unit_path).filter(
+        status__in=HELD, starts_at__gte=since, starts_at__lt=until
+    )
+    held_ids = await meetings.values_list("id", flat=True)
+    attendance = _narrow(auth.visible("Attendance"), unit_path).filter(
+        meeting_id__in=list(held_ids), present=True
+    )
+    return CouncilFigures(
+        councils=await _narrow(auth.listing("Council"), unit_path).count(),
+        meetings_held=len(held_ids),
+        attendances=await attendance.count(),
+    )
