@@ -19,6 +19,8 @@ ROLE_SUMMARY = {
     "judge": "councils and meetings of the communities the workstation serves",
     "street_official": "everything below the street (no residents' contact details)",
     "admin": "org units and people (accounts), not residents' concerns",
+    # --- councils loop / alliance
+    "alliance_staff": "only the own alliance unit and its assignments (tasks), which it reports done",
 }
 
 

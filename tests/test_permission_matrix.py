@@ -26,6 +26,16 @@ import pytest
 
 from models.concerns import Concern, ConcernEvent
 from models.councils import AgendaTopic, Attendance, Council, Meeting
+from models.loop import (
+    AllianceUnit,
+    MeetingEvent,
+    MeetingUnit,
+    Rating,
+    Task,
+    TaskEvent,
+    Vote,
+    VoteParticipation,
+)
 from models.org import OrgUnit
 from models.people import Person, RoleAssignment
 from policies import vocabulary
@@ -43,6 +53,7 @@ ROLE_PERSON: dict[str, str | None] = {
     "judge": "judge_he",  # workstation serving 福禄巷北社区 and 新青村
     "street_official": "street_official_xu",  # 南川西路街道
     "admin": "admin",  # global
+    "alliance_staff": "alliance_staff_dizhi",  # acts for 地质调查院, allied with 南川西路街道
     "anonymous": None,
 }
 ROLES = tuple(ROLE_PERSON)  # the column order of the tables
@@ -94,6 +105,7 @@ P_ALL = rows(
     "people",
     *P_NANCH.keys,
     *("resident_zhou", "resident_wu", "grid_worker_ma", "secretary_yang", "street_official_gao", "admin"),
+    *("alliance_staff_dizhi", "alliance_staff_power"),  # --- councils loop / alliance
 )
 
 CL_FULU = rows("councils", "fulu")
@@ -107,28 +119,43 @@ CN_G1 = rows("concerns", "wall", "ebikes")
 CN_FULU = rows("concerns", "wall", "ebikes", "pipe")
 CN_NANCH = rows("concerns", "wall", "ebikes", "pipe", "lamp")
 
+# --- councils loop / alliance
+U_STAFF = rows("units", "nanchuan")  # the street the staff's unit is allied with
+P_DIZHI = rows("people", "alliance_staff_dizhi")
+AU_NANCH = rows("alliance_units", "dizhi", "power", "school")  # the street's and fulu's
+AU_DIZHI = rows("alliance_units", "dizhi")  # staff: their own unit only
+TK_NONE = rows("tasks")  # the resident owns no task
+TK_FULU = rows("tasks", "wall_repair", "wall_follow_up", "wall_recheck", "ebikes_sweep")
+TK_NANCH = rows("tasks", *TK_FULU.keys, "lamp_repair")
+TK_DIZHI = rows("tasks", "wall_repair", "wall_recheck")  # staff: their unit's tasks only
+
 # --------------------------------------------------------------------- root queries
 
 # fmt: off
 QUERY_MATRIX: dict[str, tuple[Cell, ...]] = {
-    # field              resident   grid_w.   secret.   judge     street_o. admin     anonymous
-    "me":                (OK,      OK,       OK,       OK,       OK,       OK,       UNAUTH),
-    "concernCategories": (OK,      OK,       OK,       OK,       OK,       OK,       UNAUTH),
-    "orgUnits":          (U_G1,    U_G1,     U_FULU,   U_JUDGE,  U_NANCH,  U_ALL,    UNAUTH),
-    "people":            (P_WANG,  P_G1,     P_FULU,   P_HE,     P_NANCH,  P_ALL,    UNAUTH),
-    "councils":          (CL_FULU, CL_FULU,  CL_FULU,  CL_NANCH, CL_NANCH, FORBID,   UNAUTH),
-    "meetings":          (MT_FULU, MT_FULU,  MT_FULU,  MT_NANCH, MT_NANCH, FORBID,   UNAUTH),
-    "concerns":          (CN_WANG, CN_G1,    CN_FULU,  FORBID,   CN_NANCH, FORBID,   UNAUTH),
+    # field              resident   grid_w.   secret.   judge     street_o. admin     alliance  anonymous
+    "me":                (OK,       OK,       OK,       OK,       OK,       OK,       OK,       UNAUTH),
+    "concernCategories": (OK,       OK,       OK,       OK,       OK,       OK,       OK,       UNAUTH),
+    "orgUnits":          (U_G1,     U_G1,     U_FULU,   U_JUDGE,  U_NANCH,  U_ALL,    U_STAFF,  UNAUTH),
+    "people":            (P_WANG,   P_G1,     P_FULU,   P_HE,     P_NANCH,  P_ALL,    P_DIZHI,  UNAUTH),
+    "councils":          (CL_FULU,  CL_FULU,  CL_FULU,  CL_NANCH, CL_NANCH, FORBID,   FORBID,   UNAUTH),
+    "meetings":          (MT_FULU,  MT_FULU,  MT_FULU,  MT_NANCH, MT_NANCH, FORBID,   FORBID,   UNAUTH),
+    "concerns":          (CN_WANG,  CN_G1,    CN_FULU,  FORBID,   CN_NANCH, FORBID,   FORBID,   UNAUTH),
     # a lookup finds exactly the rows its list shows; any other id is NOT_FOUND
-    "orgUnit":           (U_G1,    U_G1,     U_FULU,   U_JUDGE,  U_NANCH,  U_ALL,    UNAUTH),
-    "person":            (P_WANG,  P_G1,     P_FULU,   P_HE,     P_NANCH,  P_ALL,    UNAUTH),
-    "council":           (CL_FULU, CL_FULU,  CL_FULU,  CL_NANCH, CL_NANCH, FORBID,   UNAUTH),
-    "meeting":           (MT_FULU, MT_FULU,  MT_FULU,  MT_NANCH, MT_NANCH, FORBID,   UNAUTH),
-    "concern":           (CN_WANG, CN_G1,    CN_FULU,  FORBID,   CN_NANCH, FORBID,   UNAUTH),
+    "orgUnit":           (U_G1,     U_G1,     U_FULU,   U_JUDGE,  U_NANCH,  U_ALL,    U_STAFF,  UNAUTH),
+    "person":            (P_WANG,   P_G1,     P_FULU,   P_HE,     P_NANCH,  P_ALL,    P_DIZHI,  UNAUTH),
+    "council":           (CL_FULU,  CL_FULU,  CL_FULU,  CL_NANCH, CL_NANCH, FORBID,   FORBID,   UNAUTH),
+    "meeting":           (MT_FULU,  MT_FULU,  MT_FULU,  MT_NANCH, MT_NANCH, FORBID,   FORBID,   UNAUTH),
+    "concern":           (CN_WANG,  CN_G1,    CN_FULU,  FORBID,   CN_NANCH, FORBID,   FORBID,   UNAUTH),
     # administration: the policy in force, explanations, the audit log
-    "policyStatus":      (FORBID,  FORBID,   FORBID,   FORBID,   FORBID,   OK,       UNAUTH),
-    "explainAccess":     (FORBID,  FORBID,   FORBID,   FORBID,   FORBID,   OK,       UNAUTH),
-    "auditLog":          (FORBID,  FORBID,   FORBID,   FORBID,   FORBID,   OK,       UNAUTH),
+    "policyStatus":      (FORBID,   FORBID,   FORBID,   FORBID,   FORBID,   OK,       FORBID,   UNAUTH),
+    "explainAccess":     (FORBID,   FORBID,   FORBID,   FORBID,   FORBID,   OK,       FORBID,   UNAUTH),
+    "auditLog":          (FORBID,   FORBID,   FORBID,   FORBID,   FORBID,   OK,       FORBID,   UNAUTH),
+    # --- councils loop / alliance
+    "allianceUnits":     (AU_NANCH, AU_NANCH, AU_NANCH, FORBID,   AU_NANCH, FORBID,   AU_DIZHI, UNAUTH),
+    "tasks":             (TK_NONE,  TK_FULU,  TK_FULU,  FORBID,   TK_NANCH, FORBID,   TK_DIZHI, UNAUTH),
+    "allianceUnit":      (AU_NANCH, AU_NANCH, AU_NANCH, FORBID,   AU_NANCH, FORBID,   AU_DIZHI, UNAUTH),
+    "task":              (TK_NONE,  TK_FULU,  TK_FULU,  FORBID,   TK_NANCH, FORBID,   TK_DIZHI, UNAUTH),
 }
 
 # ------------------------------------------------------------------------ mutations
@@ -138,25 +165,65 @@ QUERY_MATRIX: dict[str, tuple[Cell, ...]] = {
 # the caller); `for=` is the resident a concern is recorded for.
 MUTATION_MATRIX: dict[str, dict[str, tuple[str, ...]]] = {
     "scheduleMeeting": {
-        # target                               resident grid_w. secret. judge   street  admin   anonymous
-        "council=fulu":                        (FORBID, FORBID, OK,     FORBID, OK,     FORBID, UNAUTH),
-        "council=duji":                        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, UNAUTH),
+        # target                               resident grid_w. secret. judge   street  admin   alliance anonymous
+        "council=fulu":                        (FORBID, FORBID, OK,     FORBID, OK,     FORBID, FORBID, UNAUTH),
+        "council=duji":                        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH),
     },
     "addAgendaTopic": {
-        "meeting=park":                        (OK,     OK,     OK,     FORBID, FORBID, FORBID, UNAUTH),
-        "meeting=drainage":                    (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, UNAUTH),
+        "meeting=park":                        (OK,     OK,     OK,     FORBID, FORBID, FORBID, FORBID, UNAUTH),
+        "meeting=drainage":                    (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH),
     },
     "recordAttendance": {
-        "meeting=park person=self":            (OK,     OK,     OK,     OK,     FORBID, FORBID, UNAUTH),
-        "meeting=park person=resident_li":     (NOTFND, OK,     OK,     NOTFND, FORBID, FORBID, UNAUTH),
-        "meeting=park person=resident_zhao":   (NOTFND, NOTFND, OK,     NOTFND, FORBID, FORBID, UNAUTH),
-        "meeting=drainage person=self":        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, UNAUTH),
+        "meeting=park person=self":            (OK,     OK,     OK,     OK,     FORBID, FORBID, FORBID, UNAUTH),
+        "meeting=park person=resident_li":     (NOTFND, OK,     OK,     NOTFND, FORBID, FORBID, FORBID, UNAUTH),
+        "meeting=park person=resident_zhao":   (NOTFND, NOTFND, OK,     NOTFND, FORBID, FORBID, FORBID, UNAUTH),
+        "meeting=drainage person=self":        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH),
     },
     "raiseConcern": {
-        "unit=fulu_g1":                        (OK,     OK,     OK,     NOTFND, FORBID, FORBID, UNAUTH),
-        "unit=fulu_g1 for=resident_wang":      (OK,     OK,     OK,     NOTFND, FORBID, FORBID, UNAUTH),
-        "unit=fulu_g2":                        (NOTFND, NOTFND, OK,     NOTFND, FORBID, FORBID, UNAUTH),
-        "unit=duji_g1":                        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, UNAUTH),
+        "unit=fulu_g1":                        (OK,     OK,     OK,     NOTFND, FORBID, FORBID, NOTFND, UNAUTH),
+        "unit=fulu_g1 for=resident_wang":      (OK,     OK,     OK,     NOTFND, FORBID, FORBID, NOTFND, UNAUTH),
+        "unit=fulu_g2":                        (NOTFND, NOTFND, OK,     NOTFND, FORBID, FORBID, NOTFND, UNAUTH),
+        "unit=duji_g1":                        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, NOTFND, UNAUTH),
+    },
+    # --- councils loop / alliance: `topic=`, `task=`, `vote=`, `unit=` name seed rows
+    "transitionMeeting": {
+        "meeting=park action=HOLD":            (FORBID, FORBID, OK,     FORBID, OK,     FORBID, FORBID, UNAUTH),
+        "meeting=drainage action=REVIEW":      (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH),
+    },
+    "transitionTopic": {
+        "topic=park_site action=ACCEPT":       (FORBID, FORBID, OK,     FORBID, FORBID, FORBID, FORBID, UNAUTH),
+        "topic=road action=DEFER":             (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH),
+    },
+    "assignTask": {
+        "topic=wall owner=dizhi":              (FORBID, FORBID, OK,     FORBID, OK,     FORBID, FORBID, UNAUTH),
+        "concern=pipe owner=volunteer":        (NOTFND, NOTFND, OK,     FORBID, OK,     FORBID, FORBID, UNAUTH),
+        "topic=road owner=volunteer":          (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH),
+    },
+    "completeTask": {
+        "task=wall_recheck":                   (NOTFND, FORBID, OK,     FORBID, FORBID, FORBID, OK,     UNAUTH),
+        "task=ebikes_sweep":                   (NOTFND, OK,     OK,     FORBID, FORBID, FORBID, NOTFND, UNAUTH),
+        "task=drainage_works":                 (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, NOTFND, UNAUTH),
+    },
+    "rateMeeting": {
+        "meeting=wall":                        (OK,     FORBID, FORBID, FORBID, FORBID, FORBID, FORBID, UNAUTH),
+        "meeting=drainage":                    (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH),
+    },
+    "openVote": {
+        "topic=park_site":                     (FORBID, FORBID, OK,     FORBID, FORBID, FORBID, FORBID, UNAUTH),
+        "topic=road":                          (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH),
+    },
+    "castBallot": {
+        "vote=committee":                      (OK,     OK,     FORBID, FORBID, FORBID, FORBID, FORBID, UNAUTH),
+        "vote=drainage":                       (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH),
+    },
+    "closeVote": {
+        "vote=committee":                      (FORBID, FORBID, OK,     FORBID, FORBID, FORBID, FORBID, UNAUTH),
+        "vote=drainage":                       (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH),
+    },
+    "createAllianceUnit": {
+        "unit=nanchuan":                       (FORBID, FORBID, FORBID, FORBID, OK,     FORBID, FORBID, UNAUTH),
+        "unit=fulu":                           (FORBID, FORBID, FORBID, FORBID, OK,     FORBID, NOTFND, UNAUTH),
+        "unit=kuangshan":                      (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, NOTFND, UNAUTH),
     },
 }
 # fmt: on
@@ -196,13 +263,16 @@ def test_every_role_of_the_policy_is_a_column():
 
 # --------------------------------------------------------------------------- helpers
 
-LIST_FIELDS = {"orgUnits", "people", "councils", "meetings", "concerns"}
+LIST_FIELDS = {"orgUnits", "people", "councils", "meetings", "concerns", "allianceUnits", "tasks"}
 LOOKUP_KINDS = {
     "orgUnit": "units",
     "person": "people",
     "council": "councils",
     "meeting": "meetings",
     "concern": "concerns",
+    # --- councils loop / alliance
+    "allianceUnit": "alliance_units",
+    "task": "tasks",
 }
 MISSING_ID = "987654"  # no seeded row has it
 
@@ -344,6 +414,15 @@ TABLES = {
     "attendance": Attendance,
     "concern": Concern,
     "concern_event": ConcernEvent,
+    # --- councils loop / alliance
+    "alliance_unit": AllianceUnit,
+    "meeting_event": MeetingEvent,
+    "meeting_alliance_unit": MeetingUnit,
+    "task": Task,
+    "task_event": TaskEvent,
+    "rating": Rating,
+    "vote": Vote,
+    "vote_participation": VoteParticipation,
 }
 
 # What one successful call adds (and nothing else changes).
@@ -352,6 +431,24 @@ WRITES = {
     "addAgendaTopic": {"agenda_topic": 1},
     "recordAttendance": {"attendance": 1},
     "raiseConcern": {"concern": 1, "concern_event": 1},
+    # --- councils loop / alliance
+    "transitionMeeting": {"meeting_event": 1},
+    "transitionTopic": {"meeting_event": 1},
+    "assignTask": {"task": 1, "task_event": 1},
+    "completeTask": {"task_event": 1},
+    "rateMeeting": {"rating": 1},
+    "openVote": {"vote": 1, "meeting_event": 1},
+    "castBallot": {"vote_participation": 1},
+    "closeVote": {"meeting_event": 1},
+    "createAllianceUnit": {"alliance_unit": 1},
+}
+# --- councils loop / alliance: what one successful call changes in place (one row each)
+UPDATES = {
+    "transitionMeeting": {"meeting"},
+    "transitionTopic": {"agenda_topic"},
+    "completeTask": {"task"},
+    "castBallot": {"vote"},
+    "closeVote": {"vote"},
 }
 
 MUTATION_DOCUMENTS = {
@@ -359,6 +456,23 @@ MUTATION_DOCUMENTS = {
     "addAgendaTopic": "mutation($input: AddAgendaTopicInput!) { addAgendaTopic(input: $input) { id } }",
     "recordAttendance": "mutation($input: RecordAttendanceInput!) { recordAttendance(input: $input) { id } }",
     "raiseConcern": "mutation($input: RaiseConcernInput!) { raiseConcern(input: $input) { id } }",
+    # --- councils loop / alliance (union results: an InvalidTransition has no id)
+    "transitionMeeting": "mutation($input: TransitionMeetingInput!) { transitionMeeting(input: $input) "
+    "{ ... on Meeting { id } ... on InvalidTransition { message } } }",
+    "transitionTopic": "mutation($input: TransitionTopicInput!) { transitionTopic(input: $input) "
+    "{ ... on AgendaTopic { id } ... on InvalidTransition { message } } }",
+    "assignTask": "mutation($input: AssignTaskInput!) { assignTask(input: $input) "
+    "{ ... on Task { id } ... on InvalidTransition { message } } }",
+    "completeTask": "mutation($input: CompleteTaskInput!) { completeTask(input: $input) "
+    "{ ... on Task { id } ... on InvalidTransition { message } } }",
+    "rateMeeting": "mutation($input: RateMeetingInput!) { rateMeeting(input: $input) "
+    "{ ... on Rating { id } ... on InvalidTransition { message } } }",
+    "castBallot": "mutation($input: CastBallotInput!) { castBallot(input: $input) "
+    "{ ... on Vote { id } ... on InvalidTransition { message } } }",
+    "closeVote": "mutation($input: CloseVoteInput!) { closeVote(input: $input) "
+    "{ ... on Vote { id } ... on InvalidTransition { message } } }",
+    "openVote": "mutation($input: OpenVoteInput!) { openVote(input: $input) { id } }",
+    "createAllianceUnit": "mutation($input: CreateAllianceUnitInput!) { createAllianceUnit(input: $input) { id } }",
 }
 
 
@@ -395,6 +509,42 @@ def mutation_input(demo: Demo, mutation: str, target: dict[str, str], person_key
         if "for" in target:
             values["residentId"] = demo.id("people", target["for"])
         return values
+    # --- councils loop / alliance
+    if mutation == "transitionMeeting":
+        return {
+            "meetingId": demo.id("meetings", target["meeting"]),
+            "action": target["action"],
+            "note": "矩阵",
+        }
+    if mutation == "transitionTopic":
+        return {"topicId": demo.id("topics", target["topic"]), "action": target["action"]}
+    if mutation == "assignTask":
+        values = {"title": "矩阵测试任务", "dueOn": "2027-01-15"}
+        if "topic" in target:
+            values["topicId"] = demo.id("topics", target["topic"])
+        if "concern" in target:
+            values["concernId"] = demo.id("concerns", target["concern"])
+        if target["owner"] == "volunteer":
+            values["volunteerName"] = "社区志愿者"
+        else:
+            values["allianceUnitId"] = demo.id("alliance_units", target["owner"])
+        return values
+    if mutation == "completeTask":
+        return {"taskId": demo.id("tasks", target["task"]), "result": "已完成"}
+    if mutation == "rateMeeting":
+        return {"meetingId": demo.id("meetings", target["meeting"]), "score": 5, "comment": "满意"}
+    if mutation == "openVote":
+        return {
+            "topicId": demo.id("topics", target["topic"]),
+            "question": "是否同意?",
+            "thresholdChoice": "AGAINST",
+            "thresholdPercent": 60,
+        }
+    if mutation in ("castBallot", "closeVote"):
+        values = {"voteId": demo.id("votes", target["vote"])}
+        return {**values, "choice": "AGAINST"} if mutation == "castBallot" else values
+    if mutation == "createAllianceUnit":
+        return {"unitId": demo.id("units", target["unit"]), "name": "区第一医院", "kind": "hospital"}
     raise AssertionError(f"no input builder for {mutation}")
 
 
@@ -450,6 +600,11 @@ async def undo(before: dict) -> None:
         added = after[table].keys() - before[table].keys()
         if added:
             await model.filter(id__in=list(added)).delete()
+    # --- councils loop / alliance: put rows changed in place back as they were
+    for table, model in TABLES.items():
+        for row_id, old in before[table].items():
+            if row_id in after[table] and after[table][row_id] != old:
+                await model.filter(id=row_id).update(**{k: v for k, v in old.items() if k != "id"})
 
 
 @pytest.mark.parametrize("mutation", list(MUTATION_MATRIX))
@@ -476,10 +631,14 @@ async def check_allowed_call(demo: Demo, mutation: str, target: str, role: str, 
     async with demo.client(person_key) as client:
         body = await gql(client, MUTATION_DOCUMENTS[mutation], variables)
     assert "errors" not in body, body
+    assert "id" in body["data"][mutation], body  # not an InvalidTransition
     new_id = int(body["data"][mutation]["id"])
     written = changes(before, await snapshot())
-    assert {table: len(d["added"]) for table, d in written.items()} == WRITES[mutation], written
-    assert all(not d["removed"] and not d["changed"] for d in written.values()), written
+    added = {table: len(d["added"]) for table, d in written.items() if d["added"]}
+    assert added == WRITES[mutation], written
+    changed = {table: len(d["changed"]) for table, d in written.items() if d["changed"]}
+    assert changed == dict.fromkeys(UPDATES.get(mutation, ()), 1), written
+    assert all(not d["removed"] for d in written.values()), written
 
     actor = demo.world.people[person_key]
     if mutation == "scheduleMeeting":
@@ -508,7 +667,7 @@ async def check_allowed_call(demo: Demo, mutation: str, target: str, role: str, 
             attendee.id,
             meeting.scope_path,
         )
-    else:
+    elif mutation == "raiseConcern":
         concern = await Concern.get(id=new_id)
         unit = demo.world.units[where["unit"]]
         owner = demo.world.people[where["for"]] if "for" in where else actor
