@@ -51,7 +51,9 @@ class Meeting(ScopedModel):
         "models.Person", related_name="scheduled_meetings", null=True, on_delete=fields.SET_NULL
     )
     # --- councils loop: recorded when the meeting is closed
-    minutes = fields.TextField(default="", description="Minutes recorded when the meeting closed")
+    minutes = fields.TextField(
+        default="", db_default="", description="Minutes recorded when the meeting closed"
+    )
     attendance_count = fields.IntField(null=True, description="Head count of people present")
 
     class Meta:
@@ -72,8 +74,11 @@ class AgendaTopic(ScopedModel):
         "models.Person", related_name="raised_topics", null=True, on_delete=fields.SET_NULL
     )
     # --- councils loop: deliberation and decision
-    status = fields.CharEnumField(TopicStatus, max_length=16, default=TopicStatus.PROPOSED)
-    decision = fields.TextField(default="", description="The decision recorded for the topic")
+    # db_default: existing rows get a value when the column is added
+    status = fields.CharEnumField(
+        TopicStatus, max_length=16, default=TopicStatus.PROPOSED, db_default=TopicStatus.PROPOSED.value
+    )
+    decision = fields.TextField(default="", db_default="", description="The decision recorded for the topic")
     decided_at = fields.DatetimeField(null=True)
 
     class Meta:

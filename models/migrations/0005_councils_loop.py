@@ -5,6 +5,20 @@ from models.loop import TaskOwnerKind, TaskStatus, VoteChoice, VoteStatus
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 
+class AlterFieldStateOnly(ops.AlterField):
+    """Meeting.status gains the values drafted, closed and reviewed: only the field's
+    description (its list of values) changes, the column stays a varchar(16) on both
+    databases. Tortoise's SQLite editor would rebuild the table for it, and dropping the
+    old meeting table cascades to agenda topics and attendance and loses its indexes, so
+    this change is recorded in the migration state only."""
+
+    async def database_forward(self, app_label, old_state, new_state, state_editor=None) -> None:
+        return None
+
+    async def database_backward(self, app_label, old_state, new_state, state_editor=None) -> None:
+        return None
+
+
 class Migration(migrations.Migration):
     dependencies = [('models', '0004_role_affiliation')]
 
@@ -152,14 +166,14 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='AgendaTopic',
             name='decision',
-            field=fields.TextField(default='', description='The decision recorded for the topic', unique=False),
+            field=fields.TextField(default='', description='The decision recorded for the topic', db_default='', unique=False),
         ),
         ops.AddField(
             model_name='AgendaTopic',
             name='status',
-            field=fields.CharEnumField(default=TopicStatus.PROPOSED, description='PROPOSED: proposed\nACCEPTED: accepted\nDISCUSSED: discussed\nDECIDED: decided\nDEFERRED: deferred', enum_type=TopicStatus, max_length=16),
+            field=fields.CharEnumField(default=TopicStatus.PROPOSED, description='PROPOSED: proposed\nACCEPTED: accepted\nDISCUSSED: discussed\nDECIDED: decided\nDEFERRED: deferred', db_default='proposed', enum_type=TopicStatus, max_length=16),
         ),
-        ops.AlterField(
+        AlterFieldStateOnly(
             model_name='Meeting',
             name='status',
             field=fields.CharEnumField(default=MeetingStatus.SCHEDULED, description='SCHEDULED: scheduled\nHELD: held\nCANCELLED: cancelled\nDRAFTED: drafted\nCLOSED: closed\nREVIEWED: reviewed', enum_type=MeetingStatus, max_length=16),
@@ -172,6 +186,6 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Meeting',
             name='minutes',
-            field=fields.TextField(default='', description='Minutes recorded when the meeting closed', unique=False),
+            field=fields.TextField(default='', description='Minutes recorded when the meeting closed', db_default='', unique=False),
         ),
     ]
