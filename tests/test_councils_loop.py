@@ -415,3 +415,30 @@ async def test_the_whole_loop_with_an_alliance_unit(mutable_demo):
     ]
     assert await Rating.filter(meeting_id=int(meeting["id"])).count() == 1
     assert (await Task.get(id=int(task["id"]))).status == TaskStatus.DONE
+
+
+STAFF_DEEP = """{
+  allianceUnits { nodes { id name alliedWith { name } tasks { id title topic { title meeting { title } }
+    ownerPerson { name } events { actor { name } } } } }
+  tasks(first: 100) { nodes { id allianceUnit { id name } topic { id } } }
+}"""
+
+
+async def test_alliance_staff_reach_nothing_beyond_their_unit(demo):
+    """Staff of 地质调查院 see their unit and its tasks; nested paths to topics, meetings
+    and people come back null, and the power company's lamp task never appears."""
+    async with demo.client("alliance_staff_dizhi") as client:
+        body = await gql(client, STAFF_DEEP)
+    assert "errors" not in body, body
+    units = body["data"]["allianceUnits"]["nodes"]
+    assert [u["name"] for u in units] == ["地质调查院"]
+    assert units[0]["alliedWith"] == {"name": "南川西路街道"}
+    titles = {t["title"] for t in units[0]["tasks"]}
+    assert titles == {"检测并加固小学对面围墙", "围墙季度复查"}
+    for task in units[0]["tasks"]:
+        assert task["topic"] is None and task["ownerPerson"] is None
+        assert all(event["actor"] is None for event in task["events"])
+    tasks = body["data"]["tasks"]["nodes"]
+    assert {t["allianceUnit"]["id"] for t in tasks} == {demo.id("alliance_units", "dizhi")}
+    assert demo.id("tasks", "lamp_repair") not in {t["id"] for t in tasks}
+    assert "修复村口路灯" not in str(body) and "供电公司" not in str(body)
