@@ -38,7 +38,7 @@ RESOURCES: dict[str, tuple[str, ...]] = {
     "Policy": ("read", "explain"),
     "AuditRecord": ("read",),
     # --- councils loop / alliance
-    "AllianceUnit": ("read", "create"),
+    "AllianceUnit": ("read", "create", "update"),
     "MeetingEvent": ("read",),
     "Task": ("read", "create", "update"),
     "TaskEvent": ("read",),

@@ -510,6 +510,14 @@ class CreateAllianceUnitInput:
     contact: str = strawberry.field(default="", description="Contact desk.")
 
 
+@strawberry.input(description="Corrections to an alliance unit; fields left out stay as they are.")
+class UpdateAllianceUnitInput:
+    alliance_unit_id: strawberry.ID = strawberry.field(description="The alliance unit.")
+    name: str | None = strawberry.field(default=None, description="New name.")
+    kind: str | None = strawberry.field(default=None, description="New kind.")
+    contact: str | None = strawberry.field(default=None, description="New contact desk.")
+
+
 InputArg = strawberry.argument(description="What to do; see the input type.")
 
 
@@ -620,5 +628,21 @@ class LoopMutation:
     ) -> AllianceUnit | None:
         row = await service.create_alliance_unit(
             info.context.auth, unit_id=input.unit_id, name=input.name, kind=input.kind, contact=input.contact
+        )
+        return AllianceUnit.from_model(row)
+
+    @strawberry.mutation(
+        description="Correct an alliance unit's name, kind or contact (`AllianceUnit` update)."
+    )
+    @audited("updateAllianceUnit", "AllianceUnit", "update")
+    async def update_alliance_unit(
+        self, info: Info, input: Annotated[UpdateAllianceUnitInput, InputArg]
+    ) -> AllianceUnit | None:
+        row = await service.update_alliance_unit(
+            info.context.auth,
+            alliance_unit_id=input.alliance_unit_id,
+            name=input.name,
+            kind=input.kind,
+            contact=input.contact,
         )
         return AllianceUnit.from_model(row)

@@ -514,6 +514,31 @@ async def create_alliance_unit(
     )
 
 
+async def update_alliance_unit(
+    auth: RequestAuth, *, alliance_unit_id: str, name: str | None, kind: str | None, contact: str | None
+) -> AllianceUnit:
+    """Correct an alliance unit's name, kind or contact desk (fields left out stay)."""
+    unit = await get_visible(auth, "AllianceUnit", alliance_unit_id)
+    auth.require("AllianceUnit", "update", Facts.of(unit, "AllianceUnit"))
+    fields = []
+    if name is not None:
+        unit.name = _text(name, "name", 128)
+        fields.append("name")
+    if kind is not None:
+        if kind not in ALLIANCE_KINDS:
+            raise BadUserInput(
+                f"Unknown kind {kind!r}; use one of {', '.join(ALLIANCE_KINDS)}.", argument="kind"
+            )
+        unit.kind = kind
+        fields.append("kind")
+    if contact is not None:
+        unit.contact = _text(contact, "contact", 128, required=False)
+        fields.append("contact")
+    if fields:
+        await unit.save(update_fields=fields)
+    return unit
+
+
 async def present_units(meeting_ids: list[int]) -> dict[int, list[int]]:
     """Alliance unit ids present at each meeting (the meetings are already visible)."""
     rows = (

@@ -225,6 +225,11 @@ MUTATION_MATRIX: dict[str, dict[str, tuple[str, ...]]] = {
         "unit=fulu":                           (FORBID, FORBID, FORBID, FORBID, OK,     FORBID, NOTFND, UNAUTH),
         "unit=kuangshan":                      (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, NOTFND, UNAUTH),
     },
+    "updateAllianceUnit": {
+        "alliance=school":                     (FORBID, FORBID, FORBID, FORBID, OK,     FORBID, NOTFND, UNAUTH),
+        "alliance=dizhi":                      (FORBID, FORBID, FORBID, FORBID, OK,     FORBID, FORBID, UNAUTH),
+        "alliance=hospital":                   (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, NOTFND, UNAUTH),
+    },
 }
 # fmt: on
 
@@ -441,6 +446,7 @@ WRITES = {
     "castBallot": {"vote_participation": 1},
     "closeVote": {"meeting_event": 1},
     "createAllianceUnit": {"alliance_unit": 1},
+    "updateAllianceUnit": {},
 }
 # --- councils loop / alliance: what one successful call changes in place (one row each)
 UPDATES = {
@@ -449,6 +455,7 @@ UPDATES = {
     "completeTask": {"task"},
     "castBallot": {"vote"},
     "closeVote": {"vote"},
+    "updateAllianceUnit": {"alliance_unit"},
 }
 
 MUTATION_DOCUMENTS = {
@@ -473,6 +480,7 @@ MUTATION_DOCUMENTS = {
     "{ ... on Vote { id } ... on InvalidTransition { message } } }",
     "openVote": "mutation($input: OpenVoteInput!) { openVote(input: $input) { id } }",
     "createAllianceUnit": "mutation($input: CreateAllianceUnitInput!) { createAllianceUnit(input: $input) { id } }",
+    "updateAllianceUnit": "mutation($input: UpdateAllianceUnitInput!) { updateAllianceUnit(input: $input) { id } }",
 }
 
 
@@ -543,6 +551,8 @@ def mutation_input(demo: Demo, mutation: str, target: dict[str, str], person_key
     if mutation in ("castBallot", "closeVote"):
         values = {"voteId": demo.id("votes", target["vote"])}
         return {**values, "choice": "AGAINST"} if mutation == "castBallot" else values
+    if mutation == "updateAllianceUnit":
+        return {"allianceUnitId": demo.id("alliance_units", target["alliance"]), "contact": "新的联系窗口"}
     if mutation == "createAllianceUnit":
         return {"unitId": demo.id("units", target["unit"]), "name": "区第一医院", "kind": "hospital"}
     raise AssertionError(f"no input builder for {mutation}")
