@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
@@ -443,12 +444,18 @@ async def cast_ballot(auth: RequestAuth, *, vote_id: str, choice: VoteChoice) ->
     auth.require("Ballot", "create", Facts(vote.scope_path, auth.actor.person_id))
     if vote.status != VoteStatus.OPEN:
         return _invalid(VOTE_TRANSITIONS, VoteStatus(vote.status), "cast", "vote")
-    async with in_transaction():
-        if await VoteParticipation.filter(vote_id=vote.id, voter_id=auth.actor.person_id).exists():
-            raise BadUserInput("You have already voted in this vote.", argument="voteId")
-        await VoteParticipation.create(vote_id=vote.id, voter_id=auth.actor.person_id)
-        column = COUNTERS[VoteChoice(choice)]
-        await Vote.filter(id=vote.id).update(**{column: F(column) + 1})
+    already = BadUserInput("You have already voted in this vote.", argument="voteId")
+    if await VoteParticipation.filter(vote_id=vote.id, voter_id=auth.actor.person_id).exists():
+        raise already
+    try:
+        async with in_transaction():
+            # the unique (vote, voter) row is written first: a concurrent second ballot
+            # fails here and its tally is never counted
+            await VoteParticipation.create(vote_id=vote.id, voter_id=auth.actor.person_id)
+            column = COUNTERS[VoteChoice(choice)]
+            await Vote.filter(id=vote.id).update(**{column: F(column) + 1})
+    except IntegrityError:
+        raise already from None
     return await Vote.get(id=vote.id)
 
 
