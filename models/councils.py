@@ -11,6 +11,19 @@ class MeetingStatus(StrEnum):
     SCHEDULED = "scheduled"
     HELD = "held"
     CANCELLED = "cancelled"
+    # --- councils loop: the rest of the closed loop
+    DRAFTED = "drafted"
+    CLOSED = "closed"
+    REVIEWED = "reviewed"
+
+
+# --- councils loop: topic states
+class TopicStatus(StrEnum):
+    PROPOSED = "proposed"
+    ACCEPTED = "accepted"
+    DISCUSSED = "discussed"
+    DECIDED = "decided"
+    DEFERRED = "deferred"
 
 
 class Council(ScopedModel):
@@ -37,6 +50,11 @@ class Meeting(ScopedModel):
     scheduled_by = fields.ForeignKeyField(
         "models.Person", related_name="scheduled_meetings", null=True, on_delete=fields.SET_NULL
     )
+    # --- councils loop: recorded when the meeting is closed
+    minutes = fields.TextField(
+        default="", db_default="", description="Minutes recorded when the meeting closed"
+    )
+    attendance_count = fields.IntField(null=True, description="Head count of people present")
 
     class Meta:
         table = "meeting"
@@ -55,6 +73,13 @@ class AgendaTopic(ScopedModel):
     raised_by = fields.ForeignKeyField(
         "models.Person", related_name="raised_topics", null=True, on_delete=fields.SET_NULL
     )
+    # --- councils loop: deliberation and decision
+    # db_default: existing rows get a value when the column is added
+    status = fields.CharEnumField(
+        TopicStatus, max_length=16, default=TopicStatus.PROPOSED, db_default=TopicStatus.PROPOSED.value
+    )
+    decision = fields.TextField(default="", db_default="", description="The decision recorded for the topic")
+    decided_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "agenda_topic"

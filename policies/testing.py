@@ -11,8 +11,10 @@ Each case says who (a role, in a scope), does what (action) to which resource
       object: {scope: /s/1/c/2/g/3, owner: me}
       expect: allow
 
-``owner`` (and ``assignee``, for objects assigned to a person) is ``me`` (the
-actor), ``someone`` (another person) or ``none``. Every
+``owner`` is ``me`` (the actor), ``someone`` (another person) or ``none``. A role
+that acts for an organisation says so with ``affiliation: alliance_unit/5``; an
+object tied to organisations or people lists them in ``links``, e.g.
+``{scope: /s/1/c/2, owner: none, links: [alliance_unit/5, assignee/me]}``. Every
 case is decided twice — by Casbin's ``enforce()`` and by the list plan's predicate —
 and both must give the expected answer.
 """
@@ -32,6 +34,15 @@ LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ME, SOMEONE = 1, 2
 OWNERS = {"me": ME, "someone": SOMEONE, "none": None}
 FIELDS = {"name", "role", "scope", "resource", "action", "object", "expect"}
+OPTIONAL = {"scope", "affiliation"}
+
+
+def _link(text: str) -> tuple[str, int]:
+    """``alliance_unit/5`` -> ("alliance_unit", 5); ``assignee/me`` -> ("assignee", ME)."""
+    kind, _, value = str(text).partition("/")
+    if not kind or not value:
+        raise ValueError(f"{text!r} is not kind/id")
+    return kind, OWNERS[value] if value in ("me", "someone") else int(value)
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,8 @@ class PolicyCase:
     object_scope: str
     owner: int | None
     expect: bool
-    assignee: int | None = None
+    affiliation: tuple[str, int] | None = None
+    links: frozenset[tuple[str, int]] = frozenset()
 
     @property
     def where(self) -> str:
@@ -96,7 +108,8 @@ def load_cases(directory: Path) -> list[PolicyCase]:
                     object_scope=str(obj.get("scope", "")),
                     owner=OWNERS[obj.get("owner", "none")],
                     expect=raw["expect"] == "allow",
-                    assignee=OWNERS[obj.get("assignee", "none")],
+                    affiliation=_link(raw["affiliation"]) if raw.get("affiliation") else None,
+                    links=frozenset(_link(x) for x in obj.get("links", [])),
                 )
             )
     if problems:
@@ -107,10 +120,10 @@ def load_cases(directory: Path) -> list[PolicyCase]:
 def _check_case(raw: object) -> str | None:
     if not isinstance(raw, dict):
         return "a case is a mapping with " + ", ".join(sorted(FIELDS))
-    unknown = set(raw) - FIELDS
+    unknown = set(raw) - FIELDS - OPTIONAL
     if unknown:
         return f"unknown key(s) {', '.join(sorted(unknown))}"
-    missing = (FIELDS - {"scope"}) - set(raw)
+    missing = (FIELDS - OPTIONAL) - set(raw)
     if missing:
         return f"missing {', '.join(sorted(missing))}"
     for key in ("role", "resource", "action"):
@@ -125,11 +138,19 @@ def _check_case(raw: object) -> str | None:
     if raw["expect"] not in ("allow", "deny"):
         return "expect must be allow or deny"
     obj = raw["object"]
-    if not isinstance(obj, dict) or set(obj) - {"scope", "owner", "assignee"}:
-        return "object has only scope, owner and assignee"
-    for key in ("owner", "assignee"):
-        if not isinstance(obj.get(key, "none"), str) or obj.get(key, "none") not in OWNERS:
-            return f"{key} must be one of {', '.join(OWNERS)}"
+    if not isinstance(obj, dict) or set(obj) - {"scope", "owner", "links"}:
+        return "object has only scope, owner and links"
+    if obj.get("owner", "none") not in OWNERS:
+        return f"owner must be one of {', '.join(OWNERS)}"
+    try:
+        for text in obj.get("links", []):
+            _link(text)
+        if raw.get("affiliation"):
+            kind, _ = _link(raw["affiliation"])
+            if kind not in vocabulary.AFFILIATION_KINDS:
+                return f"unknown affiliation kind {kind!r}"
+    except (ValueError, KeyError, TypeError) as exc:
+        return f"links and affiliation are kind/id: {exc}"
     return None
 
 
@@ -139,9 +160,8 @@ def run_cases(authorizer, cases: list[PolicyCase]) -> list[str]:
 
     failures = []
     for case in cases:
-        actor = Actor(ME, "policy test", (Assignment(case.role, case.scope),))
-        links = frozenset() if case.assignee is None else frozenset({("assignee", case.assignee)})
-        facts = Facts(case.object_scope, case.owner, links)
+        actor = Actor(ME, "policy test", (Assignment(case.role, case.scope, None, case.affiliation),))
+        facts = Facts(case.object_scope, case.owner, case.links)
         decided = authorizer.decide(actor, case.resource, case.action, facts)
         planned = authorizer.plan(actor, case.resource, case.action).allows(facts)
         if decided != case.expect or planned != case.expect:

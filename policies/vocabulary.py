@@ -14,6 +14,8 @@ ROLES: dict[str, str] = {
     "street_official": "Street official (街道干部): oversees a street",
     "admin": "Administrator: accounts and policy files",
     "volunteer": "Volunteer (志愿者): accepts service orders dispatched by the community",
+    # --- councils loop / alliance
+    "alliance_staff": "Staff of a party-building alliance unit (党建联盟单位), acting for that unit",
 }
 
 ACTIONS: dict[str, str] = {
@@ -60,12 +62,26 @@ RESOURCES: dict[str, tuple[str, ...]] = {
     "ConcernEvent": ("read",),
     "Policy": ("read", "explain"),
     "AuditRecord": ("read",),
+    # --- councils loop / alliance
+    "AllianceUnit": ("read", "create", "update"),
+    "MeetingEvent": ("read",),
+    "Task": ("read", "create", "update"),
+    "TaskEvent": ("read",),
+    "Rating": ("read", "create"),
+    "Rating.author": ("read",),
+    "Vote": ("read", "create", "update"),
+    "Ballot": ("create",),
 }
+
+# --- councils loop / alliance: topics move through their states (transitionTopic)
+RESOURCES["AgendaTopic"] = (*RESOURCES["AgendaTopic"], "update")
 
 # Field-level resources: parts of a record with rules of their own. A denied field
 # reads as null; the record itself stays visible under its own resource's rules.
 FIELD_RESOURCES: dict[str, tuple[str, ...]] = {
     "Person.contact": ("phone", "address"),
+    # --- councils loop / alliance
+    "Rating.author": ("author",),
 }
 
 # The relation kinds: how a rule reaches objects from the actor's scope.
@@ -81,7 +97,10 @@ RELATIONS: dict[str, str] = {
 }
 
 # Organisations a role assignment may act for (RoleAssignment.affiliation_kind).
-AFFILIATION_KINDS: dict[str, str] = {}
+AFFILIATION_KINDS: dict[str, str] = {
+    # --- councils loop / alliance
+    "alliance_unit": "A party-building alliance unit (党建联盟单位), table alliance_unit",
+}
 
 # Scope kinds a role can be assigned in (checked when assignments are created).
 SCOPE_KINDS: dict[str, tuple[str, ...]] = {
@@ -92,4 +111,6 @@ SCOPE_KINDS: dict[str, tuple[str, ...]] = {
     "street_official": ("street",),
     "admin": ("global",),
     "volunteer": ("community", "village"),
+    # --- councils loop / alliance: the street or community the unit is allied with
+    "alliance_staff": ("street", "community", "village"),
 }

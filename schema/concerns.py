@@ -12,6 +12,7 @@ from schema.audit import audited
 from schema.context import Info
 from schema.org import OrgUnit, Person, _int_id
 from schema.pagination import Connection
+from schema.transitions import InvalidTransition
 from services import concern_lifecycle as lifecycle
 from services import concerns as service
 from services.org import get_visible
@@ -270,17 +271,6 @@ def is_overdue(row: models.Concern) -> bool:
 # ------------------------------------------------------------------ the way to the end
 
 
-@strawberry.type(
-    description="The step asked for is not possible in the concern's current state; nothing was changed."
-)
-class InvalidTransition:
-    message: str = strawberry.field(description="What was refused and why.")
-    action: str = strawberry.field(description="The step that was asked for.")
-    current_status: ConcernStatus = strawberry.field(description="Where the concern stands.")
-    allowed_actions: list[str] = strawberry.field(description="The steps the caller may take now.")
-    audit_code: strawberry.Private[str] = "INVALID_TRANSITION"
-
-
 ConcernOutcome = Annotated[
     Concern | InvalidTransition,
     strawberry.union(
@@ -291,12 +281,7 @@ ConcernOutcome = Annotated[
 
 def _outcome(result) -> Concern | InvalidTransition:
     if isinstance(result, lifecycle.InvalidTransition):
-        return InvalidTransition(
-            message=result.message,
-            action=result.action,
-            current_status=result.status,
-            allowed_actions=list(result.allowed_actions),
-        )
+        return InvalidTransition.from_result(result)
     return Concern.from_model(result)
 
 

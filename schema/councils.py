@@ -17,12 +17,21 @@ from services.org import get_visible
 from services.pagination import paginate
 
 MeetingStatus = strawberry.enum(
-    models.MeetingStatus, description="Where a meeting stands: scheduled, held or cancelled."
+    models.MeetingStatus,
+    description="Where a meeting stands: drafted → scheduled → held → closed → reviewed, or cancelled.",
 )
 if TYPE_CHECKING:
     from schema.concerns import Concern
+    from schema.loop import AllianceUnit, MeetingEvent, Rating, Task, TopicStatus, Vote
 
 ConcernRef = Annotated["Concern", strawberry.lazy("schema.concerns")]
+# --- councils loop / alliance
+AllianceUnitRef = Annotated["AllianceUnit", strawberry.lazy("schema.loop")]
+MeetingEventRef = Annotated["MeetingEvent", strawberry.lazy("schema.loop")]
+RatingRef = Annotated["Rating", strawberry.lazy("schema.loop")]
+TaskRef = Annotated["Task", strawberry.lazy("schema.loop")]
+TopicStatusRef = Annotated["TopicStatus", strawberry.lazy("schema.loop")]
+VoteRef = Annotated["Vote", strawberry.lazy("schema.loop")]
 
 
 @strawberry.type(
@@ -94,6 +103,40 @@ class Meeting:
         rows = await info.context.loaders.children("Attendance", "meeting_id").load(self.row.id)
         return [Attendance.from_model(r) for r in rows]
 
+    # --- councils loop / alliance
+    @strawberry.field(description="Minutes recorded when the meeting was closed (empty before).")
+    def minutes(self) -> str:
+        return self.row.minutes
+
+    @strawberry.field(description="Head count of people present, recorded when closing.")
+    def attendance_count(self) -> int | None:
+        return self.row.attendance_count
+
+    @strawberry.field(description="Alliance units present (recorded when closing) that the caller may see.")
+    async def present_units(self, info: Info) -> list[AllianceUnitRef]:
+        from schema.loop import AllianceUnit
+        from services.loop import present_units
+
+        ids = (await present_units([self.row.id]))[self.row.id]
+        rows = await info.context.loaders.by_id("AllianceUnit").load_many(ids)
+        return [AllianceUnit.from_model(r) for r in rows if r is not None]
+
+    @strawberry.field(
+        description="Its history and that of its topics and votes, oldest first (`MeetingEvent` read)."
+    )
+    async def events(self, info: Info) -> list[MeetingEventRef]:
+        from schema.loop import MeetingEvent
+
+        rows = await info.context.loaders.children("MeetingEvent", "meeting_id").load(self.row.id)
+        return [MeetingEvent.from_model(r) for r in rows]
+
+    @strawberry.field(description="Residents' ratings of the outcome the caller may see (`Rating` read).")
+    async def ratings(self, info: Info) -> list[RatingRef]:
+        from schema.loop import Rating
+
+        rows = await info.context.loaders.children("Rating", "meeting_id").load(self.row.id)
+        return [Rating.from_model(r) for r in rows]
+
 
 @strawberry.type(description="A topic on a meeting's agenda (公开说事), possibly from a concern.")
 class AgendaTopic:
@@ -133,6 +176,46 @@ class AgendaTopic:
             return None
         row = await info.context.loaders.by_id("Person").load(self.row.raised_by_id)
         return Person.from_model(row) if row else None
+
+    # --- councils loop / alliance
+    @strawberry.field(description="Proposed, accepted, discussed, decided or deferred.")
+    def status(self) -> TopicStatusRef:
+        return self.row.status
+
+    @strawberry.field(
+        description="Where it came from: `concern` (公开说事) or `meeting` (raised at the sitting)."
+    )
+    def source(self) -> str:
+        return "concern" if self.row.concern_id is not None else "meeting"
+
+    @strawberry.field(description="The decision (民主议事), once decided; empty before.")
+    def decision(self) -> str:
+        return self.row.decision
+
+    @strawberry.field(description="When it was decided.")
+    def decided_at(self) -> datetime | None:
+        return self.row.decided_at
+
+    @strawberry.field(description="Tasks from this decision the caller may see (`Task` read), by due date.")
+    async def tasks(self, info: Info) -> list[TaskRef]:
+        from schema.loop import Task
+
+        rows = await info.context.loaders.children("Task", "topic_id", "due_on").load(self.row.id)
+        return [Task.from_model(r) for r in rows]
+
+    @strawberry.field(description="Votes on this topic the caller may see (`Vote` read).")
+    async def votes(self, info: Info) -> list[VoteRef]:
+        from schema.loop import Vote
+
+        rows = await info.context.loaders.children("Vote", "topic_id").load(self.row.id)
+        return [Vote.from_model(r) for r in rows]
+
+    @strawberry.field(description="Its history, oldest first (`MeetingEvent` read).")
+    async def events(self, info: Info) -> list[MeetingEventRef]:
+        from schema.loop import MeetingEvent
+
+        rows = await info.context.loaders.children("MeetingEvent", "topic_id").load(self.row.id)
+        return [MeetingEvent.from_model(r) for r in rows]
 
 
 @strawberry.type(description="A person's attendance at a meeting, and in which capacity.")
@@ -230,6 +313,9 @@ class ScheduleMeetingInput:
     title: str = strawberry.field(description="What the meeting is about (1-200 characters).")
     starts_at: datetime = strawberry.field(description="Start time, with a time zone offset.")
     place: str = strawberry.field(default="", description="Where it is held.")
+    draft: bool = strawberry.field(
+        default=False, description="Create it as a draft (drafted), to be scheduled with transitionMeeting."
+    )
 
 
 @strawberry.input(description="A topic to add to a meeting's agenda.")
@@ -267,6 +353,7 @@ class CouncilMutation:
             title=input.title,
             starts_at=input.starts_at,
             place=input.place,
+            draft=input.draft,
         )
         return Meeting.from_model(row)
 

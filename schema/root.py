@@ -17,6 +17,7 @@ from schema.audit import AuditExtension
 from schema.concerns import ConcernLifecycleMutation, ConcernMutation, ConcernQuery
 from schema.councils import CouncilMutation, CouncilQuery
 from schema.extensions import MaskUnexpectedErrors, classify_errors
+from schema.loop import LoopMutation, LoopQuery  # --- councils loop / alliance
 from schema.org import OrgQuery
 from schema.statistics import StatisticsQuery
 from services.config import Settings
@@ -26,7 +27,7 @@ from services.config import Settings
     description="Everything a caller may read. Every field needs `Authorization: Bearer <token>` "
     "and returns only what the policy (`policies/policy.csv`) lets the caller's roles see."
 )
-class Query(OrgQuery, CouncilQuery, ConcernQuery, AdminQuery, StatisticsQuery):
+class Query(OrgQuery, CouncilQuery, ConcernQuery, AdminQuery, StatisticsQuery, LoopQuery):
     pass
 
 
@@ -34,7 +35,7 @@ class Query(OrgQuery, CouncilQuery, ConcernQuery, AdminQuery, StatisticsQuery):
     description="Changes. Each mutation reads its target within the caller's scope (NOT_FOUND "
     "otherwise), asks the policy for the action (FORBIDDEN otherwise), then acts."
 )
-class Mutation(CouncilMutation, ConcernMutation, ConcernLifecycleMutation):
+class Mutation(CouncilMutation, ConcernMutation, ConcernLifecycleMutation, LoopMutation):
     pass
 
 

@@ -27,6 +27,7 @@ from tortoise.queryset import QuerySet
 from models.audit import AuditRecord
 from models.concerns import Concern, ConcernEvent
 from models.councils import AgendaTopic, Attendance, Council, Meeting
+from models.loop import AllianceUnit, MeetingEvent, Rating, Task, TaskEvent, Vote
 from models.org import OrgUnit
 from models.people import Person
 from policies import vocabulary
@@ -119,6 +120,17 @@ RESOURCES: dict[str, ResourceSpec] = {
     "ConcernEvent": ResourceSpec(ConcernEvent),
     "Policy": ResourceSpec(None, owner_column=None),
     "AuditRecord": ResourceSpec(AuditRecord),
+    # --- councils loop / alliance
+    "AllianceUnit": ResourceSpec(AllianceUnit, links={"alliance_unit": "id"}),
+    "MeetingEvent": ResourceSpec(MeetingEvent),
+    "Task": ResourceSpec(Task, links={"alliance_unit": "alliance_unit_id", "assignee": "owner_person_id"}),
+    "TaskEvent": ResourceSpec(
+        TaskEvent, links={"alliance_unit": "alliance_unit_id", "assignee": "owner_person_id"}
+    ),
+    "Rating": ResourceSpec(Rating),
+    "Rating.author": ResourceSpec(Rating),
+    "Vote": ResourceSpec(Vote),
+    "Ballot": ResourceSpec(None),  # who voted is never readable: decisions on facts only
 }
 assert set(RESOURCES) == set(vocabulary.RESOURCES), "vocabulary and resource specs differ"
 assert set(vocabulary.FIELD_RESOURCES) <= set(RESOURCES), "field resources must be resources"

@@ -20,6 +20,8 @@ ROLE_SUMMARY = {
     "street_official": "everything below the street (no residents' contact details)",
     "admin": "org units and people (accounts), policy status, audit log; not residents' concerns",
     "volunteer": "the service orders dispatched to them (接单, then resolve)",
+    # --- councils loop / alliance
+    "alliance_staff": "only the own alliance unit and its assignments (tasks), which it reports done",
 }
 
 

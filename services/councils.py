@@ -61,7 +61,7 @@ def _text(value: str, field: str, limit: int) -> str:
 
 
 async def schedule_meeting(
-    auth: RequestAuth, *, council_id: str, title: str, starts_at: datetime, place: str
+    auth: RequestAuth, *, council_id: str, title: str, starts_at: datetime, place: str, draft: bool = False
 ) -> Meeting:
     council = await get_visible(auth, "Council", council_id)
     auth.require("Meeting", "create", Facts(council.scope_path))
@@ -75,6 +75,7 @@ async def schedule_meeting(
         starts_at=starts_at,
         place=(place or "").strip()[:200],
         scheduled_by_id=auth.actor.person_id,
+        status=MeetingStatus.DRAFTED if draft else MeetingStatus.SCHEDULED,
     )
 
 

@@ -11,7 +11,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from models.concerns import Concern, ConcernEvent, ConcernKind, ConcernStatus
-from models.councils import AgendaTopic, Attendance, Council, Meeting, MeetingStatus
+from models.councils import AgendaTopic, Attendance, Council, Meeting, MeetingStatus, TopicStatus
+from models.loop import (
+    AllianceUnit,
+    MeetingEvent,
+    MeetingUnit,
+    Rating,
+    Task,
+    TaskEvent,
+    TaskOwnerKind,
+    TaskStatus,
+    Vote,
+    VoteChoice,
+    VoteStatus,
+)
 from models.org import OrgUnit, UnitKind
 from models.people import Person, RoleAssignment
 from services.concerns import DUE_HOURS
@@ -49,7 +62,10 @@ PEOPLE: list[tuple[str, str, str, str | None, list[tuple[str, str | None]]]] = [
     ("street_official_xu", "徐主任", "13500000001", "nanchuan", [("street_official", "nanchuan")]),
     ("street_official_gao", "高主任", "13500000002", "kuangshan", [("street_official", "kuangshan")]),
     ("admin", "系统管理员", "13400000001", None, [("admin", None)]),
-    ("volunteer_zhao", "赵大勇", "13300000001", "fulu", [("volunteer", "fulu")]),
+    ("volunteer_zhao", "赵大勇", "13200000001", "fulu", [("volunteer", "fulu")]),
+    # --- councils loop / alliance: staff act for their unit (see ALLIANCE_STAFF)
+    ("alliance_staff_dizhi", "地调院李工", "13300000001", None, [("alliance_staff", "nanchuan")]),
+    ("alliance_staff_power", "供电公司王工", "13300000002", None, [("alliance_staff", "nanchuan")]),
 ]
 
 # The people whose tokens `serve --demo` prints: one per role.
@@ -61,6 +77,7 @@ DEMO_LOGINS = [
     "street_official_xu",
     "admin",
     "volunteer_zhao",
+    "alliance_staff_dizhi",  # --- councils loop / alliance
 ]
 
 
@@ -71,6 +88,12 @@ class DemoWorld:
     councils: dict[str, Council] = field(default_factory=dict)
     meetings: dict[str, Meeting] = field(default_factory=dict)
     concerns: dict[str, Concern] = field(default_factory=dict)
+    # --- councils loop / alliance
+    alliance_units: dict[str, AllianceUnit] = field(default_factory=dict)
+    topics: dict[str, AgendaTopic] = field(default_factory=dict)
+    tasks: dict[str, Task] = field(default_factory=dict)
+    votes: dict[str, Vote] = field(default_factory=dict)
+    ratings: dict[str, Rating] = field(default_factory=dict)
 
 
 def _at(text: str) -> datetime:
@@ -101,7 +124,9 @@ async def seed_demo() -> DemoWorld:
             await RoleAssignment.create(
                 person=person, role=role, unit=scope_unit, scope_path=scope_unit.path if scope_unit else ""
             )
+    await _seed_alliance(world)
     await _seed_councils(world)
+    await _seed_loop(world)
     return world
 
 
@@ -353,4 +378,290 @@ async def load_demo() -> DemoWorld:
     world.units = {key: units[name] for key, _, name, _ in UNITS if name in units}
     people = {x.name: x for x in await Person.all()}
     world.people = {key: people[name] for key, name, *_ in PEOPLE if name in people}
+    # --- councils loop / alliance
+    alliance = {x.name: x for x in await AllianceUnit.all()}
+    world.alliance_units = {key: alliance[name] for key, name, *_ in ALLIANCE_UNITS if name in alliance}
     return world
+
+
+# --- councils loop / alliance -------------------------------------------------------
+
+# key: (name, kind, allied with (unit key), contact)
+ALLIANCE_UNITS: list[tuple[str, str, str, str, str]] = [
+    ("dizhi", "地质调查院", "institute", "nanchuan", "地质调查院党委办公室"),
+    ("power", "供电公司", "power_company", "nanchuan", "供电公司南川供电所"),
+    ("school", "福禄巷小学", "school", "fulu", "福禄巷小学德育处"),
+    ("hospital", "杜集社区医院", "hospital", "duji", "杜集社区医院党支部"),
+    ("design", "市政工程设计院", "institute", "kuangshan", "市政工程设计院排水所"),
+]
+# staff person key -> the alliance unit they act for
+ALLIANCE_STAFF = {"alliance_staff_dizhi": "dizhi", "alliance_staff_power": "power"}
+
+
+async def _seed_alliance(world: DemoWorld) -> None:
+    for key, name, kind, unit_key, contact in ALLIANCE_UNITS:
+        unit = world.units[unit_key]
+        world.alliance_units[key] = await AllianceUnit.create(
+            name=name, kind=kind, unit=unit, scope_path=unit.path, contact=contact
+        )
+    for person_key, unit_key in ALLIANCE_STAFF.items():
+        await RoleAssignment.filter(person_id=world.people[person_key].id, role="alliance_staff").update(
+            affiliation_kind="alliance_unit", affiliation_id=world.alliance_units[unit_key].id
+        )
+
+
+async def _meeting_events(meeting: Meeting, actor: Person, moves: list[tuple[str, str | None, str, str]]):
+    for action, from_status, to_status, note in moves:
+        await MeetingEvent.create(
+            meeting=meeting,
+            scope_path=meeting.scope_path,
+            actor=actor,
+            subject="meeting",
+            action=action,
+            from_status=from_status,
+            to_status=to_status,
+            note=note,
+        )
+
+
+async def _decide(topic: AgendaTopic, actor: Person, decision: str, decided: str) -> None:
+    topic.status, topic.decision, topic.decided_at = TopicStatus.DECIDED, decision, _at(decided)
+    await topic.save(update_fields=["status", "decision", "decided_at"])
+    steps = [
+        ("accept", "proposed", "accepted"),
+        ("discuss", "accepted", "discussed"),
+        ("decide", "discussed", "decided"),
+    ]
+    for action, from_status, to_status in steps:
+        await MeetingEvent.create(
+            meeting_id=topic.meeting_id,
+            topic=topic,
+            scope_path=topic.scope_path,
+            actor=actor,
+            subject="topic",
+            action=action,
+            from_status=from_status,
+            to_status=to_status,
+            note=decision if action == "decide" else "",
+        )
+
+
+async def _task(
+    world: DemoWorld, key: str, actor: Person, done: str | None = None, result: str = "", **values
+):
+    task = await Task.create(assigned_by=actor, **values)
+    world.tasks[key] = task
+    common = {"task": task, "scope_path": task.scope_path, "alliance_unit_id": task.alliance_unit_id}
+    common["owner_person_id"] = task.owner_person_id
+    await TaskEvent.create(**common, actor=actor, action="assign", to_status=TaskStatus.OPEN)
+    if done:
+        task.status, task.result, task.done_at = TaskStatus.DONE, result, _at(done)
+        await task.save(update_fields=["status", "result", "done_at"])
+        await TaskEvent.create(
+            **common, actor=actor, action="complete", from_status="open", to_status="done", note=result
+        )
+    return task
+
+
+async def _seed_loop(world: DemoWorld) -> None:
+    """The closed loop of the domain brief, end to end."""
+    p, a, m = world.people, world.alliance_units, world.meetings
+    zhang, yang = p["secretary_zhang"], p["secretary_yang"]
+
+    # The leaning wall (April 2024): raised, decided, given to the geological survey
+    # institute, repaired by July, rated by residents, reviewed.
+    wall = m["wall"]
+    wall.status, wall.attendance_count = MeetingStatus.CLOSED, 23
+    wall.minutes = "居民反映小学对面围墙倾斜。议定: 请党建联盟单位地质调查院检测并维修, 6 月底前完成。"
+    await wall.save(update_fields=["status", "minutes", "attendance_count"])
+    await MeetingUnit.create(meeting=wall, alliance_unit=a["dizhi"])
+    await _meeting_events(
+        wall,
+        zhang,
+        [
+            ("hold", "scheduled", "held", ""),
+            ("close", "held", "closed", "纪要已记录, 事后评事进行中"),
+        ],
+    )
+    wall_topic = await AgendaTopic.get(meeting=wall, title="小学对面围墙倾斜")
+    world.topics["wall"] = wall_topic
+    await _decide(wall_topic, zhang, "请地质调查院检测围墙并加固维修, 网格员跟进。", "2024-04-16T11:00:00")
+    await _task(
+        world,
+        "wall_repair",
+        zhang,
+        done="2024-07-05T16:00:00",
+        result="围墙已检测并加固, 居民向网格员致谢。",
+        title="检测并加固小学对面围墙",
+        topic=wall_topic,
+        concern_id=world.concerns["wall"].id,
+        scope_path=wall_topic.scope_path,
+        owner_kind=TaskOwnerKind.ALLIANCE_UNIT,
+        alliance_unit=a["dizhi"],
+        due_on=_at("2024-06-30T00:00:00").date(),
+    )
+    await _task(
+        world,
+        "wall_follow_up",
+        zhang,
+        done="2024-07-06T10:00:00",
+        result="已回访居民。",
+        title="网格员跟进并回访居民",
+        topic=wall_topic,
+        scope_path=wall_topic.scope_path,
+        owner_kind=TaskOwnerKind.PERSON,
+        owner_person=p["grid_worker_chen"],
+        due_on=_at("2024-07-10T00:00:00").date(),
+    )
+    await _task(
+        world,
+        "wall_recheck",
+        zhang,
+        title="围墙季度复查",
+        topic=wall_topic,
+        scope_path=wall_topic.scope_path,
+        owner_kind=TaskOwnerKind.ALLIANCE_UNIT,
+        alliance_unit=a["dizhi"],
+        due_on=_at("2027-01-31T00:00:00").date(),
+    )
+    ebikes = world.concerns["ebikes"]
+    await _task(
+        world,
+        "ebikes_sweep",
+        zhang,
+        title="清理楼道电动车并宣传安全充电",
+        concern_id=ebikes.id,
+        scope_path=ebikes.scope_path,
+        owner_kind=TaskOwnerKind.PERSON,
+        owner_person=p["grid_worker_chen"],
+        due_on=_at("2027-03-31T00:00:00").date(),
+    )
+    for key, person_key, score, comment in [
+        ("wall_li", "resident_li", 5, "围墙修好了, 孩子上学安心。"),
+        ("wall_zhao", "resident_zhao", 4, ""),
+    ]:
+        world.ratings[key] = await Rating.create(
+            meeting=wall, scope_path=wall.scope_path, owner_id=p[person_key].id, score=score, comment=comment
+        )
+
+    # The flooded road (June 2024): drainage plan settled with engineers present; the
+    # work is still open and past due (督办).
+    drainage = m["drainage"]
+    drainage.status, drainage.attendance_count = MeetingStatus.CLOSED, 31
+    drainage.minutes = "市政工程设计院工程师到场, 议定排水改造方案: 加设雨水篦子并疏通管网。"
+    await drainage.save(update_fields=["status", "minutes", "attendance_count"])
+    await MeetingUnit.create(meeting=drainage, alliance_unit=a["design"])
+    await _meeting_events(
+        drainage, yang, [("hold", "scheduled", "held", ""), ("close", "held", "closed", "")]
+    )
+    road_topic = await AgendaTopic.get(meeting=drainage, title="道路积水")
+    world.topics["road"] = road_topic
+    await _decide(road_topic, yang, "按设计院方案加设雨水篦子并疏通管网。", "2024-06-20T17:00:00")
+    await _task(
+        world,
+        "drainage_works",
+        yang,
+        title="加设雨水篦子并疏通管网",
+        topic=road_topic,
+        concern_id=world.concerns["road"].id,
+        scope_path=road_topic.scope_path,
+        owner_kind=TaskOwnerKind.ALLIANCE_UNIT,
+        alliance_unit=a["design"],
+        due_on=_at("2024-09-30T00:00:00").date(),
+    )
+    await _task(
+        world,
+        "drainage_volunteers",
+        yang,
+        title="雨后巡查积水点",
+        topic=road_topic,
+        scope_path=road_topic.scope_path,
+        owner_kind=TaskOwnerKind.VOLUNTEER,
+        volunteer_name="杜集志愿服务队",
+        due_on=_at("2027-06-30T00:00:00").date(),
+    )
+
+    plan_vote = await Vote.create(
+        topic=road_topic,
+        scope_path=road_topic.scope_path,
+        question="是否同意设计院的排水改造方案?",
+        threshold_choice=VoteChoice.FOR,
+        threshold_percent=50,
+        consequence="超过半数同意则按方案实施",
+        status=VoteStatus.CLOSED,
+        for_count=24,
+        against_count=3,
+        abstain_count=2,
+        threshold_met=True,
+        closed_at=_at("2024-06-20T16:30:00"),
+    )
+    world.votes["drainage"] = plan_vote
+    for action, from_status, to_status in [("open", None, "open"), ("close", "open", "closed")]:
+        await MeetingEvent.create(
+            meeting=drainage,
+            topic=road_topic,
+            vote=plan_vote,
+            scope_path=plan_vote.scope_path,
+            actor=yang,
+            subject="vote",
+            action=action,
+            from_status=from_status,
+            to_status=to_status,
+        )
+
+    # The pocket park: ideas gathered as topics (one raised at the meeting), and the
+    # half-yearly anonymous review of the topic committee with the 60% rule.
+    park = m["park"]
+    world.topics["park_site"] = await AgendaTopic.get(meeting=park, title="口袋公园选址")
+    for key, title, description, raised_by in [
+        ("park_benches", "口袋公园增设座椅和健身器材", "An idea raised at the meeting.", "resident_wang"),
+        (
+            "committee",
+            "议题委员会半年度测评",
+            "Anonymous half-yearly review of the topic committee.",
+            "secretary_zhang",
+        ),
+    ]:
+        world.topics[key] = await AgendaTopic.create(
+            meeting=park,
+            scope_path=park.scope_path,
+            owner_id=p[raised_by].id,
+            title=title,
+            description=description,
+            raised_by=p[raised_by],
+        )
+    vote = await Vote.create(
+        topic=world.topics["committee"],
+        scope_path=park.scope_path,
+        question="是否对议题委员会的工作不满意?",
+        threshold_choice=VoteChoice.AGAINST,
+        threshold_percent=60,
+        consequence="超过 60% 反对则改选议题委员会",
+    )
+    world.votes["committee"] = vote
+    await MeetingEvent.create(
+        meeting=park,
+        topic=world.topics["committee"],
+        vote=vote,
+        scope_path=vote.scope_path,
+        actor=zhang,
+        subject="vote",
+        action="open",
+        to_status="open",
+    )
+
+    # A concern given straight to an alliance unit: the power company fixes the lamp.
+    lamp = world.concerns["lamp"]
+    await _task(
+        world,
+        "lamp_repair",
+        p["secretary_huang"],
+        done="2026-11-02T15:00:00",
+        result="路灯已更换。",
+        title="修复村口路灯",
+        concern_id=lamp.id,
+        scope_path=lamp.scope_path,
+        owner_kind=TaskOwnerKind.ALLIANCE_UNIT,
+        alliance_unit=a["power"],
+        due_on=_at("2026-11-05T00:00:00").date(),
+    )

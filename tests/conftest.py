@@ -27,6 +27,16 @@ TEST_DATABASE_URL = os.environ.get("BANDENG_TEST_DATABASE_URL", "")
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 
 TABLES = [
+    # --- councils loop / alliance
+    "vote_participation",
+    "vote",
+    "rating",
+    "task_event",
+    "task",
+    "meeting_alliance_unit",
+    "meeting_event",
+    "alliance_unit",
+    # ---
     "audit_record",
     "attendance",
     "agenda_topic",

@@ -31,6 +31,7 @@ from tortoise import connections
 from models.audit import AuditRecord
 from models.concerns import Concern, ConcernEvent
 from models.councils import AgendaTopic, Attendance, Council, Meeting
+from models.loop import AllianceUnit, MeetingEvent, Rating, Task, TaskEvent, Vote
 from models.org import PATH_LETTER, OrgUnit, UnitKind
 from models.people import Person, RoleAssignment
 from policies import vocabulary
@@ -65,6 +66,8 @@ class UnitSpec:
 class PersonSpec:
     home: int | None  # unit index; None: no home unit, scope path ""
     assignments: tuple[tuple[str, int | None], ...]  # (role, unit index; None: global)
+    # --- councils loop / alliance: the AllianceUnit record its alliance_staff roles act for
+    affiliation: int | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,9 @@ class RecordSpec:
     unit: int | None  # unit index whose path is the record's scope; None: scope path ""
     owner: int | None  # person index
     parent: int | None = None  # index of the parent record (concern, council or meeting)
+    # --- councils loop / alliance: links of tasks and task events
+    link: int | None = None  # index of the AllianceUnit record it is tied to
+    assignee: int | None = None  # person index of its owner (the `assigned` relation)
 
 
 @dataclass
@@ -90,6 +96,13 @@ RECORD_MODELS: dict[str, tuple[type, str | None]] = {
     "AgendaTopic": (AgendaTopic, "Meeting"),
     "Attendance": (Attendance, "Meeting"),
     "AuditRecord": (AuditRecord, None),
+    # --- councils loop / alliance
+    "AllianceUnit": (AllianceUnit, None),
+    "MeetingEvent": (MeetingEvent, "Meeting"),
+    "Task": (Task, "AgendaTopic"),
+    "TaskEvent": (TaskEvent, "Task"),
+    "Rating": (Rating, "Meeting"),
+    "Vote": (Vote, "AgendaTopic"),
 }
 GROUPS = (UnitKind.COMMUNITY, UnitKind.VILLAGE)
 
@@ -136,6 +149,7 @@ def worlds(draw) -> WorldSpec:
                 units.append(grid)
 
     unit_or_global = st.none() | st.integers(0, len(units) - 1)
+    alliance_count = draw(st.integers(1, 3))  # --- councils loop / alliance
     people: list[PersonSpec] = []
     for _ in range(draw(st.integers(1, 6))):
         assignments: list[tuple[str, int | None]] = []
@@ -150,7 +164,8 @@ def worlds(draw) -> WorldSpec:
                 scope = draw(st.sampled_from(eligible))
             if (role, scope) not in assignments:
                 assignments.append((role, scope))
-        people.append(PersonSpec(draw(unit_or_global), tuple(assignments)))
+        affiliation = draw(st.none() | st.integers(0, alliance_count - 1))
+        people.append(PersonSpec(draw(unit_or_global), tuple(assignments), affiliation))
 
     person = st.integers(0, len(people) - 1)
     owner = st.none() | person
@@ -168,6 +183,24 @@ def worlds(draw) -> WorldSpec:
     recs["AgendaTopic"] = records(0, 4, "Meeting")
     recs["Attendance"] = records(0, 5, "Meeting", owner=person, unique_by=lambda r: (r.parent, r.owner))
     recs["AuditRecord"] = records(0, 4)
+    # --- councils loop / alliance
+    recs["AllianceUnit"] = records(alliance_count, alliance_count)
+    recs["MeetingEvent"] = records(0, 4, "Meeting")
+    link = st.none() | st.integers(0, alliance_count - 1)
+    topic = st.none() if not recs["AgendaTopic"] else st.none() | st.integers(0, len(recs["AgendaTopic"]) - 1)
+    task = st.builds(RecordSpec, unit=unit_or_global, owner=owner, parent=topic, link=link, assignee=owner)
+    recs["Task"] = tuple(draw(st.lists(task, min_size=1, max_size=5)))
+    task_event = st.builds(
+        RecordSpec,
+        unit=unit_or_global,
+        owner=owner,
+        parent=st.integers(0, len(recs["Task"]) - 1),
+        link=link,
+        assignee=owner,
+    )
+    recs["TaskEvent"] = tuple(draw(st.lists(task_event, max_size=4)))
+    recs["Rating"] = records(0, 4, "Meeting", unique_by=lambda r: (r.parent, r.owner))
+    recs["Vote"] = records(0, 3, "AgendaTopic") if recs["AgendaTopic"] else ()
     return WorldSpec(tuple(units), tuple(people), recs)
 
 
@@ -192,6 +225,9 @@ TRAP_WORLD = WorldSpec(
         PersonSpec(0, (("street_official", 0), ("resident", 6))),
         PersonSpec(None, (("admin", None),)),
         PersonSpec(7, ()),
+        # --- councils loop / alliance: staff of alliance unit 1 (index 0), and staff without a unit
+        PersonSpec(None, (("alliance_staff", 0),), 0),
+        PersonSpec(None, (("alliance_staff", 2),)),
     ),
     records={
         "Council": tuple(RecordSpec(u, None) for u in (2, 3, 4)),
@@ -203,6 +239,23 @@ TRAP_WORLD = WorldSpec(
         "AgendaTopic": tuple(RecordSpec(u, o, m) for u, o, m in ((2, 0, 0), (3, 0, 1), (4, 3, 2))),
         "Attendance": tuple(RecordSpec(u, o, m) for u, o, m in ((2, 0, 0), (3, 0, 1), (3, 2, 1), (4, 3, 2))),
         "AuditRecord": tuple(RecordSpec(u, o) for u, o in ((5, 0), (3, 2), (None, 4))),
+        # --- councils loop / alliance
+        "AllianceUnit": tuple(RecordSpec(u, None) for u in (0, 2, 1)),
+        "MeetingEvent": tuple(RecordSpec(u, o, m) for u, o, m in ((2, 2, 0), (4, None, 2))),
+        "Task": (
+            RecordSpec(2, None, 0, link=0),
+            RecordSpec(3, None, 1, link=1),
+            RecordSpec(5, 0, None, assignee=0),
+            RecordSpec(8, None, None, link=2, assignee=6),
+            RecordSpec(2, None, None),
+        ),
+        "TaskEvent": (
+            RecordSpec(2, None, 0, link=0),
+            RecordSpec(5, 0, 2, assignee=0),
+            RecordSpec(8, None, 3, link=2),
+        ),
+        "Rating": tuple(RecordSpec(u, o, m) for u, o, m in ((2, 0, 0), (2, 2, 0), (4, 3, 2))),
+        "Vote": tuple(RecordSpec(u, None, t) for u, t in ((2, 0), (4, 2))),
     },
 )
 
@@ -255,13 +308,23 @@ async def build_world(world: WorldSpec) -> BuiltWorld:
     )
     await RoleAssignment.bulk_create(
         [
-            RoleAssignment(person_id=i + 1, role=role, unit_id=unit_id(u), scope_path=scope(u))
+            RoleAssignment(
+                person_id=i + 1,
+                role=role,
+                unit_id=unit_id(u),
+                scope_path=scope(u),
+                # --- councils loop / alliance
+                **affiliation_of(role, p),
+            )
             for i, p in enumerate(world.people)
             for role, u in p.assignments
         ]
     )
 
     def person_id(index: int | None) -> int | None:
+        return None if index is None else index + 1
+
+    def link_id(index: int | None) -> int | None:  # --- councils loop / alliance
         return None if index is None else index + 1
 
     for resource, (model, _) in RECORD_MODELS.items():
@@ -285,12 +348,49 @@ async def build_world(world: WorldSpec) -> BuiltWorld:
                     "decision": "allow",
                     "policy_version": "v",
                 },
+                # --- councils loop / alliance
+                "AllianceUnit": {"name": f"unit {n + 1}", "kind": "institute", "unit_id": fk_unit},
+                "MeetingEvent": {
+                    "meeting_id": fk_parent,
+                    "subject": "meeting",
+                    "action": "a",
+                    "to_status": "s",
+                },
+                "Task": {
+                    "title": "t",
+                    "topic_id": fk_parent,
+                    "owner_kind": "person",
+                    "due_on": "2026-01-01",
+                    "alliance_unit_id": link_id(r.link),
+                    "owner_person_id": person_id(r.assignee),
+                },
+                "TaskEvent": {
+                    "task_id": fk_parent,
+                    "action": "assign",
+                    "to_status": "open",
+                    "alliance_unit_id": link_id(r.link),
+                    "owner_person_id": person_id(r.assignee),
+                },
+                "Rating": {"meeting_id": fk_parent, "score": 3},
+                "Vote": {
+                    "topic_id": fk_parent,
+                    "question": "q",
+                    "threshold_choice": "against",
+                    "threshold_percent": 60,
+                },
             }[resource]
             rows.append(model(**common, **extra))
         await model.bulk_create(rows)
     await _advance_id_sequences()
     people = await Person.all().order_by("id")
     return BuiltWorld(paths, people)
+
+
+def affiliation_of(role: str, person: PersonSpec) -> dict:
+    """--- councils loop / alliance: staff act for the alliance unit record they were given."""
+    if role != "alliance_staff" or person.affiliation is None:
+        return {}
+    return {"affiliation_kind": "alliance_unit", "affiliation_id": person.affiliation + 1}
 
 
 async def _advance_id_sequences() -> None:
@@ -445,3 +545,29 @@ async def test_roles_without_a_rule_get_nothing(empty_database, authorizer):
         assert plan.denies_all, (actor.name, resource)
         assert await plan.apply(spec.model.all()).count() == 0, (actor.name, resource)
         assert not any(authorizer.decide(actor, resource, "read", Facts.of(row, resource)) for row in rows)
+
+
+async def test_alliance_staff_reach_only_their_units_rows(empty_database, authorizer):
+    """--- councils loop / alliance: the trap world's staff (person 7, acting for alliance
+    unit 1) list exactly the tasks and events tied to unit 1; staff without a unit, none."""
+    built = await build_world(TRAP_WORLD)
+    staff = await identity.actor_for_person(built.people[6])
+    assert staff.assignments[0].affiliation == ("alliance_unit", 1)
+    assert set(
+        await authorizer.plan(staff, "Task", "read").apply(Task.all()).values_list("id", flat=True)
+    ) == {1}
+    assert set(
+        await authorizer.plan(staff, "TaskEvent", "read").apply(TaskEvent.all()).values_list("id", flat=True)
+    ) == {1}
+    assert set(
+        await authorizer.plan(staff, "AllianceUnit", "read")
+        .apply(AllianceUnit.all())
+        .values_list("id", flat=True)
+    ) == {1}
+    unaffiliated = await identity.actor_for_person(built.people[7])
+    assert await authorizer.plan(unaffiliated, "Task", "read").apply(Task.all()).count() == 0
+    # the resident (person 1) owns task 3: `assigned` reaches it, and only it
+    resident = await identity.actor_for_person(built.people[0])
+    assert set(
+        await authorizer.plan(resident, "Task", "update").apply(Task.all()).values_list("id", flat=True)
+    ) == {3}

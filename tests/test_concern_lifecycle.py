@@ -202,7 +202,7 @@ async def test_illegal_steps_are_typed_refusals_that_change_nothing(mutable_demo
         result = await step(client, mutation, concernId=str(cid), **extra_input(mutation, d))
     assert result["__typename"] == "InvalidTransition", result
     assert result["action"] == ACTION_OF[mutation]
-    assert result["currentStatus"] == "CLOSED"
+    assert result["currentStatus"] == "closed"
     assert result["allowedActions"] == []
     assert "closed" in result["message"]
     assert await state(cid) == before
@@ -214,7 +214,7 @@ async def test_a_refusal_names_what_is_allowed_now(mutable_demo):
     async with d.client("grid_worker_chen") as worker:
         result = await step(worker, "resolveConcern", concernId=cid, resolution="x", proof=["p"])
     assert result["__typename"] == "InvalidTransition"
-    assert result["currentStatus"] == "SUBMITTED"
+    assert result["currentStatus"] == "submitted"
     assert result["allowedActions"] == ["accept", "reject", "merge", "escalate"]
 
 

@@ -67,3 +67,47 @@ def test_bandeng_migrate_is_idempotent(tmp_path):
     on_disk = sorted(p.stem for p in MIGRATIONS.glob("[0-9][0-9][0-9][0-9]_*.py"))
     assert len(on_disk) >= 3
     assert [name for (name,) in tables] == on_disk
+
+
+UPGRADE_WITH_ROWS = """
+import asyncio, sqlite3, sys
+from tortoise import Tortoise
+from tortoise.migrations.api.migrate import migrate
+from services.config import tortoise_config
+
+async def main():
+    config = tortoise_config("sqlite://" + sys.argv[1])
+    await migrate(config=config, target="models.0004_role_affiliation")
+    await Tortoise.close_connections()
+    db = sqlite3.connect(sys.argv[1])
+    db.executescript(
+        "INSERT INTO org_unit (id, kind, name, path, created_at) VALUES (1, 'community', 'c', '/c/1', '2024-01-01');"
+        "INSERT INTO council (id, name, description, unit_id, scope_path, created_at) "
+        "VALUES (1, 'k', '', 1, '/c/1', '2024-01-01');"
+        "INSERT INTO meeting (id, council_id, title, starts_at, place, status, scope_path, created_at) "
+        "VALUES (1, 1, 'm', '2024-04-16', '', 'held', '/c/1', '2024-01-01');"
+        "INSERT INTO agenda_topic (id, meeting_id, title, description, scope_path, created_at) "
+        "VALUES (1, 1, 't', '', '/c/1', '2024-01-01');"
+    )
+    db.commit()
+    db.close()
+    await migrate(config=config)
+    await Tortoise.close_connections()
+    db = sqlite3.connect(sys.argv[1])
+    print(db.execute("SELECT status, decision FROM agenda_topic").fetchall(), db.execute("SELECT minutes FROM meeting").fetchall())
+
+asyncio.run(main())
+"""
+
+
+def test_councils_loop_migration_upgrades_a_database_with_meetings(tmp_path):
+    """--- councils loop / alliance: 0005 adds NOT NULL columns to tables that already
+    have rows; they need database defaults (proposed topics, empty minutes)."""
+    done = subprocess.run(
+        [sys.executable, "-c", UPGRADE_WITH_ROWS, str(tmp_path / "old.sqlite3")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[('proposed', '')] [('',)]"

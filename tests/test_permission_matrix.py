@@ -26,6 +26,16 @@ import pytest
 
 from models.concerns import Concern, ConcernEvent
 from models.councils import AgendaTopic, Attendance, Council, Meeting
+from models.loop import (
+    AllianceUnit,
+    MeetingEvent,
+    MeetingUnit,
+    Rating,
+    Task,
+    TaskEvent,
+    Vote,
+    VoteParticipation,
+)
 from models.org import OrgUnit
 from models.people import Person, RoleAssignment
 from policies import vocabulary
@@ -43,6 +53,7 @@ ROLE_PERSON: dict[str, str | None] = {
     "judge": "judge_he",  # workstation serving 福禄巷北社区 and 新青村
     "street_official": "street_official_xu",  # 南川西路街道
     "admin": "admin",  # global
+    "alliance_staff": "alliance_staff_dizhi",  # acts for 地质调查院, allied with 南川西路街道
     "anonymous": None,
     "volunteer": "volunteer_zhao",  # 福禄巷北社区
 }
@@ -95,6 +106,7 @@ P_ALL = rows(
     "people",
     *P_NANCH.keys,
     *("resident_zhou", "resident_wu", "grid_worker_ma", "secretary_yang", "street_official_gao", "admin"),
+    *("alliance_staff_dizhi", "alliance_staff_power"),  # --- councils loop / alliance
 )
 
 CL_FULU = rows("councils", "fulu")
@@ -111,30 +123,45 @@ CN_VOL = rows("concerns", "order")  # the service order dispatched to the volunt
 U_VOL = rows("units", "nanchuan", "fulu")
 P_VOL = rows("people", "volunteer_zhao")
 
+# --- councils loop / alliance
+U_STAFF = rows("units", "nanchuan")  # the street the staff's unit is allied with
+P_DIZHI = rows("people", "alliance_staff_dizhi")
+AU_NANCH = rows("alliance_units", "dizhi", "power", "school")  # the street's and fulu's
+AU_DIZHI = rows("alliance_units", "dizhi")  # staff: their own unit only
+TK_NONE = rows("tasks")  # the resident owns no task
+TK_FULU = rows("tasks", "wall_repair", "wall_follow_up", "wall_recheck", "ebikes_sweep")
+TK_NANCH = rows("tasks", *TK_FULU.keys, "lamp_repair")
+TK_DIZHI = rows("tasks", "wall_repair", "wall_recheck")  # staff: their unit's tasks only
+
 # --------------------------------------------------------------------- root queries
 
 # fmt: off
 QUERY_MATRIX: dict[str, tuple[Cell, ...]] = {
-    # field              resident   grid_w.   secret.   judge     street_o. admin     anonymous  volunteer
-    "me":                (OK,      OK,       OK,       OK,       OK,       OK,       UNAUTH, OK),
-    "concernCategories": (OK,      OK,       OK,       OK,       OK,       OK,       UNAUTH, OK),
-    "orgUnits":          (U_G1,    U_G1,     U_FULU,   U_JUDGE,  U_NANCH,  U_ALL,    UNAUTH, U_VOL),
-    "people":            (P_WANG,  P_G1,     P_FULU,   P_HE,     P_NANCH,  P_ALL,    UNAUTH, P_VOL),
-    "councils":          (CL_FULU, CL_FULU,  CL_FULU,  CL_NANCH, CL_NANCH, FORBID,   UNAUTH, FORBID),
-    "meetings":          (MT_FULU, MT_FULU,  MT_FULU,  MT_NANCH, MT_NANCH, FORBID,   UNAUTH, FORBID),
-    "concerns":          (CN_WANG, CN_G1,    CN_FULU,  FORBID,   CN_NANCH, FORBID,   UNAUTH, CN_VOL),
+    # field              resident   grid_w.   secret.   judge     street_o. admin     alliance  anonymous volunteer
+    "me":                (OK,       OK,       OK,       OK,       OK,       OK,       OK,       UNAUTH, OK),
+    "concernCategories": (OK,       OK,       OK,       OK,       OK,       OK,       OK,       UNAUTH, OK),
+    "orgUnits":          (U_G1,     U_G1,     U_FULU,   U_JUDGE,  U_NANCH,  U_ALL,    U_STAFF,  UNAUTH, U_VOL),
+    "people":            (P_WANG,   P_G1,     P_FULU,   P_HE,     P_NANCH,  P_ALL,    P_DIZHI,  UNAUTH, P_VOL),
+    "councils":          (CL_FULU,  CL_FULU,  CL_FULU,  CL_NANCH, CL_NANCH, FORBID,   FORBID,   UNAUTH, FORBID),
+    "meetings":          (MT_FULU,  MT_FULU,  MT_FULU,  MT_NANCH, MT_NANCH, FORBID,   FORBID,   UNAUTH, FORBID),
+    "concerns":          (CN_WANG,  CN_G1,    CN_FULU,  FORBID,   CN_NANCH, FORBID,   FORBID,   UNAUTH, CN_VOL),
     # a lookup finds exactly the rows its list shows; any other id is NOT_FOUND
-    "orgUnit":           (U_G1,    U_G1,     U_FULU,   U_JUDGE,  U_NANCH,  U_ALL,    UNAUTH, U_VOL),
-    "person":            (P_WANG,  P_G1,     P_FULU,   P_HE,     P_NANCH,  P_ALL,    UNAUTH, P_VOL),
-    "council":           (CL_FULU, CL_FULU,  CL_FULU,  CL_NANCH, CL_NANCH, FORBID,   UNAUTH, FORBID),
-    "meeting":           (MT_FULU, MT_FULU,  MT_FULU,  MT_NANCH, MT_NANCH, FORBID,   UNAUTH, FORBID),
-    "concern":           (CN_WANG, CN_G1,    CN_FULU,  FORBID,   CN_NANCH, FORBID,   UNAUTH, CN_VOL),
+    "orgUnit":           (U_G1,     U_G1,     U_FULU,   U_JUDGE,  U_NANCH,  U_ALL,    U_STAFF,  UNAUTH, U_VOL),
+    "person":            (P_WANG,   P_G1,     P_FULU,   P_HE,     P_NANCH,  P_ALL,    P_DIZHI,  UNAUTH, P_VOL),
+    "council":           (CL_FULU,  CL_FULU,  CL_FULU,  CL_NANCH, CL_NANCH, FORBID,   FORBID,   UNAUTH, FORBID),
+    "meeting":           (MT_FULU,  MT_FULU,  MT_FULU,  MT_NANCH, MT_NANCH, FORBID,   FORBID,   UNAUTH, FORBID),
+    "concern":           (CN_WANG,  CN_G1,    CN_FULU,  FORBID,   CN_NANCH, FORBID,   FORBID,   UNAUTH, CN_VOL),
     # administration: the policy in force, explanations, the audit log
-    "policyStatus":      (FORBID,  FORBID,   FORBID,   FORBID,   FORBID,   OK,       UNAUTH, FORBID),
-    "explainAccess":     (FORBID,  FORBID,   FORBID,   FORBID,   FORBID,   OK,       UNAUTH, FORBID),
-    "auditLog":          (FORBID,  FORBID,   FORBID,   FORBID,   FORBID,   OK,       UNAUTH, FORBID),
+    "policyStatus":      (FORBID,   FORBID,   FORBID,   FORBID,   FORBID,   OK,       FORBID,   UNAUTH, FORBID),
+    "explainAccess":     (FORBID,   FORBID,   FORBID,   FORBID,   FORBID,   OK,       FORBID,   UNAUTH, FORBID),
+    "auditLog":          (FORBID,   FORBID,   FORBID,   FORBID,   FORBID,   OK,       FORBID,   UNAUTH, FORBID),
+    # --- councils loop / alliance
+    "allianceUnits":     (AU_NANCH, AU_NANCH, AU_NANCH, FORBID,   AU_NANCH, FORBID,   AU_DIZHI, UNAUTH, FORBID),
+    "tasks":             (TK_NONE,  TK_FULU,  TK_FULU,  FORBID,   TK_NANCH, FORBID,   TK_DIZHI, UNAUTH, FORBID),
+    "allianceUnit":      (AU_NANCH, AU_NANCH, AU_NANCH, FORBID,   AU_NANCH, FORBID,   AU_DIZHI, UNAUTH, FORBID),
+    "task":              (TK_NONE,  TK_FULU,  TK_FULU,  FORBID,   TK_NANCH, FORBID,   TK_DIZHI, UNAUTH, FORBID),
     # figures of what the caller may see; a section without read rules is null + FORBIDDEN
-    "statistics":        (OK,      OK,       OK,       OK,       OK,       OK,       UNAUTH, OK),
+    "statistics":        (OK,       OK,       OK,       OK,       OK,       OK,       OK,       UNAUTH, OK),
 }
 
 # statistics: which sections each role may read (the others come back null + FORBIDDEN)
@@ -145,6 +172,7 @@ STATISTICS_SECTIONS = {
     "judge": {"councils"},
     "street_official": {"concerns", "councils"},
     "admin": set(),
+    "alliance_staff": set(),
     "volunteer": {"concerns"},
 }
 
@@ -155,63 +183,108 @@ STATISTICS_SECTIONS = {
 # the caller); `for=` is the resident a concern is recorded for.
 MUTATION_MATRIX: dict[str, dict[str, tuple[str, ...]]] = {
     "scheduleMeeting": {
-        # target                               resident grid_w. secret. judge   street  admin   anonymous volunteer
-        "council=fulu":                        (FORBID, FORBID, OK,     FORBID, OK,     FORBID, UNAUTH, FORBID),
-        "council=duji":                        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, UNAUTH, FORBID),
+        # target                               resident grid_w. secret. judge   street  admin   alliance anonymous
+        "council=fulu":                        (FORBID, FORBID, OK,     FORBID, OK,     FORBID, FORBID, UNAUTH, FORBID),
+        "council=duji":                        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID),
     },
     "addAgendaTopic": {
-        "meeting=park":                        (OK,     OK,     OK,     FORBID, FORBID, FORBID, UNAUTH, FORBID),
-        "meeting=drainage":                    (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, UNAUTH, FORBID),
+        "meeting=park":                        (OK,     OK,     OK,     FORBID, FORBID, FORBID, FORBID, UNAUTH, FORBID),
+        "meeting=drainage":                    (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID),
     },
     "recordAttendance": {
-        "meeting=park person=self":            (OK,     OK,     OK,     OK,     FORBID, FORBID, UNAUTH, FORBID),
-        "meeting=park person=resident_li":     (NOTFND, OK,     OK,     NOTFND, FORBID, FORBID, UNAUTH, FORBID),
-        "meeting=park person=resident_zhao":   (NOTFND, NOTFND, OK,     NOTFND, FORBID, FORBID, UNAUTH, FORBID),
-        "meeting=drainage person=self":        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, UNAUTH, FORBID),
+        "meeting=park person=self":            (OK,     OK,     OK,     OK,     FORBID, FORBID, FORBID, UNAUTH, FORBID),
+        "meeting=park person=resident_li":     (NOTFND, OK,     OK,     NOTFND, FORBID, FORBID, FORBID, UNAUTH, FORBID),
+        "meeting=park person=resident_zhao":   (NOTFND, NOTFND, OK,     NOTFND, FORBID, FORBID, FORBID, UNAUTH, FORBID),
+        "meeting=drainage person=self":        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID),
     },
     "raiseConcern": {
-        "unit=fulu_g1":                        (OK,     OK,     OK,     NOTFND, FORBID, FORBID, UNAUTH, NOTFND),
-        "unit=fulu_g1 for=resident_wang":      (OK,     OK,     OK,     NOTFND, FORBID, FORBID, UNAUTH, NOTFND),
-        "unit=fulu_g2":                        (NOTFND, NOTFND, OK,     NOTFND, FORBID, FORBID, UNAUTH, NOTFND),
-        "unit=duji_g1":                        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, UNAUTH, NOTFND),
+        "unit=fulu_g1":                        (OK,     OK,     OK,     NOTFND, FORBID, FORBID, NOTFND, UNAUTH, NOTFND),
+        "unit=fulu_g1 for=resident_wang":      (OK,     OK,     OK,     NOTFND, FORBID, FORBID, NOTFND, UNAUTH, NOTFND),
+        "unit=fulu_g2":                        (NOTFND, NOTFND, OK,     NOTFND, FORBID, FORBID, NOTFND, UNAUTH, NOTFND),
+        "unit=duji_g1":                        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, NOTFND, UNAUTH, NOTFND),
+    },
+    # --- councils loop / alliance: `topic=`, `task=`, `vote=`, `unit=` name seed rows
+    "transitionMeeting": {
+        "meeting=park action=HOLD":            (FORBID, FORBID, OK,     FORBID, OK,     FORBID, FORBID, UNAUTH, FORBID),
+        "meeting=drainage action=REVIEW":      (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID),
+    },
+    "transitionTopic": {
+        "topic=park_site action=ACCEPT":       (FORBID, FORBID, OK,     FORBID, FORBID, FORBID, FORBID, UNAUTH, FORBID),
+        "topic=road action=DEFER":             (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID),
+    },
+    "assignTask": {
+        "topic=wall owner=dizhi":              (FORBID, FORBID, OK,     FORBID, OK,     FORBID, FORBID, UNAUTH, FORBID),
+        "concern=pipe owner=volunteer":        (NOTFND, NOTFND, OK,     FORBID, OK,     FORBID, FORBID, UNAUTH, NOTFND),
+        "topic=road owner=volunteer":          (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID),
+    },
+    "completeTask": {
+        "task=wall_recheck":                   (NOTFND, FORBID, OK,     FORBID, FORBID, FORBID, OK,     UNAUTH, FORBID),
+        "task=ebikes_sweep":                   (NOTFND, OK,     OK,     FORBID, FORBID, FORBID, NOTFND, UNAUTH, FORBID),
+        "task=drainage_works":                 (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, NOTFND, UNAUTH, FORBID),
+    },
+    "rateMeeting": {
+        "meeting=wall":                        (OK,     FORBID, FORBID, FORBID, FORBID, FORBID, FORBID, UNAUTH, FORBID),
+        "meeting=drainage":                    (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID),
+    },
+    "openVote": {
+        "topic=park_site":                     (FORBID, FORBID, OK,     FORBID, FORBID, FORBID, FORBID, UNAUTH, FORBID),
+        "topic=road":                          (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID),
+    },
+    "castBallot": {
+        "vote=committee":                      (OK,     OK,     FORBID, FORBID, FORBID, FORBID, FORBID, UNAUTH, FORBID),
+        "vote=drainage":                       (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID),
+    },
+    "closeVote": {
+        "vote=committee":                      (FORBID, FORBID, OK,     FORBID, FORBID, FORBID, FORBID, UNAUTH, FORBID),
+        "vote=drainage":                       (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID),
+    },
+    "createAllianceUnit": {
+        "unit=nanchuan":                       (FORBID, FORBID, FORBID, FORBID, OK,     FORBID, FORBID, UNAUTH, FORBID),
+        "unit=fulu":                           (FORBID, FORBID, FORBID, FORBID, OK,     FORBID, NOTFND, UNAUTH, FORBID),
+        "unit=kuangshan":                      (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, NOTFND, UNAUTH, NOTFND),
+    },
+    "updateAllianceUnit": {
+        "alliance=school":                     (FORBID, FORBID, FORBID, FORBID, OK,     FORBID, NOTFND, UNAUTH, FORBID),
+        "alliance=dizhi":                      (FORBID, FORBID, FORBID, FORBID, OK,     FORBID, FORBID, UNAUTH, FORBID),
+        "alliance=hospital":                   (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, NOTFND, UNAUTH, FORBID),
     },
     # A concern's way to the end. Targets are seeded concerns in the state the step needs:
     # ebikes submitted (fulu_g1, resident_li's), wall accepted (fulu_g1, resident_wang's),
     # order assigned to volunteer_zhao (fulu_g2), drain resolved (resident_wang's),
     # elevator in the other street.
     "acceptConcern": {
-        "concern=ebikes":                      (NOTFND, OK,     OK,     FORBID, OK,     FORBID, UNAUTH, NOTFND),
-        "concern=elevator":                    (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, UNAUTH, NOTFND),
+        "concern=ebikes":                      (NOTFND, OK, OK, FORBID, OK, FORBID, FORBID, UNAUTH, NOTFND),
+        "concern=elevator":                    (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, FORBID, UNAUTH, NOTFND),
     },
     "rejectConcern": {
-        "concern=ebikes":                      (NOTFND, OK,     OK,     FORBID, OK,     FORBID, UNAUTH, NOTFND),
-        "concern=elevator":                    (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, UNAUTH, NOTFND),
+        "concern=ebikes":                      (NOTFND, OK, OK, FORBID, OK, FORBID, FORBID, UNAUTH, NOTFND),
+        "concern=elevator":                    (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, FORBID, UNAUTH, NOTFND),
     },
     "mergeConcern": {
-        "concern=ebikes into=wall":            (NOTFND, OK,     OK,     FORBID, OK,     FORBID, UNAUTH, NOTFND),
+        "concern=ebikes into=wall":            (NOTFND, OK, OK, FORBID, OK, FORBID, FORBID, UNAUTH, NOTFND),
     },
     "putConcernOnAgenda": {
-        "concern=wall meeting=park":           (FORBID, OK,     OK,     FORBID, FORBID, FORBID, UNAUTH, NOTFND),
+        "concern=wall meeting=park":           (FORBID, OK, OK, FORBID, FORBID, FORBID, FORBID, UNAUTH, NOTFND),
     },
     "assignConcern": {
-        "concern=wall":                        (FORBID, OK,     OK,     FORBID, OK,     FORBID, UNAUTH, NOTFND),
-        "concern=elevator":                    (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, UNAUTH, NOTFND),
+        "concern=wall":                        (FORBID, OK, OK, FORBID, OK, FORBID, FORBID, UNAUTH, NOTFND),
+        "concern=elevator":                    (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, FORBID, UNAUTH, NOTFND),
     },
     "startConcernWork": {
-        "concern=order":                       (NOTFND, NOTFND, OK,     FORBID, OK,     FORBID, UNAUTH, OK),
+        "concern=order":                       (NOTFND, NOTFND, OK, FORBID, OK, FORBID, FORBID, UNAUTH, OK),
     },
     "escalateConcern": {
-        "concern=wall":                        (FORBID, OK,     OK,     FORBID, FORBID, FORBID, UNAUTH, NOTFND),
+        "concern=wall":                        (FORBID, OK, OK, FORBID, FORBID, FORBID, FORBID, UNAUTH, NOTFND),
     },
     "resolveConcern": {
-        "concern=order":                       (NOTFND, NOTFND, OK,     FORBID, OK,     FORBID, UNAUTH, OK),
+        "concern=order":                       (NOTFND, NOTFND, OK, FORBID, OK, FORBID, FORBID, UNAUTH, OK),
     },
     "rateConcern": {
-        "concern=drain":                       (OK,     FORBID, FORBID, FORBID, FORBID, FORBID, UNAUTH, NOTFND),
+        "concern=drain":                       (OK, FORBID, FORBID, FORBID, FORBID, FORBID, FORBID, UNAUTH, NOTFND),
     },
     "superviseConcern": {
-        "concern=ebikes":                      (NOTFND, FORBID, FORBID, FORBID, OK,     FORBID, UNAUTH, NOTFND),
-        "concern=elevator":                    (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, UNAUTH, NOTFND),
+        "concern=ebikes":                      (NOTFND, FORBID, FORBID, FORBID, OK, FORBID, FORBID, UNAUTH, NOTFND),
+        "concern=elevator":                    (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, FORBID, UNAUTH, NOTFND),
     },
 }
 # fmt: on
@@ -251,13 +324,16 @@ def test_every_role_of_the_policy_is_a_column():
 
 # --------------------------------------------------------------------------- helpers
 
-LIST_FIELDS = {"orgUnits", "people", "councils", "meetings", "concerns"}
+LIST_FIELDS = {"orgUnits", "people", "councils", "meetings", "concerns", "allianceUnits", "tasks"}
 LOOKUP_KINDS = {
     "orgUnit": "units",
     "person": "people",
     "council": "councils",
     "meeting": "meetings",
     "concern": "concerns",
+    # --- councils loop / alliance
+    "allianceUnit": "alliance_units",
+    "task": "tasks",
 }
 MISSING_ID = "987654"  # no seeded row has it
 
@@ -416,6 +492,15 @@ TABLES = {
     "attendance": Attendance,
     "concern": Concern,
     "concern_event": ConcernEvent,
+    # --- councils loop / alliance
+    "alliance_unit": AllianceUnit,
+    "meeting_event": MeetingEvent,
+    "meeting_alliance_unit": MeetingUnit,
+    "task": Task,
+    "task_event": TaskEvent,
+    "rating": Rating,
+    "vote": Vote,
+    "vote_participation": VoteParticipation,
 }
 
 # What one successful call adds (and nothing else changes).
@@ -424,33 +509,77 @@ WRITES = {
     "addAgendaTopic": {"agenda_topic": 1},
     "recordAttendance": {"attendance": 1},
     "raiseConcern": {"concern": 1, "concern_event": 1},
+    # --- councils loop / alliance
+    "transitionMeeting": {"meeting_event": 1},
+    "transitionTopic": {"meeting_event": 1},
+    "assignTask": {"task": 1, "task_event": 1},
+    "completeTask": {"task_event": 1},
+    "rateMeeting": {"rating": 1},
+    "openVote": {"vote": 1, "meeting_event": 1},
+    "castBallot": {"vote_participation": 1},
+    "closeVote": {"meeting_event": 1},
+    "createAllianceUnit": {"alliance_unit": 1},
+    "updateAllianceUnit": {},
+}
+# --- councils loop / alliance: what one successful call changes in place (one row each)
+UPDATES = {
+    "transitionMeeting": {"meeting"},
+    "transitionTopic": {"agenda_topic"},
+    "completeTask": {"task"},
+    "castBallot": {"vote"},
+    "closeVote": {"vote"},
+    "updateAllianceUnit": {"alliance_unit"},
 }
 
-# Lifecycle steps: input type, and what one allowed step writes besides changing the concern.
+# A concern's way to the end: each step changes its concern, records one event (and, for
+# the agenda, adds the topic).
 LIFECYCLE = {
-    "acceptConcern": ("ConcernStepInput", {"concern_event": 1}),
-    "rejectConcern": ("ConcernStepInput", {"concern_event": 1}),
-    "mergeConcern": ("MergeConcernInput", {"concern_event": 1}),
-    "putConcernOnAgenda": ("PutConcernOnAgendaInput", {"concern_event": 1, "agenda_topic": 1}),
-    "assignConcern": ("AssignConcernInput", {"concern_event": 1}),
-    "startConcernWork": ("ConcernStepInput", {"concern_event": 1}),
-    "escalateConcern": ("ConcernStepInput", {"concern_event": 1}),
-    "resolveConcern": ("ResolveConcernInput", {"concern_event": 1}),
-    "rateConcern": ("RateConcernInput", {"concern_event": 1}),
-    "superviseConcern": ("ConcernStepInput", {"concern_event": 1}),
+    "acceptConcern": "ConcernStepInput",
+    "rejectConcern": "ConcernStepInput",
+    "mergeConcern": "MergeConcernInput",
+    "putConcernOnAgenda": "PutConcernOnAgendaInput",
+    "assignConcern": "AssignConcernInput",
+    "startConcernWork": "ConcernStepInput",
+    "escalateConcern": "ConcernStepInput",
+    "resolveConcern": "ResolveConcernInput",
+    "rateConcern": "RateConcernInput",
+    "superviseConcern": "ConcernStepInput",
 }
-WRITES.update({mutation: writes for mutation, (_, writes) in LIFECYCLE.items()})
+for _mutation in LIFECYCLE:
+    WRITES[_mutation] = {
+        "concern_event": 1,
+        **({"agenda_topic": 1} if _mutation == "putConcernOnAgenda" else {}),
+    }
+    UPDATES[_mutation] = {"concern"}
 
 MUTATION_DOCUMENTS = {
     **{
         mutation: f"mutation($input: {input_type}!) {{ {mutation}(input: $input) "
         "{ __typename ... on Concern { id status } ... on InvalidTransition { message } } }"
-        for mutation, (input_type, _) in LIFECYCLE.items()
+        for mutation, input_type in LIFECYCLE.items()
     },
     "scheduleMeeting": "mutation($input: ScheduleMeetingInput!) { scheduleMeeting(input: $input) { id } }",
     "addAgendaTopic": "mutation($input: AddAgendaTopicInput!) { addAgendaTopic(input: $input) { id } }",
     "recordAttendance": "mutation($input: RecordAttendanceInput!) { recordAttendance(input: $input) { id } }",
     "raiseConcern": "mutation($input: RaiseConcernInput!) { raiseConcern(input: $input) { id } }",
+    # --- councils loop / alliance (union results: an InvalidTransition has no id)
+    "transitionMeeting": "mutation($input: TransitionMeetingInput!) { transitionMeeting(input: $input) "
+    "{ ... on Meeting { id } ... on InvalidTransition { message } } }",
+    "transitionTopic": "mutation($input: TransitionTopicInput!) { transitionTopic(input: $input) "
+    "{ ... on AgendaTopic { id } ... on InvalidTransition { message } } }",
+    "assignTask": "mutation($input: AssignTaskInput!) { assignTask(input: $input) "
+    "{ ... on Task { id } ... on InvalidTransition { message } } }",
+    "completeTask": "mutation($input: CompleteTaskInput!) { completeTask(input: $input) "
+    "{ ... on Task { id } ... on InvalidTransition { message } } }",
+    "rateMeeting": "mutation($input: RateMeetingInput!) { rateMeeting(input: $input) "
+    "{ ... on Rating { id } ... on InvalidTransition { message } } }",
+    "castBallot": "mutation($input: CastBallotInput!) { castBallot(input: $input) "
+    "{ ... on Vote { id } ... on InvalidTransition { message } } }",
+    "closeVote": "mutation($input: CloseVoteInput!) { closeVote(input: $input) "
+    "{ ... on Vote { id } ... on InvalidTransition { message } } }",
+    "openVote": "mutation($input: OpenVoteInput!) { openVote(input: $input) { id } }",
+    "createAllianceUnit": "mutation($input: CreateAllianceUnitInput!) { createAllianceUnit(input: $input) { id } }",
+    "updateAllianceUnit": "mutation($input: UpdateAllianceUnitInput!) { updateAllianceUnit(input: $input) { id } }",
 }
 
 
@@ -487,6 +616,44 @@ def mutation_input(demo: Demo, mutation: str, target: dict[str, str], person_key
         if "for" in target:
             values["residentId"] = demo.id("people", target["for"])
         return values
+    # --- councils loop / alliance
+    if mutation == "transitionMeeting":
+        return {
+            "meetingId": demo.id("meetings", target["meeting"]),
+            "action": target["action"],
+            "note": "矩阵",
+        }
+    if mutation == "transitionTopic":
+        return {"topicId": demo.id("topics", target["topic"]), "action": target["action"]}
+    if mutation == "assignTask":
+        values = {"title": "矩阵测试任务", "dueOn": "2027-01-15"}
+        if "topic" in target:
+            values["topicId"] = demo.id("topics", target["topic"])
+        if "concern" in target:
+            values["concernId"] = demo.id("concerns", target["concern"])
+        if target["owner"] == "volunteer":
+            values["volunteerName"] = "社区志愿者"
+        else:
+            values["allianceUnitId"] = demo.id("alliance_units", target["owner"])
+        return values
+    if mutation == "completeTask":
+        return {"taskId": demo.id("tasks", target["task"]), "result": "已完成"}
+    if mutation == "rateMeeting":
+        return {"meetingId": demo.id("meetings", target["meeting"]), "score": 5, "comment": "满意"}
+    if mutation == "openVote":
+        return {
+            "topicId": demo.id("topics", target["topic"]),
+            "question": "是否同意?",
+            "thresholdChoice": "AGAINST",
+            "thresholdPercent": 60,
+        }
+    if mutation in ("castBallot", "closeVote"):
+        values = {"voteId": demo.id("votes", target["vote"])}
+        return {**values, "choice": "AGAINST"} if mutation == "castBallot" else values
+    if mutation == "updateAllianceUnit":
+        return {"allianceUnitId": demo.id("alliance_units", target["alliance"]), "contact": "新的联系窗口"}
+    if mutation == "createAllianceUnit":
+        return {"unitId": demo.id("units", target["unit"]), "name": "区第一医院", "kind": "hospital"}
     if mutation in LIFECYCLE:
         values = {"concernId": demo.id("concerns", target["concern"])}
         extra = {
@@ -546,17 +713,17 @@ def allowed_cells(mutation: str) -> list[tuple[str, str]]:
 
 
 async def undo(before: dict) -> None:
-    """Delete the rows added since ``before`` (children first) and put changed rows back,
-    so cells stay independent."""
+    """Delete the rows added since ``before`` (children first), so cells stay independent."""
     after = await snapshot()
     for table, model in reversed(TABLES.items()):
         added = after[table].keys() - before[table].keys()
         if added:
             await model.filter(id__in=list(added)).delete()
-        for row_id in after[table].keys() & before[table].keys():
-            if after[table][row_id] != before[table][row_id]:
-                old = {k: v for k, v in before[table][row_id].items() if k != "id"}
-                await model.filter(id=row_id).update(**old)
+    # --- councils loop / alliance: put rows changed in place back as they were
+    for table, model in TABLES.items():
+        for row_id, old in before[table].items():
+            if row_id in after[table] and after[table][row_id] != old:
+                await model.filter(id=row_id).update(**{k: v for k, v in old.items() if k != "id"})
 
 
 @pytest.mark.parametrize("mutation", list(MUTATION_MATRIX))
@@ -583,21 +750,19 @@ async def check_allowed_call(demo: Demo, mutation: str, target: str, role: str, 
     async with demo.client(person_key) as client:
         body = await gql(client, MUTATION_DOCUMENTS[mutation], variables)
     assert "errors" not in body, body
-    assert "id" in body["data"][mutation], body
+    assert "id" in body["data"][mutation], body  # not an InvalidTransition
     new_id = int(body["data"][mutation]["id"])
     written = changes(before, await snapshot())
+    added = {table: len(d["added"]) for table, d in written.items() if d["added"]}
+    assert added == WRITES[mutation], written
+    changed = {table: len(d["changed"]) for table, d in written.items() if d["changed"]}
+    assert changed == dict.fromkeys(UPDATES.get(mutation, ()), 1), written
+    assert all(not d["removed"] for d in written.values()), written
     if mutation in LIFECYCLE:
-        # the step changes exactly its concern and records one event (and, for the agenda, a topic)
         assert body["data"][mutation]["__typename"] == "Concern", body
         assert new_id == demo.world.concerns[where["concern"]].id
-        added = {table: len(d["added"]) for table, d in written.items() if d["added"]}
-        assert added == WRITES[mutation], written
         assert [old["id"] for old, _ in written["concern"]["changed"]] == [new_id], written
-        assert all(not d["removed"] for d in written.values()), written
-        assert all(not d["changed"] for table, d in written.items() if table != "concern"), written
         return
-    assert {table: len(d["added"]) for table, d in written.items()} == WRITES[mutation], written
-    assert all(not d["removed"] and not d["changed"] for d in written.values()), written
 
     actor = demo.world.people[person_key]
     if mutation == "scheduleMeeting":
@@ -626,7 +791,7 @@ async def check_allowed_call(demo: Demo, mutation: str, target: str, role: str, 
             attendee.id,
             meeting.scope_path,
         )
-    else:
+    elif mutation == "raiseConcern":
         concern = await Concern.get(id=new_id)
         unit = demo.world.units[where["unit"]]
         owner = demo.world.people[where["for"]] if "for" in where else actor

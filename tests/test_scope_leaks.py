@@ -494,7 +494,7 @@ FILTERS: list[tuple[str, str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]
     ("councils", 'search: "议事会"',                 ("fulu",),          ("fulu",),    ("fulu",)),
     ("meetings", 'councilId: "{councils:duji}"',     (),                 (),           ()),
     ("meetings", 'councilId: "{councils:xinqing}"',  (),                 (),           ()),
-    ("meetings", "status: HELD",                     ("wall",),          ("wall",),    ("wall",)),
+    ("meetings", "status: CLOSED",                   ("wall",),          ("wall",),    ("wall",)),
     ("meetings", 'startsAfter: "2026-01-01T00:00Z"', ("park",),          ("park",),    ("park",)),
     ("orgUnits", 'parentId: "{units:duji}"',         (),                 (),           ()),
     ("orgUnits", 'parentId: "{units:nanchuan}"',     ("fulu",),          ("fulu",),    ("fulu",)),
