@@ -13,6 +13,9 @@ ROLES: dict[str, str] = {
     "judge": "Judge (驻社区法官) stationed at a workstation serving communities",
     "street_official": "Street official (街道干部): oversees a street",
     "admin": "Administrator: accounts and policy files",
+    # --- mediation
+    "mediator": "Mediator (调解员): mediates the disputes assigned to them at one level",
+    "court": "Court partner account (法院): fetches the cases referred to its own workstations",
 }
 
 ACTIONS: dict[str, str] = {
@@ -20,6 +23,8 @@ ACTIONS: dict[str, str] = {
     "create": "Create a record in a scope",
     "update": "Change a record",
     "explain": "Ask why the policy decides as it does",
+    # --- mediation
+    "escalate": "Pass a matter on: to the next mediation level or to a judge workstation",
 }
 
 # resource -> actions that make sense for it
@@ -35,12 +40,22 @@ RESOURCES: dict[str, tuple[str, ...]] = {
     "ConcernEvent": ("read",),
     "Policy": ("read", "explain"),
     "AuditRecord": ("read",),
+    # --- mediation
+    "Workstation": ("read",),
+    "Mediator": ("read",),
+    "MediationCase": ("read", "create", "update", "escalate"),
+    "MediationCase.parties": ("read",),
+    "MediationSession": ("read", "create"),
+    "MediationEvent": ("read",),
+    "Referral": ("read", "update"),
 }
 
 # Field-level resources: parts of a record with rules of their own. A denied field
 # reads as null; the record itself stays visible under its own resource's rules.
 FIELD_RESOURCES: dict[str, tuple[str, ...]] = {
     "Person.contact": ("phone", "address"),
+    # --- mediation
+    "MediationCase.parties": ("parties",),
 }
 
 # The relation kinds: how a rule reaches objects from the actor's scope.
@@ -56,7 +71,11 @@ RELATIONS: dict[str, str] = {
 }
 
 # Organisations a role assignment may act for (RoleAssignment.affiliation_kind).
-AFFILIATION_KINDS: dict[str, str] = {}
+AFFILIATION_KINDS: dict[str, str] = {
+    # --- mediation
+    "workstation": "A judge workstation (法官工作站) whose judges act for it",
+    "court": "A court (法院) whose partner account acts for it",
+}
 
 # Scope kinds a role can be assigned in (checked when assignments are created).
 SCOPE_KINDS: dict[str, tuple[str, ...]] = {
@@ -66,4 +85,7 @@ SCOPE_KINDS: dict[str, tuple[str, ...]] = {
     "judge": ("community", "village"),
     "street_official": ("street",),
     "admin": ("global",),
+    # --- mediation
+    "mediator": ("grid", "community", "village", "street"),
+    "court": ("global",),
 }

@@ -27,6 +27,7 @@ from tortoise.queryset import QuerySet
 from models.audit import AuditRecord
 from models.concerns import Concern, ConcernEvent
 from models.councils import AgendaTopic, Attendance, Council, Meeting
+from models.mediation import MediationCase, MediationEvent, MediationSession, Mediator, Referral, Workstation
 from models.org import OrgUnit
 from models.people import Person
 from policies import vocabulary
@@ -107,6 +108,9 @@ class ResourceSpec:
     links: dict[str, str] = field(default_factory=dict)
 
 
+# --- mediation: the links every case row (and its children) carries
+CASE_LINKS = {"assignee": "assignee_id", "workstation": "workstation_id", "court": "court_id"}
+
 RESOURCES: dict[str, ResourceSpec] = {
     "OrgUnit": ResourceSpec(OrgUnit, scope_column="path", owner_column=None),
     "Person": ResourceSpec(Person),
@@ -119,6 +123,14 @@ RESOURCES: dict[str, ResourceSpec] = {
     "ConcernEvent": ResourceSpec(ConcernEvent),
     "Policy": ResourceSpec(None, owner_column=None),
     "AuditRecord": ResourceSpec(AuditRecord),
+    # --- mediation
+    "Workstation": ResourceSpec(Workstation, links={"workstation": "id", "court": "court_id"}),
+    "Mediator": ResourceSpec(Mediator),
+    "MediationCase": ResourceSpec(MediationCase, links=CASE_LINKS),
+    "MediationCase.parties": ResourceSpec(MediationCase, links=CASE_LINKS),
+    "MediationSession": ResourceSpec(MediationSession, links=CASE_LINKS),
+    "MediationEvent": ResourceSpec(MediationEvent, links=CASE_LINKS),
+    "Referral": ResourceSpec(Referral, links=CASE_LINKS),
 }
 assert set(RESOURCES) == set(vocabulary.RESOURCES), "vocabulary and resource specs differ"
 assert set(vocabulary.FIELD_RESOURCES) <= set(RESOURCES), "field resources must be resources"

@@ -66,6 +66,8 @@ MODEL_MODULES = [
     "models.councils",
     "models.concerns",
     "models.audit",
+    # --- mediation
+    "models.mediation",
 ]
 
 
