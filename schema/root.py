@@ -17,6 +17,7 @@ from schema.audit import AuditExtension
 from schema.concerns import ConcernMutation, ConcernQuery
 from schema.councils import CouncilMutation, CouncilQuery
 from schema.extensions import MaskUnexpectedErrors, classify_errors
+from schema.mediation import MediationMutation, MediationQuery  # --- mediation
 from schema.org import OrgQuery
 from services.config import Settings
 
@@ -25,7 +26,7 @@ from services.config import Settings
     description="Everything a caller may read. Every field needs `Authorization: Bearer <token>` "
     "and returns only what the policy (`policies/policy.csv`) lets the caller's roles see."
 )
-class Query(OrgQuery, CouncilQuery, ConcernQuery, AdminQuery):
+class Query(OrgQuery, CouncilQuery, ConcernQuery, AdminQuery, MediationQuery):
     pass
 
 
@@ -33,7 +34,7 @@ class Query(OrgQuery, CouncilQuery, ConcernQuery, AdminQuery):
     description="Changes. Each mutation reads its target within the caller's scope (NOT_FOUND "
     "otherwise), asks the policy for the action (FORBIDDEN otherwise), then acts."
 )
-class Mutation(CouncilMutation, ConcernMutation):
+class Mutation(CouncilMutation, ConcernMutation, MediationMutation):
     pass
 
 

@@ -19,6 +19,9 @@ ROLE_SUMMARY = {
     "judge": "councils and meetings of the communities the workstation serves",
     "street_official": "everything below the street (no residents' contact details)",
     "admin": "org units and people (accounts), not residents' concerns",
+    # --- mediation
+    "mediator": "the disputes assigned to them: parties' details, sessions, outcomes",
+    "court": "cases referred to its own workstations (partner token; sync with updatedSince)",
 }
 
 

@@ -12,6 +12,22 @@ from datetime import UTC, datetime
 
 from models.concerns import Concern, ConcernEvent, ConcernStatus
 from models.councils import AgendaTopic, Attendance, Council, Meeting, MeetingStatus
+from models.mediation import (
+    CaseCategory,
+    CaseStatus,
+    Certification,
+    Court,
+    MediationCase,
+    MediationEvent,
+    MediationLevel,
+    MediationSession,
+    Mediator,
+    Referral,
+    ReferralOutcome,
+    ReferralStatus,
+    Workstation,
+    WorkstationUnit,
+)
 from models.org import OrgUnit, UnitKind
 from models.people import Person, RoleAssignment
 from services.org import create_unit
@@ -60,6 +76,22 @@ DEMO_LOGINS = [
     "admin",
 ]
 
+# --- mediation: mediators (调解员), a second workstation's judge, courts' partner accounts.
+# Their person records have no home unit (like the admin's): where they work is in their
+# role assignments and Mediator records, and the grids' people lists stay as they were.
+PEOPLE += [
+    ("mediator_lu", "陆金牌", "13300000001", None, [("mediator", "fulu")]),
+    ("mediator_qin", "秦调解", "13300000002", None, [("mediator", "fulu_g1")]),
+    ("mediator_fang", "方金牌", "13300000003", None, [("mediator", "nanchuan")]),
+    ("mediator_tang", "唐调解", "13300000004", None, [("mediator", "xinqing")]),
+    ("mediator_shi", "石金牌", "13300000005", None, [("mediator", "duji")]),
+    ("mediator_kong", "孔调解", "13300000006", None, [("mediator", "kuangshan")]),
+    ("judge_qian", "钱法官", "13600000002", None, [("judge", "duji")]),
+    ("court_district", "某区人民法院对接账号", "13200000001", None, [("court", None)]),
+    ("court_kuangshan", "矿山区人民法院对接账号", "13200000002", None, [("court", None)]),
+]
+DEMO_LOGINS += ["mediator_lu", "court_district"]
+
 
 @dataclass
 class DemoWorld:
@@ -68,6 +100,12 @@ class DemoWorld:
     councils: dict[str, Council] = field(default_factory=dict)
     meetings: dict[str, Meeting] = field(default_factory=dict)
     concerns: dict[str, Concern] = field(default_factory=dict)
+    # --- mediation
+    courts: dict[str, Court] = field(default_factory=dict)
+    workstations: dict[str, Workstation] = field(default_factory=dict)
+    mediators: dict[str, Mediator] = field(default_factory=dict)
+    cases: dict[str, MediationCase] = field(default_factory=dict)
+    referrals: dict[str, Referral] = field(default_factory=dict)
 
 
 def _at(text: str) -> datetime:
@@ -99,6 +137,7 @@ async def seed_demo() -> DemoWorld:
                 person=person, role=role, unit=scope_unit, scope_path=scope_unit.path if scope_unit else ""
             )
     await _seed_councils(world)
+    await _seed_mediation(world)  # --- mediation
     return world
 
 
@@ -318,4 +357,288 @@ async def load_demo() -> DemoWorld:
     world.units = {key: units[name] for key, _, name, _ in UNITS if name in units}
     people = {x.name: x for x in await Person.all()}
     world.people = {key: people[name] for key, name, *_ in PEOPLE if name in people}
+    # --- mediation
+    courts = {c.name: c for c in await Court.all()}
+    world.courts = {key: courts[name] for key, (name, _) in COURTS.items() if name in courts}
+    stations = {w.name: w for w in await Workstation.all()}
+    world.workstations = {key: stations[w[0]] for key, w in WORKSTATIONS.items() if w[0] in stations}
+    cases = {c.title: c for c in await MediationCase.all()}
+    world.cases = {c[0]: cases[c[5]] for c in CASES if c[5] in cases}
     return world
+
+
+# --- mediation ---------------------------------------------------------------------
+
+COURTS = {"district": ("某区人民法院", "行政审判庭"), "kuangshan": ("矿山区人民法院", "民事审判庭")}
+# key: (name, court, street it is stationed in, officers, served communities, judges, court account)
+WORKSTATIONS = {
+    "fulu": (
+        "福禄巷北法官工作站",
+        "district",
+        "nanchuan",
+        15,
+        ["fulu", "xinqing"],
+        ["judge_he"],
+        "court_district",
+    ),
+    "duji": ("杜集法官工作站", "kuangshan", "kuangshan", 6, ["duji"], ["judge_qian"], "court_kuangshan"),
+}
+# key: (person, unit, level, certification, room)
+MEDIATORS = {
+    "mediator_lu": ("fulu", MediationLevel.COMMUNITY, Certification.GOLD, "福禄巷北社区老陆调解室"),
+    "mediator_qin": ("fulu_g1", MediationLevel.GROUP, Certification.STANDARD, "第一网格议事角"),
+    "mediator_fang": ("nanchuan", MediationLevel.STREET, Certification.GOLD, "南川西路街道人民调解中心"),
+    "mediator_tang": ("xinqing", MediationLevel.COMMUNITY, Certification.STANDARD, "新青村调解室"),
+    "mediator_shi": ("duji", MediationLevel.COMMUNITY, Certification.GOLD, "杜集社区石金牌调解室"),
+    "mediator_kong": ("kuangshan", MediationLevel.STREET, Certification.STANDARD, "矿山集街道调解中心"),
+}
+# key: (unit, applicant, mediator, category, title, steps). A step is (action, actor, note,
+# extra): start/settle/fail/session by the mediator, escalate (extra: new mediator) and
+# refer (extra: workstation) by the secretary, accept/return/outcome by a judge.
+CASES = [
+    (
+        "noise",
+        "fulu_g1",
+        "resident_wang",
+        "mediator_qin",
+        CaseCategory.RENOVATION,
+        "楼上装修噪音",
+        [
+            ("start", "mediator_qin", "", None),
+            ("session", "mediator_qin", "双方约定施工时段 8:00-18:00", None),
+        ],
+    ),
+    (
+        "fee",
+        "fulu_g2",
+        "resident_zhao",
+        "mediator_lu",
+        CaseCategory.PROPERTY,
+        "物业费与服务质量争议",
+        [
+            ("start", "mediator_lu", "", None),
+            ("session", "mediator_lu", "物业公司承诺整改电梯维保", None),
+            ("settle", "mediator_lu", "物业整改, 业主补缴半年物业费", None),
+        ],
+    ),
+    (
+        "leak",
+        "fulu_g1",
+        "resident_li",
+        "mediator_qin",
+        CaseCategory.DAILY_LIFE,
+        "楼上漏水殃及楼下",
+        [
+            ("start", "mediator_qin", "", None),
+            ("fail", "mediator_qin", "赔偿金额分歧大", None),
+            ("escalate", "secretary_zhang", "升级至社区金牌调解员", "mediator_lu"),
+            ("start", "mediator_lu", "", None),
+            ("session", "mediator_lu", "查阅维修记录, 约定鉴定", None),
+        ],
+    ),
+    (
+        "crack",
+        "fulu_g2",
+        "resident_zhao",
+        "mediator_lu",
+        CaseCategory.RENOVATION,
+        "装修致墙体开裂",
+        [
+            ("start", "mediator_lu", "", None),
+            ("fail", "mediator_lu", "需司法鉴定", None),
+            ("refer", "secretary_zhang", "转法官工作站", "fulu"),
+        ],
+    ),
+    (
+        "land",
+        "xinqing_g1",
+        "resident_sun",
+        "mediator_tang",
+        CaseCategory.LAND_FOREST,
+        "宅基地边界争议",
+        [
+            ("start", "mediator_tang", "", None),
+            ("fail", "mediator_tang", "双方均持不同年代的证明", None),
+            ("refer", "secretary_huang", "诉调对接", "fulu"),
+            ("accept", "judge_he", "受理", None),
+            ("outcome", "judge_he", "调解协议经司法确认", ReferralOutcome.JUDICIAL_CONFIRMATION),
+        ],
+    ),
+    (
+        "site",
+        "duji_g1",
+        "resident_zhou",
+        "mediator_shi",
+        CaseCategory.CONSTRUCTION,
+        "工地夜间施工扰民",
+        [
+            ("start", "mediator_shi", "", None),
+            ("fail", "mediator_shi", "施工方拒绝调整工期", None),
+            ("refer", "secretary_yang", "诉调对接", "duji"),
+        ],
+    ),
+    ("parking", "duji_g2", "resident_wu", "mediator_shi", CaseCategory.PROPERTY, "小区车位被占", []),
+    (
+        "dog",
+        "fulu_g1",
+        "resident_wang",
+        "mediator_qin",
+        CaseCategory.DAILY_LIFE,
+        "邻居犬只夜间吠叫",
+        [("start", "mediator_qin", "", None), ("fail", "mediator_qin", "对方拒不到场", None)],
+    ),
+]
+
+
+async def _seed_mediation(world: DemoWorld) -> None:
+    u, p = world.units, world.people
+    for key, (name, tribunal) in COURTS.items():
+        world.courts[key] = await Court.create(name=name, tribunal=tribunal)
+    for key, (name, court, street, officers, served, judges, account) in WORKSTATIONS.items():
+        station = await Workstation.create(
+            name=name,
+            court=world.courts[court],
+            scope_path=u[street].path,
+            officers=officers,
+            founded_on=datetime(2023, 3, 15).date(),
+        )
+        world.workstations[key] = station
+        for unit_key in served:
+            await WorkstationUnit.create(workstation=station, unit=u[unit_key])
+        # Judges keep their community scopes (councils) and act for the workstation.
+        for judge in judges:
+            await RoleAssignment.filter(person_id=p[judge].id, role="judge").update(
+                affiliation_kind="workstation", affiliation_id=station.id
+            )
+        await RoleAssignment.filter(person_id=p[account].id, role="court").update(
+            affiliation_kind="court", affiliation_id=world.courts[court].id
+        )
+    for key, (unit_key, level, certification, room) in MEDIATORS.items():
+        world.mediators[key] = await Mediator.create(
+            person=p[key],
+            unit=u[unit_key],
+            scope_path=u[unit_key].path,
+            owner_id=p[key].id,
+            level=level,
+            certification=certification,
+            room=room,
+        )
+    for key, unit_key, applicant, mediator_key, category, title, steps in CASES:
+        mediator = world.mediators[mediator_key]
+        case = await MediationCase.create(
+            unit=u[unit_key],
+            scope_path=u[unit_key].path,
+            owner_id=p[applicant].id,
+            assignee_id=mediator.owner_id,
+            mediator=mediator,
+            title=title,
+            description=f"{title} (demo)",
+            category=category,
+            level=mediator.level,
+            parties=[
+                {
+                    "name": p[applicant].name,
+                    "role": "申请人",
+                    "phone": p[applicant].phone,
+                    "id_number": "3406**********0011",
+                },
+                {
+                    "name": "对方当事人",
+                    "role": "被申请人",
+                    "phone": "13100000000",
+                    "id_number": "3406**********0022",
+                },
+            ],
+        )
+        world.cases[key] = case
+        await _demo_event(case, p[applicant], "opened", None, CaseStatus.OPEN)
+        for action, actor_key, note, extra in steps:
+            await _demo_step(world, key, case, action, p[actor_key], note, extra)
+
+
+async def _demo_event(case, actor, kind, from_status, to_status, note="", referral=None) -> None:
+    await MediationEvent.create(
+        case=case,
+        referral=referral,
+        scope_path=case.scope_path,
+        owner_id=case.owner_id,
+        assignee_id=case.assignee_id,
+        workstation_id=case.workstation_id,
+        court_id=case.court_id,
+        actor=actor,
+        kind=kind,
+        from_status=from_status,
+        to_status=to_status,
+        note=note,
+    )
+
+
+CASE_STEP = {
+    "start": CaseStatus.IN_MEDIATION,
+    "settle": CaseStatus.SETTLED,
+    "fail": CaseStatus.FAILED,
+    "escalate": CaseStatus.ESCALATED,
+    "refer": CaseStatus.REFERRED,
+}
+REFERRAL_STEP = {
+    "accept": ("referral_accept", ReferralStatus.ACCEPTED),
+    "outcome": ("referral_record_outcome", ReferralStatus.CLOSED),
+}
+
+
+async def _demo_step(world: DemoWorld, key: str, case, action: str, actor, note: str, extra) -> None:
+    links = {
+        "assignee_id": case.assignee_id,
+        "workstation_id": case.workstation_id,
+        "court_id": case.court_id,
+    }
+    if action == "session":
+        await MediationSession.create(
+            case=case,
+            scope_path=case.scope_path,
+            owner_id=case.owner_id,
+            **links,
+            held_on=datetime(2026, 11, 3).date(),
+            notes=note,
+            recorded_by=actor,
+        )
+        return
+    if action in REFERRAL_STEP:
+        referral = world.referrals[key]
+        kind, status = REFERRAL_STEP[action]
+        before = referral.status
+        referral.status = status
+        if action == "outcome":
+            referral.outcome, referral.outcome_note = extra, note
+        await referral.save()
+        await _demo_event(case, actor, kind, before, status, note, referral)
+        return
+    before = case.status
+    case.status = CASE_STEP[action]
+    if action in ("settle", "fail"):
+        case.outcome = note
+    if action == "escalate":
+        mediator = world.mediators[extra]
+        case.mediator, case.assignee_id, case.level = mediator, mediator.owner_id, mediator.level
+        await MediationSession.filter(case_id=case.id).update(assignee_id=case.assignee_id)
+        await MediationEvent.filter(case_id=case.id).update(assignee_id=case.assignee_id)
+    referral = None
+    if action == "refer":
+        station = world.workstations[extra]
+        case.workstation_id, case.court_id = station.id, station.court_id
+        await MediationSession.filter(case_id=case.id).update(
+            workstation_id=station.id, court_id=station.court_id
+        )
+        await MediationEvent.filter(case_id=case.id).update(
+            workstation_id=station.id, court_id=station.court_id
+        )
+        referral = world.referrals[key] = await Referral.create(
+            case=case,
+            scope_path=case.scope_path,
+            owner_id=case.owner_id,
+            assignee_id=case.assignee_id,
+            workstation_id=station.id,
+            court_id=station.court_id,
+        )
+    await case.save()
+    await _demo_event(case, actor, action, before, case.status, note, referral)

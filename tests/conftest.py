@@ -27,6 +27,16 @@ TEST_DATABASE_URL = os.environ.get("BANDENG_TEST_DATABASE_URL", "")
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 
 TABLES = [
+    # --- mediation
+    "mediation_event",
+    "referral",
+    "mediation_session",
+    "mediation_case",
+    "mediator",
+    "workstation_unit",
+    "workstation",
+    "court",
+    # ---
     "audit_record",
     "attendance",
     "agenda_topic",
