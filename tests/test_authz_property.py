@@ -31,6 +31,15 @@ from tortoise import connections
 from models.audit import AuditRecord
 from models.concerns import Concern, ConcernEvent
 from models.councils import AgendaTopic, Attendance, Council, Meeting
+from models.mediation import (
+    Court,
+    MediationCase,
+    MediationEvent,
+    MediationSession,
+    Mediator,
+    Referral,
+    Workstation,
+)
 from models.org import PATH_LETTER, OrgUnit, UnitKind
 from models.people import Person, RoleAssignment
 from policies import vocabulary
@@ -65,6 +74,8 @@ class UnitSpec:
 class PersonSpec:
     home: int | None  # unit index; None: no home unit, scope path ""
     assignments: tuple[tuple[str, int | None], ...]  # (role, unit index; None: global)
+    # --- mediation: the organisation each assignment acts for (same order; missing: none)
+    affiliations: tuple[tuple[str, int] | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,10 @@ class RecordSpec:
     unit: int | None  # unit index whose path is the record's scope; None: scope path ""
     owner: int | None  # person index
     parent: int | None = None  # index of the parent record (concern, council or meeting)
+    # --- mediation: links (assignee: person index; workstation and court: ids 1..3)
+    assignee: int | None = None
+    workstation: int | None = None
+    court: int | None = None
 
 
 @dataclass
@@ -90,8 +105,19 @@ RECORD_MODELS: dict[str, tuple[type, str | None]] = {
     "AgendaTopic": (AgendaTopic, "Meeting"),
     "Attendance": (Attendance, "Meeting"),
     "AuditRecord": (AuditRecord, None),
+    # --- mediation
+    "Workstation": (Workstation, None),
+    "Mediator": (Mediator, None),
+    "MediationCase": (MediationCase, None),
+    "MediationSession": (MediationSession, "MediationCase"),
+    "Referral": (Referral, "MediationCase"),
+    "MediationEvent": (MediationEvent, "MediationCase"),
 }
+# Organisations an assignment may act for; ids 1-3, a few of which exist in every world.
+AFFILIATIONS = [("workstation", 1), ("workstation", 2), ("court", 1), ("court", 2), ("alliance_unit", 1)]
+LINK_IDS = st.none() | st.integers(1, 3)
 GROUPS = (UnitKind.COMMUNITY, UnitKind.VILLAGE)
+LINKED = {"MediationCase", "MediationSession", "Referral", "MediationEvent"}  # --- mediation
 
 # ------------------------------------------------------------------------- strategies
 
@@ -150,14 +176,20 @@ def worlds(draw) -> WorldSpec:
                 scope = draw(st.sampled_from(eligible))
             if (role, scope) not in assignments:
                 assignments.append((role, scope))
-        people.append(PersonSpec(draw(unit_or_global), tuple(assignments)))
+        affiliations = tuple(draw(st.none() | st.sampled_from(AFFILIATIONS)) for _ in assignments)
+        people.append(PersonSpec(draw(unit_or_global), tuple(assignments), affiliations))
 
     person = st.integers(0, len(people) - 1)
     owner = st.none() | person
 
     def records(min_size: int, max_size: int, parent_of: str | None = None, **kwargs):
         parent = st.none() if parent_of is None else st.integers(0, len(recs[parent_of]) - 1)
-        spec = st.builds(RecordSpec, unit=unit_or_global, owner=kwargs.pop("owner", owner), parent=parent)
+        links = {}
+        if kwargs.pop("linked", False):
+            links = {"assignee": owner, "workstation": LINK_IDS, "court": LINK_IDS}
+        spec = st.builds(
+            RecordSpec, unit=unit_or_global, owner=kwargs.pop("owner", owner), parent=parent, **links
+        )
         return tuple(draw(st.lists(spec, min_size=min_size, max_size=max_size, **kwargs)))
 
     recs: dict[str, tuple[RecordSpec, ...]] = {}
@@ -168,6 +200,13 @@ def worlds(draw) -> WorldSpec:
     recs["AgendaTopic"] = records(0, 4, "Meeting")
     recs["Attendance"] = records(0, 5, "Meeting", owner=person, unique_by=lambda r: (r.parent, r.owner))
     recs["AuditRecord"] = records(0, 4)
+    # --- mediation
+    recs["Workstation"] = records(0, 3, linked=True)
+    recs["Mediator"] = records(0, 3)
+    recs["MediationCase"] = records(1, 5, linked=True)
+    recs["MediationSession"] = records(0, 4, "MediationCase", linked=True)
+    recs["Referral"] = records(0, 3, "MediationCase", linked=True)
+    recs["MediationEvent"] = records(0, 4, "MediationCase", linked=True)
     return WorldSpec(tuple(units), tuple(people), recs)
 
 
@@ -192,6 +231,10 @@ TRAP_WORLD = WorldSpec(
         PersonSpec(0, (("street_official", 0), ("resident", 6))),
         PersonSpec(None, (("admin", None),)),
         PersonSpec(7, ()),
+        # --- mediation: a mediator of community 4, a court account, a judge acting for workstation 1
+        PersonSpec(2, (("mediator", 2),)),
+        PersonSpec(None, (("court", None),), (("court", 1),)),
+        PersonSpec(3, (("judge", 3), ("judge", 4)), (("workstation", 1), ("workstation", 2))),
     ),
     records={
         "Council": tuple(RecordSpec(u, None) for u in (2, 3, 4)),
@@ -203,6 +246,22 @@ TRAP_WORLD = WorldSpec(
         "AgendaTopic": tuple(RecordSpec(u, o, m) for u, o, m in ((2, 0, 0), (3, 0, 1), (4, 3, 2))),
         "Attendance": tuple(RecordSpec(u, o, m) for u, o, m in ((2, 0, 0), (3, 0, 1), (3, 2, 1), (4, 3, 2))),
         "AuditRecord": tuple(RecordSpec(u, o) for u, o in ((5, 0), (3, 2), (None, 4))),
+        # --- mediation: workstation 1 of court 1, 2 of court 2; cases assigned to the
+        # mediator (person 6), referred to either workstation, or neither
+        "Workstation": (RecordSpec(0, None, court=1), RecordSpec(1, None, court=2)),
+        "Mediator": (RecordSpec(2, 6), RecordSpec(5, 1)),
+        "MediationCase": (
+            RecordSpec(5, 0, assignee=6),
+            RecordSpec(6, 3, assignee=6, workstation=1, court=1),
+            RecordSpec(8, None, workstation=2, court=2),
+            RecordSpec(3, 0, assignee=1),
+        ),
+        "MediationSession": (RecordSpec(5, 0, 0, assignee=6), RecordSpec(8, None, 2, workstation=2, court=2)),
+        "Referral": (
+            RecordSpec(6, 3, 1, assignee=6, workstation=1, court=1),
+            RecordSpec(8, None, 2, 2, 2, 2),
+        ),
+        "MediationEvent": (RecordSpec(5, 0, 0, assignee=6), RecordSpec(6, 3, 1, 6, 1, 1)),
     },
 )
 
@@ -253,13 +312,21 @@ async def build_world(world: WorldSpec) -> BuiltWorld:
             for i, p in enumerate(world.people)
         ]
     )
+
+    def affiliation(p: PersonSpec, n: int) -> dict:
+        org = p.affiliations[n] if n < len(p.affiliations) else None
+        return {} if org is None else {"affiliation_kind": org[0], "affiliation_id": org[1]}
+
     await RoleAssignment.bulk_create(
         [
-            RoleAssignment(person_id=i + 1, role=role, unit_id=unit_id(u), scope_path=scope(u))
+            RoleAssignment(
+                person_id=i + 1, role=role, unit_id=unit_id(u), scope_path=scope(u), **affiliation(p, n)
+            )
             for i, p in enumerate(world.people)
-            for role, u in p.assignments
+            for n, (role, u) in enumerate(p.assignments)
         ]
     )
+    await Court.bulk_create([Court(id=i, name=f"court {i}") for i in (1, 2, 3)])
 
     def person_id(index: int | None) -> int | None:
         return None if index is None else index + 1
@@ -268,6 +335,9 @@ async def build_world(world: WorldSpec) -> BuiltWorld:
         rows = []
         for n, r in enumerate(world.records.get(resource, ())):
             common = {"id": n + 1, "scope_path": scope(r.unit), "owner_id": person_id(r.owner)}
+            if resource in LINKED:
+                common |= {"assignee_id": person_id(r.assignee), "workstation_id": r.workstation}
+                common |= {"court_id": r.court}
             # Foreign keys must point somewhere real; the facts are what is under test.
             fk_unit = unit_id(r.unit) or world.units[0].id
             fk_person = person_id(r.owner) or 1
@@ -285,7 +355,16 @@ async def build_world(world: WorldSpec) -> BuiltWorld:
                     "decision": "allow",
                     "policy_version": "v",
                 },
+                # --- mediation (a workstation's own id is its "workstation" link)
+                "Workstation": {"name": "w", "court_id": r.court or 1},
+                "Mediator": {"person_id": fk_person, "unit_id": fk_unit, "level": "community"},
+                "MediationCase": {"unit_id": fk_unit, "title": "t", "category": "other", "level": "group"},
+                "MediationSession": {"case_id": fk_parent, "held_on": "2026-01-01"},
+                "Referral": {"case_id": fk_parent},
+                "MediationEvent": {"case_id": fk_parent, "kind": "opened"},
             }[resource]
+            if resource == "Workstation":
+                common = {k: v for k, v in common.items() if k in ("id", "scope_path", "owner_id")}
             rows.append(model(**common, **extra))
         await model.bulk_create(rows)
     await _advance_id_sequences()
@@ -298,7 +377,7 @@ async def _advance_id_sequences() -> None:
     a later test that adds rows without truncating cannot collide with this world."""
     if not is_postgres():
         return
-    tables = [OrgUnit, Person, *(model for model, _ in RECORD_MODELS.values())]
+    tables = [OrgUnit, Person, Court, *(model for model, _ in RECORD_MODELS.values())]
     await connections.get("default").execute_script(
         "; ".join(
             f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM \"{t}\""
