@@ -11,7 +11,10 @@ Each case says who (a role, in a scope), does what (action) to which resource
       object: {scope: /s/1/c/2/g/3, owner: me}
       expect: allow
 
-``owner`` is ``me`` (the actor), ``someone`` (another person) or ``none``. Every
+``owner`` is ``me`` (the actor), ``someone`` (another person) or ``none``. A case
+may say which organisation the role acts for (``affiliation: workstation:1``) and an
+object may carry links (``links: {assignee: me, workstation: 1, court: 1}``; an
+``assignee`` is ``me`` or ``someone``). Every
 case is decided twice — by Casbin's ``enforce()`` and by the list plan's predicate —
 and both must give the expected answer.
 """
@@ -28,6 +31,7 @@ from policies import vocabulary
 ME, SOMEONE = 1, 2
 OWNERS = {"me": ME, "someone": SOMEONE, "none": None}
 FIELDS = {"name", "role", "scope", "resource", "action", "object", "expect"}
+OPTIONAL = {"scope", "affiliation"}
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class PolicyCase:
     object_scope: str
     owner: int | None
     expect: bool
+    affiliation: tuple[str, int] | None = None
+    links: frozenset[tuple[str, int]] = frozenset()
 
     @property
     def where(self) -> str:
@@ -90,6 +96,8 @@ def load_cases(directory: Path) -> list[PolicyCase]:
                     object_scope=str(obj.get("scope", "")),
                     owner=OWNERS[obj.get("owner", "none")],
                     expect=raw["expect"] == "allow",
+                    affiliation=_affiliation(raw.get("affiliation")),
+                    links=_links(obj.get("links") or {}),
                 )
             )
     if problems:
@@ -97,13 +105,46 @@ def load_cases(directory: Path) -> list[PolicyCase]:
     return cases
 
 
+def _affiliation(value: object) -> tuple[str, int] | None:
+    if value is None:
+        return None
+    kind, _, number = str(value).partition(":")
+    return kind, int(number)
+
+
+def _links(links: dict) -> frozenset[tuple[str, int]]:
+    return frozenset(
+        (kind, OWNERS[value] if kind == "assignee" else int(value))
+        for kind, value in links.items()
+        if not (kind == "assignee" and OWNERS.get(value) is None)
+    )
+
+
+def _check_links(obj: dict, raw: dict) -> str | None:
+    affiliation = raw.get("affiliation")
+    if affiliation is not None:
+        kind, _, number = str(affiliation).partition(":")
+        if kind not in vocabulary.AFFILIATION_KINDS or not number.isdigit():
+            return f"affiliation is kind:id with a kind of {', '.join(vocabulary.AFFILIATION_KINDS)}"
+    links = obj.get("links", {})
+    if not isinstance(links, dict):
+        return "links is a mapping of kind to id"
+    for kind, value in links.items():
+        if kind == "assignee":
+            if value not in OWNERS:
+                return f"assignee must be one of {', '.join(OWNERS)}"
+        elif not str(value).isdigit():
+            return f"link {kind} needs a numeric id"
+    return None
+
+
 def _check_case(raw: object) -> str | None:
     if not isinstance(raw, dict):
         return "a case is a mapping with " + ", ".join(sorted(FIELDS))
-    unknown = set(raw) - FIELDS
+    unknown = set(raw) - FIELDS - OPTIONAL
     if unknown:
         return f"unknown key(s) {', '.join(sorted(unknown))}"
-    missing = (FIELDS - {"scope"}) - set(raw)
+    missing = (FIELDS - OPTIONAL) - set(raw)
     if missing:
         return f"missing {', '.join(sorted(missing))}"
     if raw["role"] not in vocabulary.ROLES:
@@ -115,11 +156,11 @@ def _check_case(raw: object) -> str | None:
     if raw["expect"] not in ("allow", "deny"):
         return "expect must be allow or deny"
     obj = raw["object"]
-    if not isinstance(obj, dict) or set(obj) - {"scope", "owner"}:
-        return "object has only scope and owner"
+    if not isinstance(obj, dict) or set(obj) - {"scope", "owner", "links"}:
+        return "object has only scope, owner and links"
     if obj.get("owner", "none") not in OWNERS:
         return f"owner must be one of {', '.join(OWNERS)}"
-    return None
+    return _check_links(obj, raw)
 
 
 def run_cases(authorizer, cases: list[PolicyCase]) -> list[str]:
@@ -128,8 +169,8 @@ def run_cases(authorizer, cases: list[PolicyCase]) -> list[str]:
 
     failures = []
     for case in cases:
-        actor = Actor(ME, "policy test", (Assignment(case.role, case.scope),))
-        facts = Facts(case.object_scope, case.owner)
+        actor = Actor(ME, "policy test", (Assignment(case.role, case.scope, affiliation=case.affiliation),))
+        facts = Facts(case.object_scope, case.owner, case.links)
         decided = authorizer.decide(actor, case.resource, case.action, facts)
         planned = authorizer.plan(actor, case.resource, case.action).allows(facts)
         if decided != case.expect or planned != case.expect:
