@@ -189,3 +189,40 @@ class MediationEvent(CaseLinked):
 
     class Meta:
         table = "mediation_event"
+
+
+class OutreachEvent(ScopedModel):
+    """Legal outreach (普法) by a workstation, e.g. 民法典进院落, scope_path is where it was held."""
+
+    id = fields.IntField(primary_key=True)
+    workstation_id = fields.IntField(db_index=True, description="Workstation that ran it")
+    court_id = fields.IntField(null=True, db_index=True, description="Court of that workstation")
+    unit = fields.ForeignKeyField("models.OrgUnit", related_name="outreach_events", on_delete=fields.RESTRICT)
+    title = fields.CharField(max_length=200)
+    topic = fields.CharField(max_length=64, default="", description="Law discussed, e.g. 民法典")
+    held_at = fields.DatetimeField(db_index=True)
+    place = fields.CharField(max_length=200, default="")
+    attendance = fields.IntField(default=0, description="Residents reached")
+    recorded_by = fields.ForeignKeyField(
+        "models.Person", related_name="recorded_outreach", null=True, on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "outreach_event"
+
+
+class LegalConsultation(ScopedModel):
+    """A resident's legal question answered at a workstation, owner_id is the resident."""
+
+    id = fields.IntField(primary_key=True)
+    workstation_id = fields.IntField(db_index=True, description="Workstation that answered")
+    court_id = fields.IntField(null=True, db_index=True, description="Court of that workstation")
+    question = fields.TextField()
+    answer = fields.TextField(default="")
+    asked_on = fields.DateField()
+    answered_by = fields.ForeignKeyField(
+        "models.Person", related_name="answered_consultations", null=True, on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "legal_consultation"

@@ -48,6 +48,8 @@ RESOURCES: dict[str, tuple[str, ...]] = {
     "MediationSession": ("read", "create"),
     "MediationEvent": ("read",),
     "Referral": ("read", "update"),
+    "OutreachEvent": ("read", "create"),
+    "LegalConsultation": ("read", "create"),
 }
 
 # Field-level resources: parts of a record with rules of their own. A denied field

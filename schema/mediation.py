@@ -336,6 +336,68 @@ class MediationEvent:
         return Person.from_model(row) if row else None
 
 
+@strawberry.type(
+    description="Legal outreach (普法) by a workstation, e.g. a Civil Code session (民法典进院落)."
+)
+class OutreachEvent:
+    id: strawberry.ID = strawberry.field(description="Identifier of the event.")
+    title: str = strawberry.field(description="Title, e.g. 民法典进院落.")
+    topic: str = strawberry.field(description="The law discussed, e.g. 民法典.")
+    held_at: datetime = strawberry.field(description="When it was held.")
+    place: str = strawberry.field(description="Where, e.g. a courtyard.")
+    attendance: int = strawberry.field(description="Residents reached.")
+    row: strawberry.Private[models.OutreachEvent]
+
+    @classmethod
+    def from_model(cls, row: models.OutreachEvent) -> OutreachEvent:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            title=row.title,
+            topic=row.topic,
+            held_at=row.held_at,
+            place=row.place,
+            attendance=row.attendance,
+            row=row,
+        )
+
+    @strawberry.field(description="The community or village it was held in.")
+    async def unit(self, info: Info) -> OrgUnit | None:
+        row = await info.context.loaders.by_id("OrgUnit").load(self.row.unit_id)
+        return OrgUnit.from_model(row) if row else None
+
+    @strawberry.field(description="The workstation that ran it, when the caller may see it.")
+    async def workstation(self, info: Info) -> Workstation | None:
+        row = await info.context.loaders.by_id("Workstation").load(self.row.workstation_id)
+        return Workstation.from_model(row) if row else None
+
+
+@strawberry.type(
+    description="A resident's legal question answered at a workstation, logged without the "
+    "resident's identity."
+)
+class LegalConsultation:
+    id: strawberry.ID = strawberry.field(description="Identifier of the consultation.")
+    question: str = strawberry.field(description="The question, e.g. about an inheritance.")
+    answer: str = strawberry.field(description="The judge's answer or advice.")
+    asked_on: date = strawberry.field(description="When it was asked.")
+    row: strawberry.Private[models.LegalConsultation]
+
+    @classmethod
+    def from_model(cls, row: models.LegalConsultation) -> LegalConsultation:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            question=row.question,
+            answer=row.answer,
+            asked_on=row.asked_on,
+            row=row,
+        )
+
+    @strawberry.field(description="The workstation that answered, when the caller may see it.")
+    async def workstation(self, info: Info) -> Workstation | None:
+        row = await info.context.loaders.by_id("Workstation").load(self.row.workstation_id)
+        return Workstation.from_model(row) if row else None
+
+
 MediationCaseResult = Annotated[
     MediationCase | InvalidTransition,
     strawberry.union(
@@ -411,6 +473,40 @@ class MediationQuery:
         query = service.visible_mediators(info.context.auth, level=level)
         return await _page(info, query, first, after, Mediator.from_model)
 
+    @strawberry.field(
+        description="Legal outreach events the caller may see (`OutreachEvent` read), newest first."
+    )
+    async def outreach_events(
+        self,
+        info: Info,
+        workstation_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this workstation's events.")
+        ] = None,
+        first: Page = None,
+        after: After = None,
+    ) -> Connection[OutreachEvent] | None:
+        query = service.visible_outreach(
+            info.context.auth, workstation_id=service.parse_optional_id(workstation_id, "workstationId")
+        )
+        return await _page(info, query, first, after, OutreachEvent.from_model)
+
+    @strawberry.field(
+        description="Legal consultations the caller may see (`LegalConsultation` read), newest first."
+    )
+    async def legal_consultations(
+        self,
+        info: Info,
+        workstation_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this workstation's consultations.")
+        ] = None,
+        first: Page = None,
+        after: After = None,
+    ) -> Connection[LegalConsultation] | None:
+        query = service.visible_consultations(
+            info.context.auth, workstation_id=service.parse_optional_id(workstation_id, "workstationId")
+        )
+        return await _page(info, query, first, after, LegalConsultation.from_model)
+
     @strawberry.field(description="Judge workstations the caller may see (`Workstation` read), newest first.")
     async def workstations(
         self, info: Info, first: Page = None, after: After = None
@@ -471,8 +567,68 @@ class DecideReferralInput:
     )
 
 
+@strawberry.input(description="A legal outreach session (普法) run by a workstation.")
+class RecordOutreachEventInput:
+    workstation_id: strawberry.ID = strawberry.field(description="The workstation that ran it.")
+    unit_id: strawberry.ID = strawberry.field(description="The community or village it was held in.")
+    title: str = strawberry.field(description="Title (1-200 characters), e.g. 民法典进院落.")
+    held_at: datetime = strawberry.field(description="When, with a time zone offset.")
+    topic: str = strawberry.field(default="", description="The law discussed, e.g. 民法典.")
+    place: str = strawberry.field(default="", description="Where.")
+    attendance: int = strawberry.field(default=0, description="Residents reached.")
+
+
+@strawberry.input(description="A legal question answered at a workstation.")
+class RecordLegalConsultationInput:
+    workstation_id: strawberry.ID = strawberry.field(description="The workstation that answered.")
+    unit_id: strawberry.ID = strawberry.field(description="Where the resident lives (a served community).")
+    question: str = strawberry.field(description="The question.")
+    asked_on: date = strawberry.field(description="When it was asked.")
+    answer: str = strawberry.field(default="", description="The answer or advice.")
+
+
 @strawberry.type
 class MediationMutation:
+    @strawberry.mutation(
+        description="Record a legal outreach event (`OutreachEvent` create: the workstation)."
+    )
+    @audited("recordOutreachEvent", "OutreachEvent", "create")
+    async def record_outreach_event(
+        self,
+        info: Info,
+        input: Annotated[RecordOutreachEventInput, strawberry.argument(description="The event.")],
+    ) -> OutreachEvent | None:
+        row = await service.record_outreach(
+            info.context.auth,
+            workstation_id=input.workstation_id,
+            unit_id=input.unit_id,
+            title=input.title,
+            topic=input.topic,
+            held_at=input.held_at,
+            place=input.place,
+            attendance=input.attendance,
+        )
+        return OutreachEvent.from_model(row)
+
+    @strawberry.mutation(
+        description="Record a legal consultation (`LegalConsultation` create: the workstation)."
+    )
+    @audited("recordLegalConsultation", "LegalConsultation", "create")
+    async def record_legal_consultation(
+        self,
+        info: Info,
+        input: Annotated[RecordLegalConsultationInput, strawberry.argument(description="The consultation.")],
+    ) -> LegalConsultation | None:
+        row = await service.record_consultation(
+            info.context.auth,
+            workstation_id=input.workstation_id,
+            unit_id=input.unit_id,
+            question=input.question,
+            answer=input.answer,
+            asked_on=input.asked_on,
+        )
+        return LegalConsultation.from_model(row)
+
     @strawberry.mutation(description="Open a mediation case (`MediationCase` create where the dispute is).")
     @audited("openMediationCase", "MediationCase", "create")
     async def open_mediation_case(

@@ -27,7 +27,16 @@ from tortoise.queryset import QuerySet
 from models.audit import AuditRecord
 from models.concerns import Concern, ConcernEvent
 from models.councils import AgendaTopic, Attendance, Council, Meeting
-from models.mediation import MediationCase, MediationEvent, MediationSession, Mediator, Referral, Workstation
+from models.mediation import (
+    LegalConsultation,
+    MediationCase,
+    MediationEvent,
+    MediationSession,
+    Mediator,
+    OutreachEvent,
+    Referral,
+    Workstation,
+)
 from models.org import OrgUnit
 from models.people import Person
 from policies import vocabulary
@@ -110,6 +119,7 @@ class ResourceSpec:
 
 # --- mediation: the links every case row (and its children) carries
 CASE_LINKS = {"assignee": "assignee_id", "workstation": "workstation_id", "court": "court_id"}
+WORKSTATION_LINKS = {"workstation": "workstation_id", "court": "court_id"}
 
 RESOURCES: dict[str, ResourceSpec] = {
     "OrgUnit": ResourceSpec(OrgUnit, scope_column="path", owner_column=None),
@@ -131,6 +141,8 @@ RESOURCES: dict[str, ResourceSpec] = {
     "MediationSession": ResourceSpec(MediationSession, links=CASE_LINKS),
     "MediationEvent": ResourceSpec(MediationEvent, links=CASE_LINKS),
     "Referral": ResourceSpec(Referral, links=CASE_LINKS),
+    "OutreachEvent": ResourceSpec(OutreachEvent, links=WORKSTATION_LINKS),
+    "LegalConsultation": ResourceSpec(LegalConsultation, links=WORKSTATION_LINKS),
 }
 assert set(RESOURCES) == set(vocabulary.RESOURCES), "vocabulary and resource specs differ"
 assert set(vocabulary.FIELD_RESOURCES) <= set(RESOURCES), "field resources must be resources"

@@ -25,10 +25,12 @@ from models.mediation import (
     CaseCategory,
     CaseStatus,
     Court,
+    LegalConsultation,
     MediationCase,
     MediationEvent,
     MediationLevel,
     MediationSession,
+    OutreachEvent,
     Referral,
     ReferralOutcome,
     ReferralStatus,
@@ -398,3 +400,85 @@ async def decide_referral(
 
 def parse_optional_id(value: object | None, argument: str) -> int | None:
     return None if value is None else parse_id(value, argument)
+
+
+# ------------------------------------------------------- the workstation's legal work
+
+
+def visible_outreach(auth: RequestAuth, *, workstation_id: int | None = None):
+    query = auth.listing("OutreachEvent")
+    return query if workstation_id is None else query.filter(workstation_id=workstation_id)
+
+
+def visible_consultations(auth: RequestAuth, *, workstation_id: int | None = None):
+    query = auth.listing("LegalConsultation")
+    return query if workstation_id is None else query.filter(workstation_id=workstation_id)
+
+
+async def _served_unit(auth: RequestAuth, workstation_id: str, unit_id: str):
+    """A workstation the caller may see and a unit it serves (or one below it)."""
+    workstation = await get_visible(auth, "Workstation", workstation_id)
+    unit = await get_visible(auth, "OrgUnit", unit_id)
+    return workstation, unit
+
+
+async def _check_served(workstation: Workstation, path: str) -> None:
+    served = await WorkstationUnit.filter(workstation_id=workstation.id).values_list("unit__path", flat=True)
+    if not any(scopes.is_under(path, p) for p in served):
+        raise BadUserInput("That workstation does not serve this community.", argument="unitId")
+
+
+def _workstation_facts(workstation: Workstation, path: str) -> Facts:
+    return Facts(path, None, frozenset({("workstation", workstation.id), ("court", workstation.court_id)}))
+
+
+async def record_outreach(
+    auth: RequestAuth,
+    *,
+    workstation_id: str,
+    unit_id: str,
+    title: str,
+    topic: str,
+    held_at: datetime,
+    place: str,
+    attendance: int,
+) -> OutreachEvent:
+    """A workstation's legal outreach session (普法), with the residents it reached."""
+    workstation, unit = await _served_unit(auth, workstation_id, unit_id)
+    auth.require("OutreachEvent", "create", _workstation_facts(workstation, unit.path))
+    await _check_served(workstation, unit.path)
+    title = _text(title, "title", 200)
+    if held_at.tzinfo is None:
+        raise BadUserInput("`heldAt` needs a time zone offset.", argument="heldAt")
+    if attendance < 0:
+        raise BadUserInput("`attendance` cannot be negative.", argument="attendance")
+    return await OutreachEvent.create(
+        workstation_id=workstation.id,
+        court_id=workstation.court_id,
+        unit=unit,
+        scope_path=unit.path,
+        title=title,
+        topic=_text(topic, "topic", 64, required=False),
+        held_at=held_at,
+        place=_text(place, "place", 200, required=False),
+        attendance=attendance,
+        recorded_by_id=auth.actor.person_id,
+    )
+
+
+async def record_consultation(
+    auth: RequestAuth, *, workstation_id: str, unit_id: str, question: str, answer: str, asked_on: date
+) -> LegalConsultation:
+    """A resident's legal question answered at the workstation (logged without their identity)."""
+    workstation, unit = await _served_unit(auth, workstation_id, unit_id)
+    auth.require("LegalConsultation", "create", _workstation_facts(workstation, unit.path))
+    await _check_served(workstation, unit.path)
+    return await LegalConsultation.create(
+        workstation_id=workstation.id,
+        court_id=workstation.court_id,
+        scope_path=unit.path,
+        question=_text(question, "question", 4000),
+        answer=_text(answer, "answer", 4000, required=False),
+        asked_on=asked_on,
+        answered_by_id=auth.actor.person_id,
+    )

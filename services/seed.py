@@ -17,11 +17,13 @@ from models.mediation import (
     CaseStatus,
     Certification,
     Court,
+    LegalConsultation,
     MediationCase,
     MediationEvent,
     MediationLevel,
     MediationSession,
     Mediator,
+    OutreachEvent,
     Referral,
     ReferralOutcome,
     ReferralStatus,
@@ -106,6 +108,8 @@ class DemoWorld:
     mediators: dict[str, Mediator] = field(default_factory=dict)
     cases: dict[str, MediationCase] = field(default_factory=dict)
     referrals: dict[str, Referral] = field(default_factory=dict)
+    outreach: dict[str, OutreachEvent] = field(default_factory=dict)
+    consultations: dict[str, LegalConsultation] = field(default_factory=dict)
 
 
 def _at(text: str) -> datetime:
@@ -554,6 +558,101 @@ async def _seed_mediation(world: DemoWorld) -> None:
         await _demo_event(case, p[applicant], "opened", None, CaseStatus.OPEN)
         for action, actor_key, note, extra in steps:
             await _demo_step(world, key, case, action, p[actor_key], note, extra)
+    await _seed_legal_work(world)
+
+
+# key: (workstation, unit, title, topic, held at, place, residents reached, judge)
+OUTREACH = [
+    (
+        "civil_code_xinqing",
+        "fulu",
+        "xinqing",
+        "民法典进院落",
+        "民法典",
+        "2026-10-12T09:30:00",
+        "新青村文化广场",
+        86,
+        "judge_he",
+    ),
+    (
+        "family_fulu",
+        "fulu",
+        "fulu",
+        "民法典婚姻家庭编宣讲",
+        "民法典",
+        "2026-09-20T14:00:00",
+        "福禄巷北社区活动室",
+        120,
+        "judge_he",
+    ),
+    (
+        "neighbours_duji",
+        "duji",
+        "duji",
+        "相邻关系与噪音纠纷讲座",
+        "民法典",
+        "2026-10-28T15:00:00",
+        "杜集社区议事厅",
+        64,
+        "judge_qian",
+    ),
+]
+# key: (workstation, unit, question, answer, judge)
+CONSULTATIONS = [
+    (
+        "inheritance",
+        "fulu",
+        "fulu",
+        "老人去世未留遗嘱, 房产如何继承?",
+        "按法定继承顺序, 配偶、子女、父母为第一顺序继承人。",
+        "judge_he",
+    ),
+    (
+        "wage",
+        "fulu",
+        "xinqing",
+        "务工工资被拖欠怎么办?",
+        "可先向劳动监察部门投诉, 或申请劳动仲裁。",
+        "judge_he",
+    ),
+    (
+        "lease",
+        "duji",
+        "duji",
+        "租户不交房租也不搬走怎么办?",
+        "可协商解除合同, 协商不成可起诉。",
+        "judge_qian",
+    ),
+]
+
+
+async def _seed_legal_work(world: DemoWorld) -> None:
+    u, p = world.units, world.people
+    for key, station_key, unit_key, title, topic, held_at, place, reached, judge in OUTREACH:
+        station = world.workstations[station_key]
+        world.outreach[key] = await OutreachEvent.create(
+            workstation_id=station.id,
+            court_id=station.court_id,
+            unit=u[unit_key],
+            scope_path=u[unit_key].path,
+            title=title,
+            topic=topic,
+            held_at=_at(held_at),
+            place=place,
+            attendance=reached,
+            recorded_by=p[judge],
+        )
+    for key, station_key, unit_key, question, answer, judge in CONSULTATIONS:
+        station = world.workstations[station_key]
+        world.consultations[key] = await LegalConsultation.create(
+            workstation_id=station.id,
+            court_id=station.court_id,
+            scope_path=u[unit_key].path,
+            question=question,
+            answer=answer,
+            asked_on=datetime(2026, 11, 2).date(),
+            answered_by=p[judge],
+        )
 
 
 async def _demo_event(case, actor, kind, from_status, to_status, note="", referral=None) -> None:

@@ -28,6 +28,8 @@ POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"
 
 TABLES = [
     # --- mediation
+    "legal_consultation",
+    "outreach_event",
     "mediation_event",
     "referral",
     "mediation_session",

@@ -33,10 +33,12 @@ from models.concerns import Concern, ConcernEvent
 from models.councils import AgendaTopic, Attendance, Council, Meeting
 from models.mediation import (
     Court,
+    LegalConsultation,
     MediationCase,
     MediationEvent,
     MediationSession,
     Mediator,
+    OutreachEvent,
     Referral,
     Workstation,
 )
@@ -112,12 +114,15 @@ RECORD_MODELS: dict[str, tuple[type, str | None]] = {
     "MediationSession": (MediationSession, "MediationCase"),
     "Referral": (Referral, "MediationCase"),
     "MediationEvent": (MediationEvent, "MediationCase"),
+    "OutreachEvent": (OutreachEvent, None),
+    "LegalConsultation": (LegalConsultation, None),
 }
 # Organisations an assignment may act for; ids 1-3, a few of which exist in every world.
 AFFILIATIONS = [("workstation", 1), ("workstation", 2), ("court", 1), ("court", 2), ("alliance_unit", 1)]
 LINK_IDS = st.none() | st.integers(1, 3)
 GROUPS = (UnitKind.COMMUNITY, UnitKind.VILLAGE)
 LINKED = {"MediationCase", "MediationSession", "Referral", "MediationEvent"}  # --- mediation
+WORKSTATION_LINKED = {"OutreachEvent", "LegalConsultation"}
 
 # ------------------------------------------------------------------------- strategies
 
@@ -207,6 +212,8 @@ def worlds(draw) -> WorldSpec:
     recs["MediationSession"] = records(0, 4, "MediationCase", linked=True)
     recs["Referral"] = records(0, 3, "MediationCase", linked=True)
     recs["MediationEvent"] = records(0, 4, "MediationCase", linked=True)
+    recs["OutreachEvent"] = records(0, 3, linked=True)
+    recs["LegalConsultation"] = records(0, 3, linked=True)
     return WorldSpec(tuple(units), tuple(people), recs)
 
 
@@ -262,6 +269,11 @@ TRAP_WORLD = WorldSpec(
             RecordSpec(8, None, 2, 2, 2, 2),
         ),
         "MediationEvent": (RecordSpec(5, 0, 0, assignee=6), RecordSpec(6, 3, 1, 6, 1, 1)),
+        "OutreachEvent": (
+            RecordSpec(2, None, workstation=1, court=1),
+            RecordSpec(4, None, workstation=2, court=2),
+        ),
+        "LegalConsultation": (RecordSpec(3, None, workstation=1, court=1), RecordSpec(8, 0, workstation=2)),
     },
 )
 
@@ -335,6 +347,8 @@ async def build_world(world: WorldSpec) -> BuiltWorld:
         rows = []
         for n, r in enumerate(world.records.get(resource, ())):
             common = {"id": n + 1, "scope_path": scope(r.unit), "owner_id": person_id(r.owner)}
+            if resource in WORKSTATION_LINKED:
+                common |= {"workstation_id": r.workstation or 1, "court_id": r.court}
             if resource in LINKED:
                 common |= {"assignee_id": person_id(r.assignee), "workstation_id": r.workstation}
                 common |= {"court_id": r.court}
@@ -362,6 +376,8 @@ async def build_world(world: WorldSpec) -> BuiltWorld:
                 "MediationSession": {"case_id": fk_parent, "held_on": "2026-01-01"},
                 "Referral": {"case_id": fk_parent},
                 "MediationEvent": {"case_id": fk_parent, "kind": "opened"},
+                "OutreachEvent": {"unit_id": fk_unit, "title": "o", "held_at": "2026-01-01T10:00:00+00:00"},
+                "LegalConsultation": {"question": "q", "asked_on": "2026-01-01"},
             }[resource]
             if resource == "Workstation":
                 common = {k: v for k, v in common.items() if k in ("id", "scope_path", "owner_id")}

@@ -26,7 +26,14 @@ import pytest
 
 from models.concerns import Concern, ConcernEvent
 from models.councils import AgendaTopic, Attendance, Council, Meeting
-from models.mediation import MediationCase, MediationEvent, MediationSession, Referral
+from models.mediation import (
+    LegalConsultation,
+    MediationCase,
+    MediationEvent,
+    MediationSession,
+    OutreachEvent,
+    Referral,
+)
 from models.org import OrgUnit
 from models.people import Person, RoleAssignment
 from policies import vocabulary
@@ -133,6 +140,10 @@ MD_NANCH = rows("mediators", "mediator_lu", "mediator_qin", "mediator_fang", "me
 MD_ALL = rows("mediators", *MD_NANCH.keys, "mediator_shi", "mediator_kong")
 MD_LU = rows("mediators", "mediator_lu")
 
+OE_FULU = rows("outreach", "family_fulu")  # held in 福禄巷北社区
+OE_WS = rows("outreach", "family_fulu", "civil_code_xinqing")  # by the 福禄巷北 workstation
+LC_WS = rows("consultations", "inheritance", "wage")
+
 WS_FULU = rows("workstations", "fulu")
 WS_ALL = rows("workstations", "fulu", "duji")
 
@@ -163,6 +174,8 @@ QUERY_MATRIX: dict[str, tuple[Cell, ...]] = {
     "mediationCase":     (MC_WANG, MC_G1,    MC_FULU,  MC_WS,    MC_NANCH, FORBID,   MC_LU,    MC_WS,    UNAUTH),
     "mediators":         (FORBID,  MD_G1,    MD_FULU,  FORBID,   MD_NANCH, MD_ALL,   MD_LU,    FORBID,   UNAUTH),
     "workstations":      (WS_FULU, WS_FULU,  WS_FULU,  WS_FULU,  WS_FULU,  WS_ALL,   WS_FULU,  WS_FULU,  UNAUTH),
+    "outreachEvents":    (OE_FULU, OE_FULU,  OE_FULU,  OE_WS,    OE_WS,    FORBID,   FORBID,   OE_WS,    UNAUTH),
+    "legalConsultations":(FORBID,  FORBID,   FORBID,   LC_WS,    LC_WS,    FORBID,   FORBID,   FORBID,   UNAUTH),
 }
 
 # ------------------------------------------------------------------------ mutations
@@ -215,6 +228,14 @@ MUTATION_MATRIX: dict[str, dict[str, tuple[str, ...]]] = {
         "referral=crack action=ACCEPT":        (FORBID, FORBID, FORBID, OK,     FORBID, FORBID, FORBID, FORBID, UNAUTH),
         "referral=site action=ACCEPT":         (FORBID, FORBID, NOTFND, NOTFND, NOTFND, FORBID, NOTFND, NOTFND, UNAUTH),
     },
+    "recordOutreachEvent": {
+        "workstation=fulu unit=xinqing":       (NOTFND, NOTFND, NOTFND, OK,     FORBID, FORBID, NOTFND, FORBID, UNAUTH),
+        "workstation=duji unit=duji":          (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, NOTFND, NOTFND, UNAUTH),
+    },
+    "recordLegalConsultation": {
+        "workstation=fulu unit=xinqing":       (NOTFND, NOTFND, NOTFND, OK,     FORBID, FORBID, NOTFND, FORBID, UNAUTH),
+        "workstation=duji unit=duji":          (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, NOTFND, NOTFND, UNAUTH),
+    },
 }
 # fmt: on
 
@@ -254,7 +275,7 @@ def test_every_role_of_the_policy_is_a_column():
 # --------------------------------------------------------------------------- helpers
 
 LIST_FIELDS = {"orgUnits", "people", "councils", "meetings", "concerns"}
-LIST_FIELDS |= {"mediationCases", "mediators", "workstations"}  # --- mediation
+LIST_FIELDS |= {"mediationCases", "mediators", "workstations", "outreachEvents", "legalConsultations"}
 LOOKUP_KINDS = {
     "orgUnit": "units",
     "person": "people",
@@ -408,6 +429,8 @@ TABLES = {
     "mediation_session": MediationSession,
     "referral": Referral,
     "mediation_event": MediationEvent,
+    "outreach_event": OutreachEvent,
+    "legal_consultation": LegalConsultation,
 }
 
 # What one successful call adds (and nothing else changes).
@@ -421,6 +444,8 @@ WRITES = {
     "recordMediationSession": {"mediation_session": 1},
     "transitionMediationCase": {"mediation_event": 1},
     "decideReferral": {"mediation_event": 1},
+    "recordOutreachEvent": {"outreach_event": 1},
+    "recordLegalConsultation": {"legal_consultation": 1},
 }
 # --- mediation: writes that differ by target, and existing rows a step may change
 WRITES_BY_TARGET = {
@@ -448,6 +473,10 @@ MUTATION_DOCUMENTS = {
     "input: $input) { ... on MediationCase { id } ... on InvalidTransition { message } } }",
     "decideReferral": "mutation($input: DecideReferralInput!) { decideReferral(input: $input) "
     "{ ... on Referral { id } ... on InvalidTransition { message } } }",
+    "recordOutreachEvent": "mutation($input: RecordOutreachEventInput!) { recordOutreachEvent(input: $input) "
+    "{ id } }",
+    "recordLegalConsultation": "mutation($input: RecordLegalConsultationInput!) { recordLegalConsultation("
+    "input: $input) { id } }",
 }
 
 
@@ -508,6 +537,12 @@ def mutation_input(demo: Demo, mutation: str, target: dict[str, str], person_key
             "action": target["action"],
             "note": "矩阵",
         }
+    where = {"workstationId": demo.id("workstations", target.get("workstation", "fulu"))}
+    where["unitId"] = demo.id("units", target.get("unit", "fulu"))
+    if mutation == "recordOutreachEvent":
+        return {**where, "title": "民法典进院落", "heldAt": "2026-12-01T09:30:00+08:00", "attendance": 40}
+    if mutation == "recordLegalConsultation":
+        return {**where, "question": "邻居占用公共通道怎么办?", "askedOn": "2026-11-20"}
     raise AssertionError(f"no input builder for {mutation}")
 
 
@@ -666,6 +701,12 @@ async def check_mediation_call(demo: Demo, mutation: str, where: dict, actor, ne
             case.assignee_id,
         )
         return
+    if mutation in ("recordOutreachEvent", "recordLegalConsultation"):
+        model = OutreachEvent if mutation == "recordOutreachEvent" else LegalConsultation
+        row = await model.get(id=new_id)
+        station, unit = demo.world.workstations[where["workstation"]], demo.world.units[where["unit"]]
+        assert (row.workstation_id, row.court_id, row.scope_path) == (station.id, station.court_id, unit.path)
+        return
     event = await MediationEvent.filter(actor_id=actor.id).order_by("-id").first()
     if mutation == "transitionMediationCase":
         case = await MediationCase.get(id=new_id)
@@ -696,6 +737,9 @@ BAD_INPUTS = [
         {},
     ),  # skips a level
     ("decideReferral", "judge", "referral=crack action=RETURN", {"note": ""}),  # no reason
+    ("recordOutreachEvent", "judge", "workstation=fulu unit=xinqing", {"attendance": -1}),
+    ("recordOutreachEvent", "judge", "workstation=fulu unit=nanchuan", {}),  # a street, not served
+    ("recordLegalConsultation", "judge", "workstation=fulu unit=xinqing", {"question": " "}),
 ]
 
 
