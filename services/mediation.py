@@ -164,26 +164,28 @@ def _parties(parties: list[dict]) -> list[dict]:
     return cleaned
 
 
-def _links(case: MediationCase) -> dict:
+def case_links(case: MediationCase) -> dict:
+    """The columns a case's children copy, so the same people see them."""
     return {"assignee_id": case.assignee_id, "workstation_id": case.workstation_id, "court_id": case.court_id}
 
 
-async def _event(
-    auth: RequestAuth,
+async def record_event(
     case: MediationCase,
+    actor_id: int | None,
     kind: str,
     from_status: str | None,
     to_status: str | None,
     note: str = "",
     referral: Referral | None = None,
 ) -> MediationEvent:
+    """One step of a case (or of its referral) in its history; the demo seed uses it too."""
     return await MediationEvent.create(
         case_id=case.id,
         referral=referral,
         scope_path=case.scope_path,
         owner_id=case.owner_id,
-        **_links(case),
-        actor_id=auth.actor.person_id,
+        **case_links(case),
+        actor_id=actor_id,
         kind=kind,
         from_status=from_status,
         to_status=to_status,
@@ -191,10 +193,11 @@ async def _event(
     )
 
 
-async def _sync_children(case: MediationCase) -> None:
-    """Children follow the case's mediator and referral, so the same people see them."""
-    await MediationSession.filter(case_id=case.id).update(**_links(case))
-    await MediationEvent.filter(case_id=case.id).update(**_links(case))
+async def sync_case_links(case: MediationCase) -> None:
+    """Children follow the case's mediator and referral, so the same people see them; a
+    referral keeps the workstation it was sent to."""
+    await MediationSession.filter(case_id=case.id).update(**case_links(case))
+    await MediationEvent.filter(case_id=case.id).update(**case_links(case))
     await Referral.filter(case_id=case.id).update(assignee_id=case.assignee_id)
 
 
@@ -252,7 +255,7 @@ async def open_case(
             status=CaseStatus.OPEN,
             parties=cleaned,
         )
-        await _event(auth, case, "opened", None, CaseStatus.OPEN)
+        await record_event(case, auth.actor.person_id, "opened", None, CaseStatus.OPEN)
     return case
 
 
@@ -273,7 +276,7 @@ async def record_session(
             case_id=case.id,
             scope_path=case.scope_path,
             owner_id=case.owner_id,
-            **_links(case),
+            **case_links(case),
             held_on=held_on,
             notes=notes,
             recorded_by_id=auth.actor.person_id,
@@ -323,13 +326,7 @@ async def transition_case(
         if workstation_id is None:
             raise BadUserInput("A referral needs a workstation.", argument="workstationId")
         workstation = await get_visible(auth, "Workstation", workstation_id)
-        served = await WorkstationUnit.filter(workstation_id=workstation.id).values_list(
-            "unit__path", flat=True
-        )
-        if not any(scopes.is_under(case.scope_path, path) for path in served):
-            raise BadUserInput(
-                "That workstation does not serve the dispute's community.", argument="workstationId"
-            )
+        await check_served(workstation, case.scope_path, "workstationId")
     async with in_transaction():
         from_status = case.status
         case.status = target
@@ -346,11 +343,11 @@ async def transition_case(
         await case.save(update_fields=changed)
         if workstation is not None:
             referral = await Referral.create(
-                case_id=case.id, scope_path=case.scope_path, owner_id=case.owner_id, **_links(case)
+                case_id=case.id, scope_path=case.scope_path, owner_id=case.owner_id, **case_links(case)
             )
         if new_mediator is not None or workstation is not None:
-            await _sync_children(case)
-        await _event(auth, case, str(action), from_status, target, note, referral)
+            await sync_case_links(case)
+        await record_event(case, auth.actor.person_id, str(action), from_status, target, note, referral)
     return case
 
 
@@ -387,12 +384,16 @@ async def decide_referral(
             referral.outcome, referral.outcome_note = outcome, note
             changed += ["outcome", "outcome_note"]
         await referral.save(update_fields=changed)
-        await _event(auth, case, f"referral_{action.value}", from_status, target, note, referral)
+        await record_event(
+            case, auth.actor.person_id, f"referral_{action.value}", from_status, target, note, referral
+        )
         if action == ReferralAction.RETURN:
             # The case goes back to the street's hands: escalate or refer elsewhere.
             case.status = CaseStatus.FAILED
             await case.save(update_fields=["status", "updated_at"])
-            await _event(auth, case, "returned", CaseStatus.REFERRED, CaseStatus.FAILED, note, referral)
+            await record_event(
+                case, auth.actor.person_id, "returned", CaseStatus.REFERRED, CaseStatus.FAILED, note, referral
+            )
         else:
             await case.save(update_fields=["updated_at"])
     return referral
@@ -422,10 +423,11 @@ async def _served_unit(auth: RequestAuth, workstation_id: str, unit_id: str):
     return workstation, unit
 
 
-async def _check_served(workstation: Workstation, path: str) -> None:
+async def check_served(workstation: Workstation, path: str, argument: str) -> None:
+    """The workstation serves the community or village that contains ``path``."""
     served = await WorkstationUnit.filter(workstation_id=workstation.id).values_list("unit__path", flat=True)
-    if not any(scopes.is_under(path, p) for p in served):
-        raise BadUserInput("That workstation does not serve this community.", argument="unitId")
+    if not any(scopes.is_under(path, unit_path) for unit_path in served):
+        raise BadUserInput("That workstation does not serve this community.", argument=argument)
 
 
 def _workstation_facts(workstation: Workstation, path: str) -> Facts:
@@ -446,7 +448,7 @@ async def record_outreach(
     """A workstation's legal outreach session (普法), with the residents it reached."""
     workstation, unit = await _served_unit(auth, workstation_id, unit_id)
     auth.require("OutreachEvent", "create", _workstation_facts(workstation, unit.path))
-    await _check_served(workstation, unit.path)
+    await check_served(workstation, unit.path, "unitId")
     title = _text(title, "title", 200)
     if held_at.tzinfo is None:
         raise BadUserInput("`heldAt` needs a time zone offset.", argument="heldAt")
@@ -472,7 +474,7 @@ async def record_consultation(
     """A resident's legal question answered at the workstation (logged without their identity)."""
     workstation, unit = await _served_unit(auth, workstation_id, unit_id)
     auth.require("LegalConsultation", "create", _workstation_facts(workstation, unit.path))
-    await _check_served(workstation, unit.path)
+    await check_served(workstation, unit.path, "unitId")
     return await LegalConsultation.create(
         workstation_id=workstation.id,
         court_id=workstation.court_id,

@@ -19,7 +19,6 @@ from models.mediation import (
     Court,
     LegalConsultation,
     MediationCase,
-    MediationEvent,
     MediationLevel,
     MediationSession,
     Mediator,
@@ -32,6 +31,7 @@ from models.mediation import (
 )
 from models.org import OrgUnit, UnitKind
 from models.people import Person, RoleAssignment
+from services import mediation
 from services.org import create_unit
 
 # key: (kind, name, parent key)
@@ -555,7 +555,7 @@ async def _seed_mediation(world: DemoWorld) -> None:
             ],
         )
         world.cases[key] = case
-        await _demo_event(case, p[applicant], "opened", None, CaseStatus.OPEN)
+        await mediation.record_event(case, p[applicant].id, "opened", None, CaseStatus.OPEN)
         for action, actor_key, note, extra in steps:
             await _demo_step(world, key, case, action, p[actor_key], note, extra)
     await _seed_legal_work(world)
@@ -655,23 +655,6 @@ async def _seed_legal_work(world: DemoWorld) -> None:
         )
 
 
-async def _demo_event(case, actor, kind, from_status, to_status, note="", referral=None) -> None:
-    await MediationEvent.create(
-        case=case,
-        referral=referral,
-        scope_path=case.scope_path,
-        owner_id=case.owner_id,
-        assignee_id=case.assignee_id,
-        workstation_id=case.workstation_id,
-        court_id=case.court_id,
-        actor=actor,
-        kind=kind,
-        from_status=from_status,
-        to_status=to_status,
-        note=note,
-    )
-
-
 CASE_STEP = {
     "start": CaseStatus.IN_MEDIATION,
     "settle": CaseStatus.SETTLED,
@@ -686,17 +669,13 @@ REFERRAL_STEP = {
 
 
 async def _demo_step(world: DemoWorld, key: str, case, action: str, actor, note: str, extra) -> None:
-    links = {
-        "assignee_id": case.assignee_id,
-        "workstation_id": case.workstation_id,
-        "court_id": case.court_id,
-    }
+    """One step of a demo case, written like the service writes it (links, events)."""
     if action == "session":
         await MediationSession.create(
             case=case,
             scope_path=case.scope_path,
             owner_id=case.owner_id,
-            **links,
+            **mediation.case_links(case),
             held_on=datetime(2026, 11, 3).date(),
             notes=note,
             recorded_by=actor,
@@ -710,7 +689,7 @@ async def _demo_step(world: DemoWorld, key: str, case, action: str, actor, note:
         if action == "outcome":
             referral.outcome, referral.outcome_note = extra, note
         await referral.save()
-        await _demo_event(case, actor, kind, before, status, note, referral)
+        await mediation.record_event(case, actor.id, kind, before, status, note, referral)
         return
     before = case.status
     case.status = CASE_STEP[action]
@@ -719,25 +698,14 @@ async def _demo_step(world: DemoWorld, key: str, case, action: str, actor, note:
     if action == "escalate":
         mediator = world.mediators[extra]
         case.mediator, case.assignee_id, case.level = mediator, mediator.owner_id, mediator.level
-        await MediationSession.filter(case_id=case.id).update(assignee_id=case.assignee_id)
-        await MediationEvent.filter(case_id=case.id).update(assignee_id=case.assignee_id)
     referral = None
     if action == "refer":
         station = world.workstations[extra]
         case.workstation_id, case.court_id = station.id, station.court_id
-        await MediationSession.filter(case_id=case.id).update(
-            workstation_id=station.id, court_id=station.court_id
-        )
-        await MediationEvent.filter(case_id=case.id).update(
-            workstation_id=station.id, court_id=station.court_id
-        )
         referral = world.referrals[key] = await Referral.create(
-            case=case,
-            scope_path=case.scope_path,
-            owner_id=case.owner_id,
-            assignee_id=case.assignee_id,
-            workstation_id=station.id,
-            court_id=station.court_id,
+            case=case, scope_path=case.scope_path, owner_id=case.owner_id, **mediation.case_links(case)
         )
     await case.save()
-    await _demo_event(case, actor, action, before, case.status, note, referral)
+    if action in ("escalate", "refer"):
+        await mediation.sync_case_links(case)
+    await mediation.record_event(case, actor.id, action, before, case.status, note, referral)

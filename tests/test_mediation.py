@@ -342,7 +342,10 @@ PARTIES_SEEN = {
 
 @pytest.mark.parametrize(("who", "sees"), list(PARTIES_SEEN.items()))
 async def test_parties_are_null_for_everyone_the_policy_does_not_name(demo, who, sees):
-    query = "{ mediationCases(first: 100) { nodes { id parties { name phone idNumber } } } }"
+    query = (
+        "{ mediationCases(first: 100) { nodes { id parties { name phone idNumber } "
+        "referrals { case { id parties { name } } } } } }"
+    )
     async with demo.client(who) as client:
         body = await gql(client, query)
     assert "errors" not in body, body
@@ -353,6 +356,8 @@ async def test_parties_are_null_for_everyone_the_policy_does_not_name(demo, who,
             assert node["parties"] and all(p["name"] and p["idNumber"] for p in node["parties"]), node
         else:
             assert node["parties"] is None, node
+        for referral in node["referrals"]:  # the same answer through a nested path
+            assert (referral["case"]["parties"] is not None) == sees, node
 
 
 async def test_a_mediator_sees_only_assigned_cases(demo):
