@@ -10,7 +10,7 @@ import strawberry
 from models import mediation as models
 from schema.audit import audited
 from schema.context import Info
-from schema.org import OrgUnit, Person
+from schema.org import OrgUnit, Person, _int_id
 from schema.pagination import Connection
 from services import mediation as service
 from services.org import get_visible
@@ -486,7 +486,7 @@ class MediationQuery:
         after: After = None,
     ) -> Connection[OutreachEvent] | None:
         query = service.visible_outreach(
-            info.context.auth, workstation_id=service.parse_optional_id(workstation_id, "workstationId")
+            info.context.auth, workstation_id=_int_id(workstation_id, "workstationId")
         )
         return await _page(info, query, first, after, OutreachEvent.from_model)
 
@@ -503,7 +503,7 @@ class MediationQuery:
         after: After = None,
     ) -> Connection[LegalConsultation] | None:
         query = service.visible_consultations(
-            info.context.auth, workstation_id=service.parse_optional_id(workstation_id, "workstationId")
+            info.context.auth, workstation_id=_int_id(workstation_id, "workstationId")
         )
         return await _page(info, query, first, after, LegalConsultation.from_model)
 

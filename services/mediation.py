@@ -40,7 +40,6 @@ from models.mediation import (
 from services import scopes
 from services.authz import Facts, RequestAuth
 from services.errors import BadUserInput
-from services.ids import parse_id
 from services.org import get_visible
 
 CATEGORY_LABELS: dict[CaseCategory, str] = {
@@ -397,10 +396,6 @@ async def decide_referral(
         else:
             await case.save(update_fields=["updated_at"])
     return referral
-
-
-def parse_optional_id(value: object | None, argument: str) -> int | None:
-    return None if value is None else parse_id(value, argument)
 
 
 # ------------------------------------------------------- the workstation's legal work
