@@ -16,6 +16,9 @@ ROLES: dict[str, str] = {
     "volunteer": "Volunteer (志愿者): accepts service orders dispatched by the community",
     # --- councils loop / alliance
     "alliance_staff": "Staff of a party-building alliance unit (党建联盟单位), acting for that unit",
+    # --- mediation
+    "mediator": "Mediator (调解员): mediates the disputes assigned to them at one level",
+    "court": "Court partner account (法院): fetches the cases referred to its own workstations",
 }
 
 ACTIONS: dict[str, str] = {
@@ -30,10 +33,12 @@ ACTIONS: dict[str, str] = {
     "agenda": "Put a concern on a council meeting's agenda (公开说事)",
     "assign": "Assign a concern to a person, unit or volunteer team (派单)",
     "start": "Start working on an assigned concern (接单)",
-    "escalate": "Escalate a concern to the next level: grid → community → street",
+    "escalate": "Pass a matter on: a concern grid → community → street, a dispute to the next "
+    "mediation level or to a judge workstation",
     "resolve": "Mark a concern resolved, with proof",
     "rate": "Rate how a concern was handled: close it or reopen it (评单)",
     "supervise": "Urge an open concern on (督办)",
+    # --- mediation
 }
 
 # resource -> actions that make sense for it
@@ -71,6 +76,16 @@ RESOURCES: dict[str, tuple[str, ...]] = {
     "Rating.author": ("read",),
     "Vote": ("read", "create", "update"),
     "Ballot": ("create",),
+    # --- mediation
+    "Workstation": ("read",),
+    "Mediator": ("read",),
+    "MediationCase": ("read", "create", "update", "escalate"),
+    "MediationCase.parties": ("read",),
+    "MediationSession": ("read", "create"),
+    "MediationEvent": ("read",),
+    "Referral": ("read", "update"),
+    "OutreachEvent": ("read", "create"),
+    "LegalConsultation": ("read", "create"),
 }
 
 # --- councils loop / alliance: topics move through their states (transitionTopic)
@@ -82,6 +97,8 @@ FIELD_RESOURCES: dict[str, tuple[str, ...]] = {
     "Person.contact": ("phone", "address"),
     # --- councils loop / alliance
     "Rating.author": ("author",),
+    # --- mediation
+    "MediationCase.parties": ("parties",),
 }
 
 # The relation kinds: how a rule reaches objects from the actor's scope.
@@ -100,6 +117,9 @@ RELATIONS: dict[str, str] = {
 AFFILIATION_KINDS: dict[str, str] = {
     # --- councils loop / alliance
     "alliance_unit": "A party-building alliance unit (党建联盟单位), table alliance_unit",
+    # --- mediation
+    "workstation": "A judge workstation (法官工作站) whose judges act for it",
+    "court": "A court (法院) whose partner account acts for it",
 }
 
 # Scope kinds a role can be assigned in (checked when assignments are created).
@@ -113,4 +133,7 @@ SCOPE_KINDS: dict[str, tuple[str, ...]] = {
     "volunteer": ("community", "village"),
     # --- councils loop / alliance: the street or community the unit is allied with
     "alliance_staff": ("street", "community", "village"),
+    # --- mediation
+    "mediator": ("grid", "community", "village", "street"),
+    "court": ("global",),
 }

@@ -18,6 +18,7 @@ from schema.concerns import ConcernLifecycleMutation, ConcernMutation, ConcernQu
 from schema.councils import CouncilMutation, CouncilQuery
 from schema.extensions import MaskUnexpectedErrors, classify_errors
 from schema.loop import LoopMutation, LoopQuery  # --- councils loop / alliance
+from schema.mediation import MediationMutation, MediationQuery  # --- mediation
 from schema.org import OrgQuery
 from schema.statistics import StatisticsQuery
 from services.config import Settings
@@ -27,7 +28,7 @@ from services.config import Settings
     description="Everything a caller may read. Every field needs `Authorization: Bearer <token>` "
     "and returns only what the policy (`policies/policy.csv`) lets the caller's roles see."
 )
-class Query(OrgQuery, CouncilQuery, ConcernQuery, AdminQuery, StatisticsQuery, LoopQuery):
+class Query(OrgQuery, CouncilQuery, ConcernQuery, AdminQuery, StatisticsQuery, LoopQuery, MediationQuery):
     pass
 
 
@@ -35,7 +36,7 @@ class Query(OrgQuery, CouncilQuery, ConcernQuery, AdminQuery, StatisticsQuery, L
     description="Changes. Each mutation reads its target within the caller's scope (NOT_FOUND "
     "otherwise), asks the policy for the action (FORBIDDEN otherwise), then acts."
 )
-class Mutation(CouncilMutation, ConcernMutation, ConcernLifecycleMutation, LoopMutation):
+class Mutation(CouncilMutation, ConcernMutation, ConcernLifecycleMutation, LoopMutation, MediationMutation):
     pass
 
 

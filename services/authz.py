@@ -28,6 +28,16 @@ from models.audit import AuditRecord
 from models.concerns import Concern, ConcernEvent
 from models.councils import AgendaTopic, Attendance, Council, Meeting
 from models.loop import AllianceUnit, MeetingEvent, Rating, Task, TaskEvent, Vote
+from models.mediation import (
+    LegalConsultation,
+    MediationCase,
+    MediationEvent,
+    MediationSession,
+    Mediator,
+    OutreachEvent,
+    Referral,
+    Workstation,
+)
 from models.org import OrgUnit
 from models.people import Person
 from policies import vocabulary
@@ -108,6 +118,10 @@ class ResourceSpec:
     links: dict[str, str] = field(default_factory=dict)
 
 
+# --- mediation: the links every case row (and its children) carries
+CASE_LINKS = {"assignee": "assignee_id", "workstation": "workstation_id", "court": "court_id"}
+WORKSTATION_LINKS = {"workstation": "workstation_id", "court": "court_id"}
+
 RESOURCES: dict[str, ResourceSpec] = {
     "OrgUnit": ResourceSpec(OrgUnit, scope_column="path", owner_column=None),
     "Person": ResourceSpec(Person),
@@ -131,6 +145,16 @@ RESOURCES: dict[str, ResourceSpec] = {
     "Rating.author": ResourceSpec(Rating),
     "Vote": ResourceSpec(Vote),
     "Ballot": ResourceSpec(None),  # who voted is never readable: decisions on facts only
+    # --- mediation
+    "Workstation": ResourceSpec(Workstation, links={"workstation": "id", "court": "court_id"}),
+    "Mediator": ResourceSpec(Mediator),
+    "MediationCase": ResourceSpec(MediationCase, links=CASE_LINKS),
+    "MediationCase.parties": ResourceSpec(MediationCase, links=CASE_LINKS),
+    "MediationSession": ResourceSpec(MediationSession, links=CASE_LINKS),
+    "MediationEvent": ResourceSpec(MediationEvent, links=CASE_LINKS),
+    "Referral": ResourceSpec(Referral, links=CASE_LINKS),
+    "OutreachEvent": ResourceSpec(OutreachEvent, links=WORKSTATION_LINKS),
+    "LegalConsultation": ResourceSpec(LegalConsultation, links=WORKSTATION_LINKS),
 }
 assert set(RESOURCES) == set(vocabulary.RESOURCES), "vocabulary and resource specs differ"
 assert set(vocabulary.FIELD_RESOURCES) <= set(RESOURCES), "field resources must be resources"

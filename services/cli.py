@@ -22,6 +22,9 @@ ROLE_SUMMARY = {
     "volunteer": "the service orders dispatched to them (接单, then resolve)",
     # --- councils loop / alliance
     "alliance_staff": "only the own alliance unit and its assignments (tasks), which it reports done",
+    # --- mediation
+    "mediator": "the disputes assigned to them: parties' details, sessions, outcomes",
+    "court": "cases referred to its own workstations (partner token; sync with updatedSince)",
 }
 
 

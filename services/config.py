@@ -68,6 +68,8 @@ MODEL_MODULES = [
     "models.audit",
     # --- councils loop / alliance
     "models.loop",
+    # --- mediation
+    "models.mediation",
 ]
 
 

@@ -25,8 +25,26 @@ from models.loop import (
     VoteChoice,
     VoteStatus,
 )
+from models.mediation import (
+    CaseCategory,
+    CaseStatus,
+    Certification,
+    Court,
+    LegalConsultation,
+    MediationCase,
+    MediationLevel,
+    MediationSession,
+    Mediator,
+    OutreachEvent,
+    Referral,
+    ReferralOutcome,
+    ReferralStatus,
+    Workstation,
+    WorkstationUnit,
+)
 from models.org import OrgUnit, UnitKind
 from models.people import Person, RoleAssignment
+from services import mediation
 from services.concerns import DUE_HOURS
 from services.org import create_unit
 
@@ -62,10 +80,10 @@ PEOPLE: list[tuple[str, str, str, str | None, list[tuple[str, str | None]]]] = [
     ("street_official_xu", "徐主任", "13500000001", "nanchuan", [("street_official", "nanchuan")]),
     ("street_official_gao", "高主任", "13500000002", "kuangshan", [("street_official", "kuangshan")]),
     ("admin", "系统管理员", "13400000001", None, [("admin", None)]),
-    ("volunteer_zhao", "赵大勇", "13200000001", "fulu", [("volunteer", "fulu")]),
+    ("volunteer_zhao", "赵大勇", "13100000001", "fulu", [("volunteer", "fulu")]),
     # --- councils loop / alliance: staff act for their unit (see ALLIANCE_STAFF)
-    ("alliance_staff_dizhi", "地调院李工", "13300000001", None, [("alliance_staff", "nanchuan")]),
-    ("alliance_staff_power", "供电公司王工", "13300000002", None, [("alliance_staff", "nanchuan")]),
+    ("alliance_staff_dizhi", "地调院李工", "13110000001", None, [("alliance_staff", "nanchuan")]),
+    ("alliance_staff_power", "供电公司王工", "13110000002", None, [("alliance_staff", "nanchuan")]),
 ]
 
 # The people whose tokens `serve --demo` prints: one per role.
@@ -79,6 +97,22 @@ DEMO_LOGINS = [
     "volunteer_zhao",
     "alliance_staff_dizhi",  # --- councils loop / alliance
 ]
+
+# --- mediation: mediators (调解员), a second workstation's judge, courts' partner accounts.
+# Their person records have no home unit (like the admin's): where they work is in their
+# role assignments and Mediator records, and the grids' people lists stay as they were.
+PEOPLE += [
+    ("mediator_lu", "陆金牌", "13300000001", None, [("mediator", "fulu")]),
+    ("mediator_qin", "秦调解", "13300000002", None, [("mediator", "fulu_g1")]),
+    ("mediator_fang", "方金牌", "13300000003", None, [("mediator", "nanchuan")]),
+    ("mediator_tang", "唐调解", "13300000004", None, [("mediator", "xinqing")]),
+    ("mediator_shi", "石金牌", "13300000005", None, [("mediator", "duji")]),
+    ("mediator_kong", "孔调解", "13300000006", None, [("mediator", "kuangshan")]),
+    ("judge_qian", "钱法官", "13600000002", None, [("judge", "duji")]),
+    ("court_district", "某区人民法院对接账号", "13200000001", None, [("court", None)]),
+    ("court_kuangshan", "矿山区人民法院对接账号", "13200000002", None, [("court", None)]),
+]
+DEMO_LOGINS += ["mediator_lu", "court_district"]
 
 
 @dataclass
@@ -94,6 +128,14 @@ class DemoWorld:
     tasks: dict[str, Task] = field(default_factory=dict)
     votes: dict[str, Vote] = field(default_factory=dict)
     ratings: dict[str, Rating] = field(default_factory=dict)
+    # --- mediation
+    courts: dict[str, Court] = field(default_factory=dict)
+    workstations: dict[str, Workstation] = field(default_factory=dict)
+    mediators: dict[str, Mediator] = field(default_factory=dict)
+    cases: dict[str, MediationCase] = field(default_factory=dict)
+    referrals: dict[str, Referral] = field(default_factory=dict)
+    outreach: dict[str, OutreachEvent] = field(default_factory=dict)
+    consultations: dict[str, LegalConsultation] = field(default_factory=dict)
 
 
 def _at(text: str) -> datetime:
@@ -127,6 +169,7 @@ async def seed_demo() -> DemoWorld:
     await _seed_alliance(world)
     await _seed_councils(world)
     await _seed_loop(world)
+    await _seed_mediation(world)  # --- mediation
     return world
 
 
@@ -381,6 +424,13 @@ async def load_demo() -> DemoWorld:
     # --- councils loop / alliance
     alliance = {x.name: x for x in await AllianceUnit.all()}
     world.alliance_units = {key: alliance[name] for key, name, *_ in ALLIANCE_UNITS if name in alliance}
+    # --- mediation
+    courts = {c.name: c for c in await Court.all()}
+    world.courts = {key: courts[name] for key, (name, _) in COURTS.items() if name in courts}
+    stations = {w.name: w for w in await Workstation.all()}
+    world.workstations = {key: stations[w[0]] for key, w in WORKSTATIONS.items() if w[0] in stations}
+    cases = {c.title: c for c in await MediationCase.all()}
+    world.cases = {c[0]: cases[c[5]] for c in CASES if c[5] in cases}
     return world
 
 
@@ -665,3 +715,343 @@ async def _seed_loop(world: DemoWorld) -> None:
         alliance_unit=a["power"],
         due_on=_at("2026-11-05T00:00:00").date(),
     )
+
+
+# --- mediation ---------------------------------------------------------------------
+
+COURTS = {"district": ("某区人民法院", "行政审判庭"), "kuangshan": ("矿山区人民法院", "民事审判庭")}
+# key: (name, court, street it is stationed in, officers, served communities, judges, court account)
+WORKSTATIONS = {
+    "fulu": (
+        "福禄巷北法官工作站",
+        "district",
+        "nanchuan",
+        15,
+        ["fulu", "xinqing"],
+        ["judge_he"],
+        "court_district",
+    ),
+    "duji": ("杜集法官工作站", "kuangshan", "kuangshan", 6, ["duji"], ["judge_qian"], "court_kuangshan"),
+}
+# key: (person, unit, level, certification, room)
+MEDIATORS = {
+    "mediator_lu": ("fulu", MediationLevel.COMMUNITY, Certification.GOLD, "福禄巷北社区老陆调解室"),
+    "mediator_qin": ("fulu_g1", MediationLevel.GROUP, Certification.STANDARD, "第一网格议事角"),
+    "mediator_fang": ("nanchuan", MediationLevel.STREET, Certification.GOLD, "南川西路街道人民调解中心"),
+    "mediator_tang": ("xinqing", MediationLevel.COMMUNITY, Certification.STANDARD, "新青村调解室"),
+    "mediator_shi": ("duji", MediationLevel.COMMUNITY, Certification.GOLD, "杜集社区石金牌调解室"),
+    "mediator_kong": ("kuangshan", MediationLevel.STREET, Certification.STANDARD, "矿山集街道调解中心"),
+}
+# key: (unit, applicant, mediator, category, title, steps). A step is (action, actor, note,
+# extra): start/settle/fail/session by the mediator, escalate (extra: new mediator) and
+# refer (extra: workstation) by the secretary, accept/return/outcome by a judge.
+CASES = [
+    (
+        "noise",
+        "fulu_g1",
+        "resident_wang",
+        "mediator_qin",
+        CaseCategory.RENOVATION,
+        "楼上装修噪音",
+        [
+            ("start", "mediator_qin", "", None),
+            ("session", "mediator_qin", "双方约定施工时段 8:00-18:00", None),
+        ],
+    ),
+    (
+        "fee",
+        "fulu_g2",
+        "resident_zhao",
+        "mediator_lu",
+        CaseCategory.PROPERTY,
+        "物业费与服务质量争议",
+        [
+            ("start", "mediator_lu", "", None),
+            ("session", "mediator_lu", "物业公司承诺整改电梯维保", None),
+            ("settle", "mediator_lu", "物业整改, 业主补缴半年物业费", None),
+        ],
+    ),
+    (
+        "leak",
+        "fulu_g1",
+        "resident_li",
+        "mediator_qin",
+        CaseCategory.DAILY_LIFE,
+        "楼上漏水殃及楼下",
+        [
+            ("start", "mediator_qin", "", None),
+            ("fail", "mediator_qin", "赔偿金额分歧大", None),
+            ("escalate", "secretary_zhang", "升级至社区金牌调解员", "mediator_lu"),
+            ("start", "mediator_lu", "", None),
+            ("session", "mediator_lu", "查阅维修记录, 约定鉴定", None),
+        ],
+    ),
+    (
+        "crack",
+        "fulu_g2",
+        "resident_zhao",
+        "mediator_lu",
+        CaseCategory.RENOVATION,
+        "装修致墙体开裂",
+        [
+            ("start", "mediator_lu", "", None),
+            ("fail", "mediator_lu", "需司法鉴定", None),
+            ("refer", "secretary_zhang", "转法官工作站", "fulu"),
+        ],
+    ),
+    (
+        "land",
+        "xinqing_g1",
+        "resident_sun",
+        "mediator_tang",
+        CaseCategory.LAND_FOREST,
+        "宅基地边界争议",
+        [
+            ("start", "mediator_tang", "", None),
+            ("fail", "mediator_tang", "双方均持不同年代的证明", None),
+            ("refer", "secretary_huang", "诉调对接", "fulu"),
+            ("accept", "judge_he", "受理", None),
+            ("outcome", "judge_he", "调解协议经司法确认", ReferralOutcome.JUDICIAL_CONFIRMATION),
+        ],
+    ),
+    (
+        "site",
+        "duji_g1",
+        "resident_zhou",
+        "mediator_shi",
+        CaseCategory.CONSTRUCTION,
+        "工地夜间施工扰民",
+        [
+            ("start", "mediator_shi", "", None),
+            ("fail", "mediator_shi", "施工方拒绝调整工期", None),
+            ("refer", "secretary_yang", "诉调对接", "duji"),
+        ],
+    ),
+    ("parking", "duji_g2", "resident_wu", "mediator_shi", CaseCategory.PROPERTY, "小区车位被占", []),
+    (
+        "dog",
+        "fulu_g1",
+        "resident_wang",
+        "mediator_qin",
+        CaseCategory.DAILY_LIFE,
+        "邻居犬只夜间吠叫",
+        [("start", "mediator_qin", "", None), ("fail", "mediator_qin", "对方拒不到场", None)],
+    ),
+]
+
+
+async def _seed_mediation(world: DemoWorld) -> None:
+    u, p = world.units, world.people
+    for key, (name, tribunal) in COURTS.items():
+        world.courts[key] = await Court.create(name=name, tribunal=tribunal)
+    for key, (name, court, street, officers, served, judges, account) in WORKSTATIONS.items():
+        station = await Workstation.create(
+            name=name,
+            court=world.courts[court],
+            scope_path=u[street].path,
+            officers=officers,
+            founded_on=datetime(2023, 3, 15).date(),
+        )
+        world.workstations[key] = station
+        for unit_key in served:
+            await WorkstationUnit.create(workstation=station, unit=u[unit_key])
+        # Judges keep their community scopes (councils) and act for the workstation.
+        for judge in judges:
+            await RoleAssignment.filter(person_id=p[judge].id, role="judge").update(
+                affiliation_kind="workstation", affiliation_id=station.id
+            )
+        await RoleAssignment.filter(person_id=p[account].id, role="court").update(
+            affiliation_kind="court", affiliation_id=world.courts[court].id
+        )
+    for key, (unit_key, level, certification, room) in MEDIATORS.items():
+        world.mediators[key] = await Mediator.create(
+            person=p[key],
+            unit=u[unit_key],
+            scope_path=u[unit_key].path,
+            owner_id=p[key].id,
+            level=level,
+            certification=certification,
+            room=room,
+        )
+    for key, unit_key, applicant, mediator_key, category, title, steps in CASES:
+        mediator = world.mediators[mediator_key]
+        case = await MediationCase.create(
+            unit=u[unit_key],
+            scope_path=u[unit_key].path,
+            owner_id=p[applicant].id,
+            assignee_id=mediator.owner_id,
+            mediator=mediator,
+            title=title,
+            description=f"{title} (demo)",
+            category=category,
+            level=mediator.level,
+            parties=[
+                {
+                    "name": p[applicant].name,
+                    "role": "申请人",
+                    "phone": p[applicant].phone,
+                    "id_number": "3406**********0011",
+                },
+                {
+                    "name": "对方当事人",
+                    "role": "被申请人",
+                    "phone": "13100000000",
+                    "id_number": "3406**********0022",
+                },
+            ],
+        )
+        world.cases[key] = case
+        await mediation.record_event(case, p[applicant].id, "opened", None, CaseStatus.OPEN)
+        for action, actor_key, note, extra in steps:
+            await _demo_step(world, key, case, action, p[actor_key], note, extra)
+    await _seed_legal_work(world)
+
+
+# key: (workstation, unit, title, topic, held at, place, residents reached, judge)
+OUTREACH = [
+    (
+        "civil_code_xinqing",
+        "fulu",
+        "xinqing",
+        "民法典进院落",
+        "民法典",
+        "2026-10-12T09:30:00",
+        "新青村文化广场",
+        86,
+        "judge_he",
+    ),
+    (
+        "family_fulu",
+        "fulu",
+        "fulu",
+        "民法典婚姻家庭编宣讲",
+        "民法典",
+        "2026-09-20T14:00:00",
+        "福禄巷北社区活动室",
+        120,
+        "judge_he",
+    ),
+    (
+        "neighbours_duji",
+        "duji",
+        "duji",
+        "相邻关系与噪音纠纷讲座",
+        "民法典",
+        "2026-10-28T15:00:00",
+        "杜集社区议事厅",
+        64,
+        "judge_qian",
+    ),
+]
+# key: (workstation, unit, question, answer, judge)
+CONSULTATIONS = [
+    (
+        "inheritance",
+        "fulu",
+        "fulu",
+        "老人去世未留遗嘱, 房产如何继承?",
+        "按法定继承顺序, 配偶、子女、父母为第一顺序继承人。",
+        "judge_he",
+    ),
+    (
+        "wage",
+        "fulu",
+        "xinqing",
+        "务工工资被拖欠怎么办?",
+        "可先向劳动监察部门投诉, 或申请劳动仲裁。",
+        "judge_he",
+    ),
+    (
+        "lease",
+        "duji",
+        "duji",
+        "租户不交房租也不搬走怎么办?",
+        "可协商解除合同, 协商不成可起诉。",
+        "judge_qian",
+    ),
+]
+
+
+async def _seed_legal_work(world: DemoWorld) -> None:
+    u, p = world.units, world.people
+    for key, station_key, unit_key, title, topic, held_at, place, reached, judge in OUTREACH:
+        station = world.workstations[station_key]
+        world.outreach[key] = await OutreachEvent.create(
+            workstation_id=station.id,
+            court_id=station.court_id,
+            unit=u[unit_key],
+            scope_path=u[unit_key].path,
+            title=title,
+            topic=topic,
+            held_at=_at(held_at),
+            place=place,
+            attendance=reached,
+            recorded_by=p[judge],
+        )
+    for key, station_key, unit_key, question, answer, judge in CONSULTATIONS:
+        station = world.workstations[station_key]
+        world.consultations[key] = await LegalConsultation.create(
+            workstation_id=station.id,
+            court_id=station.court_id,
+            scope_path=u[unit_key].path,
+            question=question,
+            answer=answer,
+            asked_on=datetime(2026, 11, 2).date(),
+            answered_by=p[judge],
+        )
+
+
+CASE_STEP = {
+    "start": CaseStatus.IN_MEDIATION,
+    "settle": CaseStatus.SETTLED,
+    "fail": CaseStatus.FAILED,
+    "escalate": CaseStatus.ESCALATED,
+    "refer": CaseStatus.REFERRED,
+}
+REFERRAL_STEP = {
+    "accept": ("referral_accept", ReferralStatus.ACCEPTED),
+    "outcome": ("referral_record_outcome", ReferralStatus.CLOSED),
+}
+
+
+async def _demo_step(world: DemoWorld, key: str, case, action: str, actor, note: str, extra) -> None:
+    """One step of a demo case, written like the service writes it (links, events)."""
+    if action == "session":
+        await MediationSession.create(
+            case=case,
+            scope_path=case.scope_path,
+            owner_id=case.owner_id,
+            **mediation.case_links(case),
+            held_on=datetime(2026, 11, 3).date(),
+            notes=note,
+            recorded_by=actor,
+        )
+        return
+    if action in REFERRAL_STEP:
+        referral = world.referrals[key]
+        kind, status = REFERRAL_STEP[action]
+        before = referral.status
+        referral.status = status
+        if action == "outcome":
+            referral.outcome, referral.outcome_note = extra, note
+        await referral.save()
+        await mediation.record_event(case, actor.id, kind, before, status, note, referral)
+        return
+    before = case.status
+    case.status = CASE_STEP[action]
+    if action in ("settle", "fail"):
+        case.outcome = note
+    if action == "escalate":
+        mediator = world.mediators[extra]
+        case.mediator, case.assignee_id, case.level = mediator, mediator.owner_id, mediator.level
+    referral = None
+    if action == "refer":
+        station = world.workstations[extra]
+        case.workstation_id, case.court_id = station.id, station.court_id
+        referral = world.referrals[key] = await Referral.create(
+            case=case, scope_path=case.scope_path, owner_id=case.owner_id, **mediation.case_links(case)
+        )
+    await case.save()
+    if action in ("escalate", "refer"):
+        await mediation.sync_case_links(case)
+    await mediation.record_event(case, actor.id, action, before, case.status, note, referral)

@@ -36,6 +36,17 @@ TABLES = [
     "meeting_alliance_unit",
     "meeting_event",
     "alliance_unit",
+    # --- mediation
+    "legal_consultation",
+    "outreach_event",
+    "mediation_event",
+    "referral",
+    "mediation_session",
+    "mediation_case",
+    "mediator",
+    "workstation_unit",
+    "workstation",
+    "court",
     # ---
     "audit_record",
     "attendance",

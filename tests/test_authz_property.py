@@ -32,6 +32,17 @@ from models.audit import AuditRecord
 from models.concerns import Concern, ConcernEvent
 from models.councils import AgendaTopic, Attendance, Council, Meeting
 from models.loop import AllianceUnit, MeetingEvent, Rating, Task, TaskEvent, Vote
+from models.mediation import (
+    Court,
+    LegalConsultation,
+    MediationCase,
+    MediationEvent,
+    MediationSession,
+    Mediator,
+    OutreachEvent,
+    Referral,
+    Workstation,
+)
 from models.org import PATH_LETTER, OrgUnit, UnitKind
 from models.people import Person, RoleAssignment
 from policies import vocabulary
@@ -66,6 +77,8 @@ class UnitSpec:
 class PersonSpec:
     home: int | None  # unit index; None: no home unit, scope path ""
     assignments: tuple[tuple[str, int | None], ...]  # (role, unit index; None: global)
+    # --- mediation: the organisation each assignment acts for (same order; missing: none)
+    affiliations: tuple[tuple[str, int] | None, ...] = ()
     # --- councils loop / alliance: the AllianceUnit record its alliance_staff roles act for
     affiliation: int | None = None
 
@@ -75,9 +88,12 @@ class RecordSpec:
     unit: int | None  # unit index whose path is the record's scope; None: scope path ""
     owner: int | None  # person index
     parent: int | None = None  # index of the parent record (concern, council or meeting)
+    # --- mediation: links (assignee: person index; workstation and court: ids 1..3)
+    assignee: int | None = None
+    workstation: int | None = None
+    court: int | None = None
     # --- councils loop / alliance: links of tasks and task events
     link: int | None = None  # index of the AllianceUnit record it is tied to
-    assignee: int | None = None  # person index of its owner (the `assigned` relation)
 
 
 @dataclass
@@ -103,8 +119,22 @@ RECORD_MODELS: dict[str, tuple[type, str | None]] = {
     "TaskEvent": (TaskEvent, "Task"),
     "Rating": (Rating, "Meeting"),
     "Vote": (Vote, "AgendaTopic"),
+    # --- mediation
+    "Workstation": (Workstation, None),
+    "Mediator": (Mediator, None),
+    "MediationCase": (MediationCase, None),
+    "MediationSession": (MediationSession, "MediationCase"),
+    "Referral": (Referral, "MediationCase"),
+    "MediationEvent": (MediationEvent, "MediationCase"),
+    "OutreachEvent": (OutreachEvent, None),
+    "LegalConsultation": (LegalConsultation, None),
 }
+# Organisations an assignment may act for; ids 1-3, a few of which exist in every world.
+AFFILIATIONS = [("workstation", 1), ("workstation", 2), ("court", 1), ("court", 2), ("alliance_unit", 1)]
+LINK_IDS = st.none() | st.integers(1, 3)
 GROUPS = (UnitKind.COMMUNITY, UnitKind.VILLAGE)
+LINKED = {"MediationCase", "MediationSession", "Referral", "MediationEvent"}  # --- mediation
+WORKSTATION_LINKED = {"OutreachEvent", "LegalConsultation"}
 
 # ------------------------------------------------------------------------- strategies
 
@@ -164,15 +194,23 @@ def worlds(draw) -> WorldSpec:
                 scope = draw(st.sampled_from(eligible))
             if (role, scope) not in assignments:
                 assignments.append((role, scope))
+        affiliations = tuple(draw(st.none() | st.sampled_from(AFFILIATIONS)) for _ in assignments)
         affiliation = draw(st.none() | st.integers(0, alliance_count - 1))
-        people.append(PersonSpec(draw(unit_or_global), tuple(assignments), affiliation))
+        people.append(
+            PersonSpec(draw(unit_or_global), tuple(assignments), affiliations, affiliation=affiliation)
+        )
 
     person = st.integers(0, len(people) - 1)
     owner = st.none() | person
 
     def records(min_size: int, max_size: int, parent_of: str | None = None, **kwargs):
         parent = st.none() if parent_of is None else st.integers(0, len(recs[parent_of]) - 1)
-        spec = st.builds(RecordSpec, unit=unit_or_global, owner=kwargs.pop("owner", owner), parent=parent)
+        links = {}
+        if kwargs.pop("linked", False):
+            links = {"assignee": owner, "workstation": LINK_IDS, "court": LINK_IDS}
+        spec = st.builds(
+            RecordSpec, unit=unit_or_global, owner=kwargs.pop("owner", owner), parent=parent, **links
+        )
         return tuple(draw(st.lists(spec, min_size=min_size, max_size=max_size, **kwargs)))
 
     recs: dict[str, tuple[RecordSpec, ...]] = {}
@@ -201,6 +239,15 @@ def worlds(draw) -> WorldSpec:
     recs["TaskEvent"] = tuple(draw(st.lists(task_event, max_size=4)))
     recs["Rating"] = records(0, 4, "Meeting", unique_by=lambda r: (r.parent, r.owner))
     recs["Vote"] = records(0, 3, "AgendaTopic") if recs["AgendaTopic"] else ()
+    # --- mediation
+    recs["Workstation"] = records(0, 3, linked=True)
+    recs["Mediator"] = records(0, 3)
+    recs["MediationCase"] = records(1, 5, linked=True)
+    recs["MediationSession"] = records(0, 4, "MediationCase", linked=True)
+    recs["Referral"] = records(0, 3, "MediationCase", linked=True)
+    recs["MediationEvent"] = records(0, 4, "MediationCase", linked=True)
+    recs["OutreachEvent"] = records(0, 3, linked=True)
+    recs["LegalConsultation"] = records(0, 3, linked=True)
     return WorldSpec(tuple(units), tuple(people), recs)
 
 
@@ -225,8 +272,12 @@ TRAP_WORLD = WorldSpec(
         PersonSpec(0, (("street_official", 0), ("resident", 6))),
         PersonSpec(None, (("admin", None),)),
         PersonSpec(7, ()),
-        # --- councils loop / alliance: staff of alliance unit 1 (index 0), and staff without a unit
-        PersonSpec(None, (("alliance_staff", 0),), 0),
+        # --- mediation: a mediator of community 4, a court account, a judge acting for workstation 1
+        PersonSpec(2, (("mediator", 2),)),
+        PersonSpec(None, (("court", None),), (("court", 1),)),
+        PersonSpec(3, (("judge", 3), ("judge", 4)), (("workstation", 1), ("workstation", 2))),
+        # --- councils loop / alliance: staff of alliance unit 1 (index 9), and staff without a unit (10)
+        PersonSpec(None, (("alliance_staff", 0),), affiliation=0),
         PersonSpec(None, (("alliance_staff", 2),)),
     ),
     records={
@@ -246,7 +297,7 @@ TRAP_WORLD = WorldSpec(
             RecordSpec(2, None, 0, link=0),
             RecordSpec(3, None, 1, link=1),
             RecordSpec(5, 0, None, assignee=0),
-            RecordSpec(8, None, None, link=2, assignee=6),
+            RecordSpec(8, None, None, link=2, assignee=9),
             RecordSpec(2, None, None),
         ),
         "TaskEvent": (
@@ -256,6 +307,27 @@ TRAP_WORLD = WorldSpec(
         ),
         "Rating": tuple(RecordSpec(u, o, m) for u, o, m in ((2, 0, 0), (2, 2, 0), (4, 3, 2))),
         "Vote": tuple(RecordSpec(u, None, t) for u, t in ((2, 0), (4, 2))),
+        # --- mediation: workstation 1 of court 1, 2 of court 2; cases assigned to the
+        # mediator (person 6), referred to either workstation, or neither
+        "Workstation": (RecordSpec(0, None, court=1), RecordSpec(1, None, court=2)),
+        "Mediator": (RecordSpec(2, 6), RecordSpec(5, 1)),
+        "MediationCase": (
+            RecordSpec(5, 0, assignee=6),
+            RecordSpec(6, 3, assignee=6, workstation=1, court=1),
+            RecordSpec(8, None, workstation=2, court=2),
+            RecordSpec(3, 0, assignee=1),
+        ),
+        "MediationSession": (RecordSpec(5, 0, 0, assignee=6), RecordSpec(8, None, 2, workstation=2, court=2)),
+        "Referral": (
+            RecordSpec(6, 3, 1, assignee=6, workstation=1, court=1),
+            RecordSpec(8, None, 2, 2, 2, 2),
+        ),
+        "MediationEvent": (RecordSpec(5, 0, 0, assignee=6), RecordSpec(6, 3, 1, 6, 1, 1)),
+        "OutreachEvent": (
+            RecordSpec(2, None, workstation=1, court=1),
+            RecordSpec(4, None, workstation=2, court=2),
+        ),
+        "LegalConsultation": (RecordSpec(3, None, workstation=1, court=1), RecordSpec(8, 0, workstation=2)),
     },
 )
 
@@ -306,6 +378,11 @@ async def build_world(world: WorldSpec) -> BuiltWorld:
             for i, p in enumerate(world.people)
         ]
     )
+
+    def affiliation(p: PersonSpec, n: int) -> dict:
+        org = p.affiliations[n] if n < len(p.affiliations) else None
+        return {} if org is None else {"affiliation_kind": org[0], "affiliation_id": org[1]}
+
     await RoleAssignment.bulk_create(
         [
             RoleAssignment(
@@ -313,13 +390,13 @@ async def build_world(world: WorldSpec) -> BuiltWorld:
                 role=role,
                 unit_id=unit_id(u),
                 scope_path=scope(u),
-                # --- councils loop / alliance
-                **affiliation_of(role, p),
+                **(affiliation(p, n) or affiliation_of(role, p)),
             )
             for i, p in enumerate(world.people)
-            for role, u in p.assignments
+            for n, (role, u) in enumerate(p.assignments)
         ]
     )
+    await Court.bulk_create([Court(id=i, name=f"court {i}") for i in (1, 2, 3)])
 
     def person_id(index: int | None) -> int | None:
         return None if index is None else index + 1
@@ -331,6 +408,11 @@ async def build_world(world: WorldSpec) -> BuiltWorld:
         rows = []
         for n, r in enumerate(world.records.get(resource, ())):
             common = {"id": n + 1, "scope_path": scope(r.unit), "owner_id": person_id(r.owner)}
+            if resource in WORKSTATION_LINKED:
+                common |= {"workstation_id": r.workstation or 1, "court_id": r.court}
+            if resource in LINKED:
+                common |= {"assignee_id": person_id(r.assignee), "workstation_id": r.workstation}
+                common |= {"court_id": r.court}
             # Foreign keys must point somewhere real; the facts are what is under test.
             fk_unit = unit_id(r.unit) or world.units[0].id
             fk_person = person_id(r.owner) or 1
@@ -378,7 +460,18 @@ async def build_world(world: WorldSpec) -> BuiltWorld:
                     "threshold_choice": "against",
                     "threshold_percent": 60,
                 },
+                # --- mediation (a workstation's own id is its "workstation" link)
+                "Workstation": {"name": "w", "court_id": r.court or 1},
+                "Mediator": {"person_id": fk_person, "unit_id": fk_unit, "level": "community"},
+                "MediationCase": {"unit_id": fk_unit, "title": "t", "category": "other", "level": "group"},
+                "MediationSession": {"case_id": fk_parent, "held_on": "2026-01-01"},
+                "Referral": {"case_id": fk_parent},
+                "MediationEvent": {"case_id": fk_parent, "kind": "opened"},
+                "OutreachEvent": {"unit_id": fk_unit, "title": "o", "held_at": "2026-01-01T10:00:00+00:00"},
+                "LegalConsultation": {"question": "q", "asked_on": "2026-01-01"},
             }[resource]
+            if resource == "Workstation":
+                common = {k: v for k, v in common.items() if k in ("id", "scope_path", "owner_id")}
             rows.append(model(**common, **extra))
         await model.bulk_create(rows)
     await _advance_id_sequences()
@@ -398,7 +491,7 @@ async def _advance_id_sequences() -> None:
     a later test that adds rows without truncating cannot collide with this world."""
     if not is_postgres():
         return
-    tables = [OrgUnit, Person, *(model for model, _ in RECORD_MODELS.values())]
+    tables = [OrgUnit, Person, Court, *(model for model, _ in RECORD_MODELS.values())]
     await connections.get("default").execute_script(
         "; ".join(
             f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM \"{t}\""
@@ -548,10 +641,10 @@ async def test_roles_without_a_rule_get_nothing(empty_database, authorizer):
 
 
 async def test_alliance_staff_reach_only_their_units_rows(empty_database, authorizer):
-    """--- councils loop / alliance: the trap world's staff (person 7, acting for alliance
+    """--- councils loop / alliance: the trap world's staff (person 10, acting for alliance
     unit 1) list exactly the tasks and events tied to unit 1; staff without a unit, none."""
     built = await build_world(TRAP_WORLD)
-    staff = await identity.actor_for_person(built.people[6])
+    staff = await identity.actor_for_person(built.people[9])
     assert staff.assignments[0].affiliation == ("alliance_unit", 1)
     assert set(
         await authorizer.plan(staff, "Task", "read").apply(Task.all()).values_list("id", flat=True)
@@ -564,7 +657,7 @@ async def test_alliance_staff_reach_only_their_units_rows(empty_database, author
         .apply(AllianceUnit.all())
         .values_list("id", flat=True)
     ) == {1}
-    unaffiliated = await identity.actor_for_person(built.people[7])
+    unaffiliated = await identity.actor_for_person(built.people[10])
     assert await authorizer.plan(unaffiliated, "Task", "read").apply(Task.all()).count() == 0
     # the resident (person 1) owns task 3: `assigned` reaches it, and only it
     resident = await identity.actor_for_person(built.people[0])

@@ -36,6 +36,14 @@ from models.loop import (
     Vote,
     VoteParticipation,
 )
+from models.mediation import (
+    LegalConsultation,
+    MediationCase,
+    MediationEvent,
+    MediationSession,
+    OutreachEvent,
+    Referral,
+)
 from models.org import OrgUnit
 from models.people import Person, RoleAssignment
 from policies import vocabulary
@@ -56,6 +64,9 @@ ROLE_PERSON: dict[str, str | None] = {
     "alliance_staff": "alliance_staff_dizhi",  # acts for 地质调查院, allied with 南川西路街道
     "anonymous": None,
     "volunteer": "volunteer_zhao",  # 福禄巷北社区
+    # --- mediation
+    "mediator": "mediator_lu",  # gold mediator of 福禄巷北社区
+    "court": "court_district",  # partner account of the court behind the 福禄巷北 workstation
 }
 ROLES = tuple(ROLE_PERSON)  # the column order of the tables
 
@@ -107,6 +118,9 @@ P_ALL = rows(
     *P_NANCH.keys,
     *("resident_zhou", "resident_wu", "grid_worker_ma", "secretary_yang", "street_official_gao", "admin"),
     *("alliance_staff_dizhi", "alliance_staff_power"),  # --- councils loop / alliance
+    # --- mediation: mediators, the second judge and the courts' accounts (no home unit)
+    *("mediator_lu", "mediator_qin", "mediator_fang", "mediator_tang", "mediator_shi", "mediator_kong"),
+    *("judge_qian", "court_district", "court_kuangshan"),
 )
 
 CL_FULU = rows("councils", "fulu")
@@ -122,6 +136,30 @@ CN_NANCH = rows("concerns", *CN_FULU.keys, "lamp")
 CN_VOL = rows("concerns", "order")  # the service order dispatched to the volunteer
 U_VOL = rows("units", "nanchuan", "fulu")
 P_VOL = rows("people", "volunteer_zhao")
+# --- mediation
+U_MED = rows("units", "nanchuan", "fulu")  # a community-level mediator: the units above it
+P_LU = rows("people", "mediator_lu")
+P_COURT = rows("people", "court_district")
+
+MC_WANG = rows("cases", "noise", "dog")  # the applicant's own disputes
+MC_G1 = rows("cases", "noise", "leak", "dog")
+MC_FULU = rows("cases", "noise", "fee", "leak", "crack", "dog")
+MC_WS = rows("cases", "crack", "land")  # referred to the 福禄巷北 workstation (court 某区人民法院)
+MC_NANCH = rows("cases", "noise", "fee", "leak", "crack", "land", "dog")
+MC_LU = rows("cases", "fee", "leak", "crack")  # assigned to mediator_lu
+
+MD_G1 = rows("mediators", "mediator_lu", "mediator_qin")  # mediators of the grid worker's community
+MD_FULU = rows("mediators", "mediator_lu", "mediator_qin", "mediator_fang")  # and the street's
+MD_NANCH = rows("mediators", "mediator_lu", "mediator_qin", "mediator_fang", "mediator_tang")
+MD_ALL = rows("mediators", *MD_NANCH.keys, "mediator_shi", "mediator_kong")
+MD_LU = rows("mediators", "mediator_lu")
+
+OE_FULU = rows("outreach", "family_fulu")  # held in 福禄巷北社区
+OE_WS = rows("outreach", "family_fulu", "civil_code_xinqing")  # by the 福禄巷北 workstation
+LC_WS = rows("consultations", "inheritance", "wage")
+
+WS_FULU = rows("workstations", "fulu")
+WS_ALL = rows("workstations", "fulu", "duji")
 
 # --- councils loop / alliance
 U_STAFF = rows("units", "nanchuan")  # the street the staff's unit is allied with
@@ -138,30 +176,37 @@ TK_DIZHI = rows("tasks", "wall_repair", "wall_recheck")  # staff: their unit's t
 # fmt: off
 QUERY_MATRIX: dict[str, tuple[Cell, ...]] = {
     # field              resident   grid_w.   secret.   judge     street_o. admin     alliance  anonymous volunteer
-    "me":                (OK,       OK,       OK,       OK,       OK,       OK,       OK,       UNAUTH, OK),
-    "concernCategories": (OK,       OK,       OK,       OK,       OK,       OK,       OK,       UNAUTH, OK),
-    "orgUnits":          (U_G1,     U_G1,     U_FULU,   U_JUDGE,  U_NANCH,  U_ALL,    U_STAFF,  UNAUTH, U_VOL),
-    "people":            (P_WANG,   P_G1,     P_FULU,   P_HE,     P_NANCH,  P_ALL,    P_DIZHI,  UNAUTH, P_VOL),
-    "councils":          (CL_FULU,  CL_FULU,  CL_FULU,  CL_NANCH, CL_NANCH, FORBID,   FORBID,   UNAUTH, FORBID),
-    "meetings":          (MT_FULU,  MT_FULU,  MT_FULU,  MT_NANCH, MT_NANCH, FORBID,   FORBID,   UNAUTH, FORBID),
-    "concerns":          (CN_WANG,  CN_G1,    CN_FULU,  FORBID,   CN_NANCH, FORBID,   FORBID,   UNAUTH, CN_VOL),
+    "me":                (OK,       OK,       OK,       OK,       OK,       OK,       OK,       UNAUTH, OK, OK, OK),
+    "concernCategories": (OK,       OK,       OK,       OK,       OK,       OK,       OK,       UNAUTH, OK, OK, OK),
+    "orgUnits":          (U_G1,     U_G1,     U_FULU,   U_JUDGE,  U_NANCH,  U_ALL,    U_STAFF,  UNAUTH, U_VOL, U_MED, FORBID),
+    "people":            (P_WANG,   P_G1,     P_FULU,   P_HE,     P_NANCH,  P_ALL,    P_DIZHI,  UNAUTH, P_VOL, P_LU, P_COURT),
+    "councils":          (CL_FULU,  CL_FULU,  CL_FULU,  CL_NANCH, CL_NANCH, FORBID,   FORBID,   UNAUTH, FORBID, FORBID, FORBID),
+    "meetings":          (MT_FULU,  MT_FULU,  MT_FULU,  MT_NANCH, MT_NANCH, FORBID,   FORBID,   UNAUTH, FORBID, FORBID, FORBID),
+    "concerns":          (CN_WANG,  CN_G1,    CN_FULU,  FORBID,   CN_NANCH, FORBID,   FORBID,   UNAUTH, CN_VOL, FORBID, FORBID),
     # a lookup finds exactly the rows its list shows; any other id is NOT_FOUND
-    "orgUnit":           (U_G1,     U_G1,     U_FULU,   U_JUDGE,  U_NANCH,  U_ALL,    U_STAFF,  UNAUTH, U_VOL),
-    "person":            (P_WANG,   P_G1,     P_FULU,   P_HE,     P_NANCH,  P_ALL,    P_DIZHI,  UNAUTH, P_VOL),
-    "council":           (CL_FULU,  CL_FULU,  CL_FULU,  CL_NANCH, CL_NANCH, FORBID,   FORBID,   UNAUTH, FORBID),
-    "meeting":           (MT_FULU,  MT_FULU,  MT_FULU,  MT_NANCH, MT_NANCH, FORBID,   FORBID,   UNAUTH, FORBID),
-    "concern":           (CN_WANG,  CN_G1,    CN_FULU,  FORBID,   CN_NANCH, FORBID,   FORBID,   UNAUTH, CN_VOL),
+    "orgUnit":           (U_G1,     U_G1,     U_FULU,   U_JUDGE,  U_NANCH,  U_ALL,    U_STAFF,  UNAUTH, U_VOL, U_MED, FORBID),
+    "person":            (P_WANG,   P_G1,     P_FULU,   P_HE,     P_NANCH,  P_ALL,    P_DIZHI,  UNAUTH, P_VOL, P_LU, P_COURT),
+    "council":           (CL_FULU,  CL_FULU,  CL_FULU,  CL_NANCH, CL_NANCH, FORBID,   FORBID,   UNAUTH, FORBID, FORBID, FORBID),
+    "meeting":           (MT_FULU,  MT_FULU,  MT_FULU,  MT_NANCH, MT_NANCH, FORBID,   FORBID,   UNAUTH, FORBID, FORBID, FORBID),
+    "concern":           (CN_WANG,  CN_G1,    CN_FULU,  FORBID,   CN_NANCH, FORBID,   FORBID,   UNAUTH, CN_VOL, FORBID, FORBID),
     # administration: the policy in force, explanations, the audit log
-    "policyStatus":      (FORBID,   FORBID,   FORBID,   FORBID,   FORBID,   OK,       FORBID,   UNAUTH, FORBID),
-    "explainAccess":     (FORBID,   FORBID,   FORBID,   FORBID,   FORBID,   OK,       FORBID,   UNAUTH, FORBID),
-    "auditLog":          (FORBID,   FORBID,   FORBID,   FORBID,   FORBID,   OK,       FORBID,   UNAUTH, FORBID),
+    "policyStatus":      (FORBID,   FORBID,   FORBID,   FORBID,   FORBID,   OK,       FORBID,   UNAUTH, FORBID, FORBID, FORBID),
+    "explainAccess":     (FORBID,   FORBID,   FORBID,   FORBID,   FORBID,   OK,       FORBID,   UNAUTH, FORBID, FORBID, FORBID),
+    "auditLog":          (FORBID,   FORBID,   FORBID,   FORBID,   FORBID,   OK,       FORBID,   UNAUTH, FORBID, FORBID, FORBID),
     # --- councils loop / alliance
-    "allianceUnits":     (AU_NANCH, AU_NANCH, AU_NANCH, FORBID,   AU_NANCH, FORBID,   AU_DIZHI, UNAUTH, FORBID),
-    "tasks":             (TK_NONE,  TK_FULU,  TK_FULU,  FORBID,   TK_NANCH, FORBID,   TK_DIZHI, UNAUTH, FORBID),
-    "allianceUnit":      (AU_NANCH, AU_NANCH, AU_NANCH, FORBID,   AU_NANCH, FORBID,   AU_DIZHI, UNAUTH, FORBID),
-    "task":              (TK_NONE,  TK_FULU,  TK_FULU,  FORBID,   TK_NANCH, FORBID,   TK_DIZHI, UNAUTH, FORBID),
+    "allianceUnits":     (AU_NANCH, AU_NANCH, AU_NANCH, FORBID,   AU_NANCH, FORBID,   AU_DIZHI, UNAUTH, FORBID, FORBID, FORBID),
+    "tasks":             (TK_NONE,  TK_FULU,  TK_FULU,  FORBID,   TK_NANCH, FORBID,   TK_DIZHI, UNAUTH, FORBID, FORBID, FORBID),
+    "allianceUnit":      (AU_NANCH, AU_NANCH, AU_NANCH, FORBID,   AU_NANCH, FORBID,   AU_DIZHI, UNAUTH, FORBID, FORBID, FORBID),
+    "task":              (TK_NONE,  TK_FULU,  TK_FULU,  FORBID,   TK_NANCH, FORBID,   TK_DIZHI, UNAUTH, FORBID, FORBID, FORBID),
     # figures of what the caller may see; a section without read rules is null + FORBIDDEN
-    "statistics":        (OK,       OK,       OK,       OK,       OK,       OK,       OK,       UNAUTH, OK),
+    "statistics":        (OK,       OK,       OK,       OK,       OK,       OK,       OK,       UNAUTH, OK, OK, OK),
+    # --- mediation
+    "mediationCases":    (MC_WANG, MC_G1, MC_FULU, MC_WS, MC_NANCH, FORBID, FORBID, UNAUTH, FORBID, MC_LU, MC_WS),
+    "mediationCase":     (MC_WANG, MC_G1, MC_FULU, MC_WS, MC_NANCH, FORBID, FORBID, UNAUTH, FORBID, MC_LU, MC_WS),
+    "mediators":         (FORBID, MD_G1, MD_FULU, FORBID, MD_NANCH, MD_ALL, FORBID, UNAUTH, FORBID, MD_LU, FORBID),
+    "workstations":      (WS_FULU, WS_FULU, WS_FULU, WS_FULU, WS_FULU, WS_ALL, FORBID, UNAUTH, FORBID, WS_FULU, WS_FULU),
+    "outreachEvents":    (OE_FULU, OE_FULU, OE_FULU, OE_WS, OE_WS, FORBID, FORBID, UNAUTH, FORBID, FORBID, OE_WS),
+    "legalConsultations":(FORBID, FORBID, FORBID, LC_WS, LC_WS, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
 }
 
 # statistics: which sections each role may read (the others come back null + FORBIDDEN)
@@ -173,6 +218,8 @@ STATISTICS_SECTIONS = {
     "street_official": {"concerns", "councils"},
     "admin": set(),
     "alliance_staff": set(),
+    "mediator": set(),
+    "court": set(),
     "volunteer": {"concerns"},
 }
 
@@ -184,107 +231,138 @@ STATISTICS_SECTIONS = {
 MUTATION_MATRIX: dict[str, dict[str, tuple[str, ...]]] = {
     "scheduleMeeting": {
         # target                               resident grid_w. secret. judge   street  admin   alliance anonymous
-        "council=fulu":                        (FORBID, FORBID, OK,     FORBID, OK,     FORBID, FORBID, UNAUTH, FORBID),
-        "council=duji":                        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID),
+        "council=fulu":                        (FORBID, FORBID, OK,     FORBID, OK,     FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "council=duji":                        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
     },
     "addAgendaTopic": {
-        "meeting=park":                        (OK,     OK,     OK,     FORBID, FORBID, FORBID, FORBID, UNAUTH, FORBID),
-        "meeting=drainage":                    (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID),
+        "meeting=park":                        (OK,     OK,     OK,     FORBID, FORBID, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "meeting=drainage":                    (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
     },
     "recordAttendance": {
-        "meeting=park person=self":            (OK,     OK,     OK,     OK,     FORBID, FORBID, FORBID, UNAUTH, FORBID),
-        "meeting=park person=resident_li":     (NOTFND, OK,     OK,     NOTFND, FORBID, FORBID, FORBID, UNAUTH, FORBID),
-        "meeting=park person=resident_zhao":   (NOTFND, NOTFND, OK,     NOTFND, FORBID, FORBID, FORBID, UNAUTH, FORBID),
-        "meeting=drainage person=self":        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID),
+        "meeting=park person=self":            (OK,     OK,     OK,     OK,     FORBID, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "meeting=park person=resident_li":     (NOTFND, OK,     OK,     NOTFND, FORBID, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "meeting=park person=resident_zhao":   (NOTFND, NOTFND, OK,     NOTFND, FORBID, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "meeting=drainage person=self":        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
     },
     "raiseConcern": {
-        "unit=fulu_g1":                        (OK,     OK,     OK,     NOTFND, FORBID, FORBID, NOTFND, UNAUTH, NOTFND),
-        "unit=fulu_g1 for=resident_wang":      (OK,     OK,     OK,     NOTFND, FORBID, FORBID, NOTFND, UNAUTH, NOTFND),
-        "unit=fulu_g2":                        (NOTFND, NOTFND, OK,     NOTFND, FORBID, FORBID, NOTFND, UNAUTH, NOTFND),
-        "unit=duji_g1":                        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, NOTFND, UNAUTH, NOTFND),
+        "unit=fulu_g1":                        (OK,     OK,     OK,     NOTFND, FORBID, FORBID, NOTFND, UNAUTH, NOTFND, NOTFND, FORBID),
+        "unit=fulu_g1 for=resident_wang":      (OK,     OK,     OK,     NOTFND, FORBID, FORBID, NOTFND, UNAUTH, NOTFND, NOTFND, FORBID),
+        "unit=fulu_g2":                        (NOTFND, NOTFND, OK,     NOTFND, FORBID, FORBID, NOTFND, UNAUTH, NOTFND, NOTFND, FORBID),
+        "unit=duji_g1":                        (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, NOTFND, UNAUTH, NOTFND, NOTFND, FORBID),
     },
     # --- councils loop / alliance: `topic=`, `task=`, `vote=`, `unit=` name seed rows
     "transitionMeeting": {
-        "meeting=park action=HOLD":            (FORBID, FORBID, OK,     FORBID, OK,     FORBID, FORBID, UNAUTH, FORBID),
-        "meeting=drainage action=REVIEW":      (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID),
+        "meeting=park action=HOLD":            (FORBID, FORBID, OK,     FORBID, OK,     FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "meeting=drainage action=REVIEW":      (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
     },
     "transitionTopic": {
-        "topic=park_site action=ACCEPT":       (FORBID, FORBID, OK,     FORBID, FORBID, FORBID, FORBID, UNAUTH, FORBID),
-        "topic=road action=DEFER":             (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID),
+        "topic=park_site action=ACCEPT":       (FORBID, FORBID, OK,     FORBID, FORBID, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "topic=road action=DEFER":             (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
     },
     "assignTask": {
-        "topic=wall owner=dizhi":              (FORBID, FORBID, OK,     FORBID, OK,     FORBID, FORBID, UNAUTH, FORBID),
-        "concern=pipe owner=volunteer":        (NOTFND, NOTFND, OK,     FORBID, OK,     FORBID, FORBID, UNAUTH, NOTFND),
-        "topic=road owner=volunteer":          (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID),
+        "topic=wall owner=dizhi":              (FORBID, FORBID, OK,     FORBID, OK,     FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "concern=pipe owner=volunteer":        (NOTFND, NOTFND, OK,     FORBID, OK,     FORBID, FORBID, UNAUTH, NOTFND, FORBID, FORBID),
+        "topic=road owner=volunteer":          (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
     },
     "completeTask": {
-        "task=wall_recheck":                   (NOTFND, FORBID, OK,     FORBID, FORBID, FORBID, OK,     UNAUTH, FORBID),
-        "task=ebikes_sweep":                   (NOTFND, OK,     OK,     FORBID, FORBID, FORBID, NOTFND, UNAUTH, FORBID),
-        "task=drainage_works":                 (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, NOTFND, UNAUTH, FORBID),
+        "task=wall_recheck":                   (NOTFND, FORBID, OK,     FORBID, FORBID, FORBID, OK,     UNAUTH, FORBID, FORBID, FORBID),
+        "task=ebikes_sweep":                   (NOTFND, OK,     OK,     FORBID, FORBID, FORBID, NOTFND, UNAUTH, FORBID, FORBID, FORBID),
+        "task=drainage_works":                 (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, NOTFND, UNAUTH, FORBID, FORBID, FORBID),
     },
     "rateMeeting": {
-        "meeting=wall":                        (OK,     FORBID, FORBID, FORBID, FORBID, FORBID, FORBID, UNAUTH, FORBID),
-        "meeting=drainage":                    (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID),
+        "meeting=wall":                        (OK,     FORBID, FORBID, FORBID, FORBID, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "meeting=drainage":                    (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
     },
     "openVote": {
-        "topic=park_site":                     (FORBID, FORBID, OK,     FORBID, FORBID, FORBID, FORBID, UNAUTH, FORBID),
-        "topic=road":                          (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID),
+        "topic=park_site":                     (FORBID, FORBID, OK,     FORBID, FORBID, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "topic=road":                          (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
     },
     "castBallot": {
-        "vote=committee":                      (OK,     OK,     FORBID, FORBID, FORBID, FORBID, FORBID, UNAUTH, FORBID),
-        "vote=drainage":                       (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID),
+        "vote=committee":                      (OK,     OK,     FORBID, FORBID, FORBID, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "vote=drainage":                       (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
     },
     "closeVote": {
-        "vote=committee":                      (FORBID, FORBID, OK,     FORBID, FORBID, FORBID, FORBID, UNAUTH, FORBID),
-        "vote=drainage":                       (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID),
+        "vote=committee":                      (FORBID, FORBID, OK,     FORBID, FORBID, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "vote=drainage":                       (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
     },
     "createAllianceUnit": {
-        "unit=nanchuan":                       (FORBID, FORBID, FORBID, FORBID, OK,     FORBID, FORBID, UNAUTH, FORBID),
-        "unit=fulu":                           (FORBID, FORBID, FORBID, FORBID, OK,     FORBID, NOTFND, UNAUTH, FORBID),
-        "unit=kuangshan":                      (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, NOTFND, UNAUTH, NOTFND),
+        "unit=nanchuan":                       (FORBID, FORBID, FORBID, FORBID, OK,     FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "unit=fulu":                           (FORBID, FORBID, FORBID, FORBID, OK,     FORBID, NOTFND, UNAUTH, FORBID, FORBID, FORBID),
+        "unit=kuangshan":                      (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, NOTFND, UNAUTH, NOTFND, NOTFND, FORBID),
     },
     "updateAllianceUnit": {
-        "alliance=school":                     (FORBID, FORBID, FORBID, FORBID, OK,     FORBID, NOTFND, UNAUTH, FORBID),
-        "alliance=dizhi":                      (FORBID, FORBID, FORBID, FORBID, OK,     FORBID, FORBID, UNAUTH, FORBID),
-        "alliance=hospital":                   (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, NOTFND, UNAUTH, FORBID),
+        "alliance=school":                     (FORBID, FORBID, FORBID, FORBID, OK,     FORBID, NOTFND, UNAUTH, FORBID, FORBID, FORBID),
+        "alliance=dizhi":                      (FORBID, FORBID, FORBID, FORBID, OK,     FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "alliance=hospital":                   (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, NOTFND, UNAUTH, FORBID, FORBID, FORBID),
     },
     # A concern's way to the end. Targets are seeded concerns in the state the step needs:
     # ebikes submitted (fulu_g1, resident_li's), wall accepted (fulu_g1, resident_wang's),
     # order assigned to volunteer_zhao (fulu_g2), drain resolved (resident_wang's),
     # elevator in the other street.
     "acceptConcern": {
-        "concern=ebikes":                      (NOTFND, OK, OK, FORBID, OK, FORBID, FORBID, UNAUTH, NOTFND),
-        "concern=elevator":                    (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, FORBID, UNAUTH, NOTFND),
+        "concern=ebikes":                      (NOTFND, OK, OK, FORBID, OK, FORBID, FORBID, UNAUTH, NOTFND, FORBID, FORBID),
+        "concern=elevator":                    (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, FORBID, UNAUTH, NOTFND, FORBID, FORBID),
     },
     "rejectConcern": {
-        "concern=ebikes":                      (NOTFND, OK, OK, FORBID, OK, FORBID, FORBID, UNAUTH, NOTFND),
-        "concern=elevator":                    (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, FORBID, UNAUTH, NOTFND),
+        "concern=ebikes":                      (NOTFND, OK, OK, FORBID, OK, FORBID, FORBID, UNAUTH, NOTFND, FORBID, FORBID),
+        "concern=elevator":                    (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, FORBID, UNAUTH, NOTFND, FORBID, FORBID),
     },
     "mergeConcern": {
-        "concern=ebikes into=wall":            (NOTFND, OK, OK, FORBID, OK, FORBID, FORBID, UNAUTH, NOTFND),
+        "concern=ebikes into=wall":            (NOTFND, OK, OK, FORBID, OK, FORBID, FORBID, UNAUTH, NOTFND, FORBID, FORBID),
     },
     "putConcernOnAgenda": {
-        "concern=wall meeting=park":           (FORBID, OK, OK, FORBID, FORBID, FORBID, FORBID, UNAUTH, NOTFND),
+        "concern=wall meeting=park":           (FORBID, OK, OK, FORBID, FORBID, FORBID, FORBID, UNAUTH, NOTFND, FORBID, FORBID),
     },
     "assignConcern": {
-        "concern=wall":                        (FORBID, OK, OK, FORBID, OK, FORBID, FORBID, UNAUTH, NOTFND),
-        "concern=elevator":                    (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, FORBID, UNAUTH, NOTFND),
+        "concern=wall":                        (FORBID, OK, OK, FORBID, OK, FORBID, FORBID, UNAUTH, NOTFND, FORBID, FORBID),
+        "concern=elevator":                    (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, FORBID, UNAUTH, NOTFND, FORBID, FORBID),
     },
     "startConcernWork": {
-        "concern=order":                       (NOTFND, NOTFND, OK, FORBID, OK, FORBID, FORBID, UNAUTH, OK),
+        "concern=order":                       (NOTFND, NOTFND, OK, FORBID, OK, FORBID, FORBID, UNAUTH, OK, FORBID, FORBID),
     },
     "escalateConcern": {
-        "concern=wall":                        (FORBID, OK, OK, FORBID, FORBID, FORBID, FORBID, UNAUTH, NOTFND),
+        "concern=wall":                        (FORBID, OK, OK, FORBID, FORBID, FORBID, FORBID, UNAUTH, NOTFND, FORBID, FORBID),
     },
     "resolveConcern": {
-        "concern=order":                       (NOTFND, NOTFND, OK, FORBID, OK, FORBID, FORBID, UNAUTH, OK),
+        "concern=order":                       (NOTFND, NOTFND, OK, FORBID, OK, FORBID, FORBID, UNAUTH, OK, FORBID, FORBID),
     },
     "rateConcern": {
-        "concern=drain":                       (OK, FORBID, FORBID, FORBID, FORBID, FORBID, FORBID, UNAUTH, NOTFND),
+        "concern=drain":                       (OK, FORBID, FORBID, FORBID, FORBID, FORBID, FORBID, UNAUTH, NOTFND, FORBID, FORBID),
     },
     "superviseConcern": {
-        "concern=ebikes":                      (NOTFND, FORBID, FORBID, FORBID, OK, FORBID, FORBID, UNAUTH, NOTFND),
-        "concern=elevator":                    (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, FORBID, UNAUTH, NOTFND),
+        "concern=ebikes":                      (NOTFND, FORBID, FORBID, FORBID, OK, FORBID, FORBID, UNAUTH, NOTFND, FORBID, FORBID),
+        "concern=elevator":                    (NOTFND, NOTFND, NOTFND, FORBID, NOTFND, FORBID, FORBID, UNAUTH, NOTFND, FORBID, FORBID),
+    },
+    # --- mediation: `case=`, `referral=`, `mediator=`, `workstation=` name seed rows
+    # (site is in the other street, referred to the other court's workstation).
+    "openMediationCase": {
+        "unit=fulu_g1 mediator=mediator_qin":  (FORBID, OK, OK, NOTFND, OK, FORBID, NOTFND, UNAUTH, NOTFND, NOTFND, FORBID),
+        "unit=duji_g1 mediator=mediator_shi":  (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, NOTFND, UNAUTH, NOTFND, NOTFND, FORBID),
+    },
+    "recordMediationSession": {
+        "case=leak":                           (NOTFND, FORBID, FORBID, NOTFND, FORBID, FORBID, FORBID, UNAUTH, FORBID, OK, NOTFND),
+        "case=site":                           (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID, NOTFND, NOTFND),
+    },
+    "transitionMediationCase": {
+        "case=leak action=SETTLE":             (NOTFND, FORBID, FORBID, NOTFND, FORBID, FORBID, FORBID, UNAUTH, FORBID, OK, NOTFND),
+        "case=dog action=ESCALATE mediator=mediator_lu":
+                                               (FORBID, FORBID, OK, NOTFND, OK, FORBID, FORBID, UNAUTH, FORBID, NOTFND, NOTFND),
+        "case=dog action=REFER workstation=fulu":
+                                               (FORBID, FORBID, OK, NOTFND, OK, FORBID, FORBID, UNAUTH, FORBID, NOTFND, NOTFND),
+        "case=site action=REFER workstation=duji":
+                                               (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID, NOTFND, NOTFND),
+    },
+    "decideReferral": {
+        "referral=crack action=ACCEPT":        (FORBID, FORBID, FORBID, OK, FORBID, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "referral=site action=ACCEPT":         (FORBID, FORBID, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID, NOTFND, NOTFND),
+    },
+    "recordOutreachEvent": {
+        "workstation=fulu unit=xinqing":       (NOTFND, NOTFND, NOTFND, OK, FORBID, FORBID, FORBID, UNAUTH, FORBID, NOTFND, FORBID),
+        "workstation=duji unit=duji":          (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID, NOTFND, NOTFND),
+    },
+    "recordLegalConsultation": {
+        "workstation=fulu unit=xinqing":       (NOTFND, NOTFND, NOTFND, OK, FORBID, FORBID, FORBID, UNAUTH, FORBID, NOTFND, FORBID),
+        "workstation=duji unit=duji":          (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID, NOTFND, NOTFND),
     },
 }
 # fmt: on
@@ -334,7 +412,9 @@ LOOKUP_KINDS = {
     # --- councils loop / alliance
     "allianceUnit": "alliance_units",
     "task": "tasks",
+    "mediationCase": "cases",  # --- mediation
 }
+LIST_FIELDS |= {"mediationCases", "mediators", "workstations", "outreachEvents", "legalConsultations"}
 MISSING_ID = "987654"  # no seeded row has it
 
 
@@ -501,6 +581,13 @@ TABLES = {
     "rating": Rating,
     "vote": Vote,
     "vote_participation": VoteParticipation,
+    # --- mediation
+    "mediation_case": MediationCase,
+    "mediation_session": MediationSession,
+    "referral": Referral,
+    "mediation_event": MediationEvent,
+    "outreach_event": OutreachEvent,
+    "legal_consultation": LegalConsultation,
 }
 
 # What one successful call adds (and nothing else changes).
@@ -520,6 +607,13 @@ WRITES = {
     "closeVote": {"meeting_event": 1},
     "createAllianceUnit": {"alliance_unit": 1},
     "updateAllianceUnit": {},
+    # --- mediation
+    "openMediationCase": {"mediation_case": 1, "mediation_event": 1},
+    "recordMediationSession": {"mediation_session": 1},
+    "transitionMediationCase": {"mediation_event": 1},
+    "decideReferral": {"mediation_event": 1},
+    "recordOutreachEvent": {"outreach_event": 1},
+    "recordLegalConsultation": {"legal_consultation": 1},
 }
 # --- councils loop / alliance: what one successful call changes in place (one row each)
 UPDATES = {
@@ -552,6 +646,19 @@ for _mutation in LIFECYCLE:
     }
     UPDATES[_mutation] = {"concern"}
 
+# --- mediation: writes that differ by target, and existing rows a step may change
+WRITES_BY_TARGET = {
+    ("transitionMediationCase", "case=dog action=REFER workstation=fulu"): {
+        "mediation_event": 1,
+        "referral": 1,
+    },
+}
+MAY_CHANGE = {
+    "recordMediationSession": {"mediation_case"},  # updated_at, for incremental sync
+    "transitionMediationCase": {"mediation_case", "mediation_event", "mediation_session", "referral"},
+    "decideReferral": {"mediation_case", "referral"},
+}
+
 MUTATION_DOCUMENTS = {
     **{
         mutation: f"mutation($input: {input_type}!) {{ {mutation}(input: $input) "
@@ -580,6 +687,18 @@ MUTATION_DOCUMENTS = {
     "openVote": "mutation($input: OpenVoteInput!) { openVote(input: $input) { id } }",
     "createAllianceUnit": "mutation($input: CreateAllianceUnitInput!) { createAllianceUnit(input: $input) { id } }",
     "updateAllianceUnit": "mutation($input: UpdateAllianceUnitInput!) { updateAllianceUnit(input: $input) { id } }",
+    # --- mediation
+    "openMediationCase": "mutation($input: OpenMediationCaseInput!) { openMediationCase(input: $input) { id } }",
+    "recordMediationSession": "mutation($input: RecordMediationSessionInput!) { recordMediationSession("
+    "input: $input) { ... on MediationSession { id } ... on InvalidTransition { message } } }",
+    "transitionMediationCase": "mutation($input: TransitionMediationCaseInput!) { transitionMediationCase("
+    "input: $input) { ... on MediationCase { id } ... on InvalidTransition { message } } }",
+    "decideReferral": "mutation($input: DecideReferralInput!) { decideReferral(input: $input) "
+    "{ ... on Referral { id } ... on InvalidTransition { message } } }",
+    "recordOutreachEvent": "mutation($input: RecordOutreachEventInput!) { recordOutreachEvent(input: $input) "
+    "{ id } }",
+    "recordLegalConsultation": "mutation($input: RecordLegalConsultationInput!) { recordLegalConsultation("
+    "input: $input) { id } }",
 }
 
 
@@ -664,6 +783,36 @@ def mutation_input(demo: Demo, mutation: str, target: dict[str, str], person_key
             "rateConcern": {"rating": 5, "satisfied": True, "comment": "满意"},
         }.get(mutation, {"note": "矩阵测试"})
         return {**values, **extra}
+    # --- mediation
+    if mutation == "openMediationCase":
+        return {
+            "unitId": demo.id("units", target["unit"]),
+            "mediatorId": demo.id("mediators", target["mediator"]),
+            "title": "楼道堆物纠纷",
+            "category": "DAILY_LIFE",
+            "parties": [{"name": "甲", "phone": "13100000001", "idNumber": "3406**********0033"}],
+        }
+    if mutation == "recordMediationSession":
+        return {"caseId": demo.id("cases", target["case"]), "heldOn": "2026-11-20", "notes": "矩阵测试"}
+    if mutation == "transitionMediationCase":
+        values = {"caseId": demo.id("cases", target["case"]), "action": target["action"], "note": "矩阵测试"}
+        if "mediator" in target:
+            values["mediatorId"] = demo.id("mediators", target["mediator"])
+        if "workstation" in target:
+            values["workstationId"] = demo.id("workstations", target["workstation"])
+        return values
+    if mutation == "decideReferral":
+        return {
+            "referralId": demo.id("referrals", target["referral"]),
+            "action": target["action"],
+            "note": "矩阵",
+        }
+    where = {"workstationId": demo.id("workstations", target.get("workstation", "fulu"))}
+    where["unitId"] = demo.id("units", target.get("unit", "fulu"))
+    if mutation == "recordOutreachEvent":
+        return {**where, "title": "民法典进院落", "heldAt": "2026-12-01T09:30:00+08:00", "attendance": 40}
+    if mutation == "recordLegalConsultation":
+        return {**where, "question": "邻居占用公共通道怎么办?", "askedOn": "2026-11-20"}
     raise AssertionError(f"no input builder for {mutation}")
 
 
@@ -754,9 +903,12 @@ async def check_allowed_call(demo: Demo, mutation: str, target: str, role: str, 
     new_id = int(body["data"][mutation]["id"])
     written = changes(before, await snapshot())
     added = {table: len(d["added"]) for table, d in written.items() if d["added"]}
-    assert added == WRITES[mutation], written
-    changed = {table: len(d["changed"]) for table, d in written.items() if d["changed"]}
-    assert changed == dict.fromkeys(UPDATES.get(mutation, ()), 1), written
+    assert added == WRITES_BY_TARGET.get((mutation, target), WRITES[mutation]), written
+    if mutation in MAY_CHANGE:  # --- mediation: steps that may touch the case's rows
+        assert {table for table, d in written.items() if d["changed"]} <= MAY_CHANGE[mutation], written
+    else:
+        changed = {table: len(d["changed"]) for table, d in written.items() if d["changed"]}
+        assert changed == dict.fromkeys(UPDATES.get(mutation, ()), 1), written
     assert all(not d["removed"] for d in written.values()), written
     if mutation in LIFECYCLE:
         assert body["data"][mutation]["__typename"] == "Concern", body
@@ -802,6 +954,50 @@ async def check_allowed_call(demo: Demo, mutation: str, target: str, role: str, 
             actor.id,
         )
         assert await ConcernEvent.filter(concern_id=new_id, kind="submitted").count() == 1
+    elif mutation in MEDIATION_MUTATIONS:  # --- mediation
+        await check_mediation_call(demo, mutation, where, actor, new_id)
+
+
+MEDIATION_MUTATIONS = {
+    "openMediationCase", "recordMediationSession", "transitionMediationCase",
+    "decideReferral", "recordOutreachEvent", "recordLegalConsultation",
+}  # fmt: skip
+
+
+async def check_mediation_call(demo: Demo, mutation: str, where: dict, actor, new_id: int) -> None:
+    if mutation == "openMediationCase":
+        case = await MediationCase.get(id=new_id)
+        unit, mediator = demo.world.units[where["unit"]], demo.world.mediators[where["mediator"]]
+        assert (case.scope_path, case.owner_id, case.assignee_id, case.status) == (
+            unit.path,
+            actor.id,
+            mediator.owner_id,
+            "open",
+        )
+        return
+    if mutation == "recordMediationSession":
+        session = await MediationSession.get(id=new_id)
+        case = demo.world.cases[where["case"]]
+        assert (session.case_id, session.scope_path, session.assignee_id) == (
+            case.id,
+            case.scope_path,
+            case.assignee_id,
+        )
+        return
+    if mutation in ("recordOutreachEvent", "recordLegalConsultation"):
+        model = OutreachEvent if mutation == "recordOutreachEvent" else LegalConsultation
+        row = await model.get(id=new_id)
+        station, unit = demo.world.workstations[where["workstation"]], demo.world.units[where["unit"]]
+        assert (row.workstation_id, row.court_id, row.scope_path) == (station.id, station.court_id, unit.path)
+        return
+    event = await MediationEvent.filter(actor_id=actor.id).order_by("-id").first()
+    if mutation == "transitionMediationCase":
+        case = await MediationCase.get(id=new_id)
+        expected = {"SETTLE": "settled", "ESCALATE": "escalated", "REFER": "referred"}[where["action"]]
+        assert case.status == expected and (event.case_id, event.to_status) == (case.id, expected)
+        return
+    referral = await Referral.get(id=new_id)
+    assert referral.status == "accepted" and (event.referral_id, event.to_status) == (referral.id, "accepted")
 
 
 # Bad input from a role that may act: BAD_USER_INPUT, nothing written.
@@ -813,6 +1009,20 @@ BAD_INPUTS = [
     ("recordAttendance", "grid_worker", "meeting=park person=self", {"capacity": "spectator"}),
     ("raiseConcern", "resident", "unit=fulu_g1", {"category": "no-such-category"}),
     ("raiseConcern", "secretary", "unit=fulu", {}),  # a community, not a grid
+    # --- mediation
+    ("openMediationCase", "secretary", "unit=fulu_g1 mediator=mediator_qin", {"parties": []}),
+    ("openMediationCase", "secretary", "unit=fulu mediator=mediator_qin", {}),  # qin works in a grid
+    ("transitionMediationCase", "secretary", "case=dog action=ESCALATE", {}),  # no mediator named
+    (
+        "transitionMediationCase",
+        "secretary",
+        "case=dog action=ESCALATE mediator=mediator_fang",
+        {},
+    ),  # skips a level
+    ("decideReferral", "judge", "referral=crack action=RETURN", {"note": ""}),  # no reason
+    ("recordOutreachEvent", "judge", "workstation=fulu unit=xinqing", {"attendance": -1}),
+    ("recordOutreachEvent", "judge", "workstation=fulu unit=nanchuan", {}),  # a street, not served
+    ("recordLegalConsultation", "judge", "workstation=fulu unit=xinqing", {"question": " "}),
 ]
 
 

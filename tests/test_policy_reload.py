@@ -34,6 +34,9 @@ from tests.conftest import POLICY_DIR, error_codes, gql
 DEBOUNCE_MS = 50
 RESCAN_SECONDS = 0.5
 SWAP_WITHIN = 1.0  # seconds from the write to the new policy in force
+# Convergence of several instances is about the outcome, not the latency (that is
+# SWAP_WITHIN's test): a generous bound keeps it from failing on a busy CI machine.
+CONVERGE_WITHIN = 5.0
 PAUSE = 0.01  # between two requests of one client
 
 MODEL = (POLICY_DIR / "model.conf").read_text(encoding="utf-8")
@@ -383,7 +386,7 @@ async def test_instances_with_the_same_files_converge_on_one_version(demo, setti
             write_atomically(inst.directory, CHANGED)
             await asyncio.sleep(0.1)
         for inst in instances:
-            await wait_for(lambda i=inst: i.store.current.version == V_CHANGED, SWAP_WITHIN, "change")
+            await wait_for(lambda i=inst: i.store.current.version == V_CHANGED, CONVERGE_WITHIN, "change")
         for inst in instances:
             ready, status = await _status(inst, admin)
             assert ready["version"] == status["version"] == V_CHANGED
@@ -394,7 +397,7 @@ async def test_instances_with_the_same_files_converge_on_one_version(demo, setti
         for inst in instances:
             write_atomically(inst.directory, BROKEN)
         for inst in instances:
-            await wait_for(lambda i=inst: i.store.last_error is not None, SWAP_WITHIN, "refusal")
+            await wait_for(lambda i=inst: i.store.last_error is not None, CONVERGE_WITHIN, "refusal")
         for inst in instances:
             ready, status = await _status(inst, admin)
             assert ready["version"] == status["version"] == V_CHANGED
@@ -408,7 +411,7 @@ async def test_instances_with_the_same_files_converge_on_one_version(demo, setti
             write_atomically(inst.directory, CHANGED)
         for inst in instances:
             await wait_for(
-                lambda i=inst: i.store.last_error is None, RESCAN_SECONDS + SWAP_WITHIN, "error cleared"
+                lambda i=inst: i.store.last_error is None, RESCAN_SECONDS + CONVERGE_WITHIN, "error cleared"
             )
             ready, status = await _status(inst, admin)
             assert ready["version"] == status["version"] == V_CHANGED
@@ -420,7 +423,9 @@ async def test_instances_with_the_same_files_converge_on_one_version(demo, setti
             write_atomically(inst.directory, model, "model.conf")
         expected = content_version(model, CHANGED)
         for inst in instances:
-            await wait_for(lambda i=inst: i.store.current.version == expected, SWAP_WITHIN, "model change")
+            await wait_for(
+                lambda i=inst: i.store.current.version == expected, CONVERGE_WITHIN, "model change"
+            )
         assert len({(await _status(i, admin))[1]["version"] for i in instances}) == 1
     finally:
         for inst in instances:

@@ -1,0 +1,228 @@
+"""Mediation (人民调解) and judge workstations (法官工作站): courts, workstations, mediators,
+cases with their sessions and events, and referrals to a workstation (诉调对接).
+
+Case rows and their children carry the links the policy reads: assignee_id (the person
+id of the mediator in charge), workstation_id and court_id (where the case is referred),
+copied onto sessions, events and referrals so that every row is decided by its own columns.
+"""
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+from models.base import ScopedModel
+
+
+class MediationLevel(StrEnum):
+    GROUP = "group"  # residents' group / grid (村(居)小组)
+    COMMUNITY = "community"
+    STREET = "street"
+
+
+class Certification(StrEnum):
+    GOLD = "gold"
+    STANDARD = "standard"
+
+
+class CaseCategory(StrEnum):
+    PROPERTY = "property"
+    DAILY_LIFE = "daily_life"
+    RENOVATION = "renovation"
+    LAND_FOREST = "land_forest"
+    CONSTRUCTION = "construction"
+    OTHER = "other"
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    IN_MEDIATION = "in_mediation"
+    SETTLED = "settled"
+    FAILED = "failed"
+    ESCALATED = "escalated"
+    REFERRED = "referred"
+
+
+class ReferralStatus(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    RETURNED = "returned"
+    CLOSED = "closed"
+
+
+class ReferralOutcome(StrEnum):
+    GUIDED_SETTLEMENT = "guided_settlement"
+    JUDICIAL_CONFIRMATION = "judicial_confirmation"
+    FILED = "filed"
+
+
+class Court(Model):
+    """A court and the tribunal that founded workstations, e.g. 某区人民法院 行政审判庭."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=128)
+    tribunal = fields.CharField(max_length=128, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "court"
+
+
+class Workstation(ScopedModel):
+    """A judge workstation stationed in a street, scope_path is that street."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=128)
+    court = fields.ForeignKeyField("models.Court", related_name="workstations", on_delete=fields.RESTRICT)
+    officers = fields.IntField(default=0, description="Court officers who founded or staff it")
+    founded_on = fields.DateField(null=True)
+
+    class Meta:
+        table = "workstation"
+
+
+class WorkstationUnit(Model):
+    """A community or village a workstation serves."""
+
+    id = fields.IntField(primary_key=True)
+    workstation = fields.ForeignKeyField(
+        "models.Workstation", related_name="served", on_delete=fields.CASCADE
+    )
+    unit = fields.ForeignKeyField("models.OrgUnit", related_name="workstations", on_delete=fields.RESTRICT)
+
+    class Meta:
+        table = "workstation_unit"
+        unique_together = (("workstation", "unit"),)
+
+
+class Mediator(ScopedModel):
+    """A certified mediator working at one level, owner_id is the mediator's person id."""
+
+    id = fields.IntField(primary_key=True)
+    person = fields.ForeignKeyField("models.Person", related_name="mediator_roles", on_delete=fields.CASCADE)
+    unit = fields.ForeignKeyField("models.OrgUnit", related_name="mediators", on_delete=fields.RESTRICT)
+    level = fields.CharEnumField(MediationLevel, max_length=16)
+    certification = fields.CharEnumField(Certification, max_length=16, default=Certification.STANDARD)
+    room = fields.CharField(max_length=128, default="", description="Mediation room (调解室)")
+
+    class Meta:
+        table = "mediator"
+
+
+class CaseLinked(ScopedModel):
+    """Columns the mediation relations read (assigned and affiliated)."""
+
+    assignee_id = fields.IntField(null=True, db_index=True, description="Person id of the mediator in charge")
+    workstation_id = fields.IntField(null=True, db_index=True, description="Workstation referred to")
+    court_id = fields.IntField(null=True, db_index=True, description="Court of that workstation")
+
+    class Meta:
+        abstract = True
+
+
+class MediationCase(CaseLinked):
+    """A dispute in mediation, scope_path is where the dispute is, owner_id the applicant."""
+
+    id = fields.IntField(primary_key=True)
+    unit = fields.ForeignKeyField("models.OrgUnit", related_name="mediation_cases", on_delete=fields.RESTRICT)
+    title = fields.CharField(max_length=200)
+    description = fields.TextField(default="")
+    category = fields.CharEnumField(CaseCategory, max_length=16, db_index=True)
+    level = fields.CharEnumField(MediationLevel, max_length=16)
+    status = fields.CharEnumField(CaseStatus, max_length=16, default=CaseStatus.OPEN, db_index=True)
+    mediator = fields.ForeignKeyField(
+        "models.Mediator", related_name="cases", null=True, on_delete=fields.SET_NULL
+    )
+    parties = fields.JSONField(default=list, description="Confidential: names, phones, id numbers")
+    outcome = fields.TextField(default="", description="Settlement terms or why mediation failed")
+    updated_at = fields.DatetimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        table = "mediation_case"
+
+
+class MediationSession(CaseLinked):
+    """One mediation session of a case: date and notes."""
+
+    id = fields.IntField(primary_key=True)
+    case = fields.ForeignKeyField("models.MediationCase", related_name="sessions", on_delete=fields.CASCADE)
+    held_on = fields.DateField()
+    notes = fields.TextField(default="")
+    recorded_by = fields.ForeignKeyField(
+        "models.Person", related_name="recorded_sessions", null=True, on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "mediation_session"
+
+
+class Referral(CaseLinked):
+    """A case referred to a workstation (诉调对接): pending, accepted, returned or closed."""
+
+    id = fields.IntField(primary_key=True)
+    case = fields.ForeignKeyField("models.MediationCase", related_name="referrals", on_delete=fields.CASCADE)
+    status = fields.CharEnumField(ReferralStatus, max_length=16, default=ReferralStatus.PENDING)
+    return_reason = fields.TextField(default="")
+    outcome = fields.CharEnumField(ReferralOutcome, max_length=32, null=True)
+    outcome_note = fields.TextField(default="")
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "referral"
+
+
+class MediationEvent(CaseLinked):
+    """One step in a case's history (its referrals included): who, when, from, to, note."""
+
+    id = fields.IntField(primary_key=True)
+    case = fields.ForeignKeyField("models.MediationCase", related_name="events", on_delete=fields.CASCADE)
+    referral = fields.ForeignKeyField(
+        "models.Referral", related_name="events", null=True, on_delete=fields.CASCADE
+    )
+    actor = fields.ForeignKeyField(
+        "models.Person", related_name="mediation_events", null=True, on_delete=fields.SET_NULL
+    )
+    kind = fields.CharField(max_length=32)
+    from_status = fields.CharField(max_length=16, null=True)
+    to_status = fields.CharField(max_length=16, null=True)
+    note = fields.TextField(default="")
+
+    class Meta:
+        table = "mediation_event"
+
+
+class OutreachEvent(ScopedModel):
+    """Legal outreach (普法) by a workstation, e.g. 民法典进院落, scope_path is where it was held."""
+
+    id = fields.IntField(primary_key=True)
+    workstation_id = fields.IntField(db_index=True, description="Workstation that ran it")
+    court_id = fields.IntField(null=True, db_index=True, description="Court of that workstation")
+    unit = fields.ForeignKeyField("models.OrgUnit", related_name="outreach_events", on_delete=fields.RESTRICT)
+    title = fields.CharField(max_length=200)
+    topic = fields.CharField(max_length=64, default="", description="Law discussed, e.g. 民法典")
+    held_at = fields.DatetimeField(db_index=True)
+    place = fields.CharField(max_length=200, default="")
+    attendance = fields.IntField(default=0, description="Residents reached")
+    recorded_by = fields.ForeignKeyField(
+        "models.Person", related_name="recorded_outreach", null=True, on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "outreach_event"
+
+
+class LegalConsultation(ScopedModel):
+    """A resident's legal question answered at a workstation, owner_id is the resident."""
+
+    id = fields.IntField(primary_key=True)
+    workstation_id = fields.IntField(db_index=True, description="Workstation that answered")
+    court_id = fields.IntField(null=True, db_index=True, description="Court of that workstation")
+    question = fields.TextField()
+    answer = fields.TextField(default="")
+    asked_on = fields.DateField()
+    answered_by = fields.ForeignKeyField(
+        "models.Person", related_name="answered_consultations", null=True, on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "legal_consultation"
