@@ -45,6 +45,36 @@ class CouncilStatistics:
     attendances: int = strawberry.field(description="People present at those meetings.")
 
 
+@strawberry.type(
+    description="Dispute figures (纠纷): mediation cases opened, settled, referred, by category."
+)
+class DisputeStatistics:
+    opened: int = strawberry.field(description="Cases opened in the period.")
+    settled: int = strawberry.field(description="Of those, settled by mediation.")
+    referred: int = strawberry.field(description="Of those, referred to a judge workstation (诉调对接).")
+    by_category: list[CategoryFigure] = strawberry.field(
+        description="Opened per category, with the same period a year earlier (e.g. 物业纠纷 -22.77%)."
+    )
+
+
+@strawberry.type(description="Legal outreach (普法) figures.")
+class OutreachStatistics:
+    events: int = strawberry.field(description="Outreach events held in the period.")
+    residents_reached: int = strawberry.field(description="Residents reached by them.")
+
+
+def _categories(figures) -> list[CategoryFigure]:
+    return [
+        CategoryFigure(
+            category=c.category,
+            count=c.count,
+            count_a_year_earlier=c.count_a_year_earlier,
+            change_percent=c.change_percent,
+        )
+        for c in figures
+    ]
+
+
 @strawberry.type(description="Figures for the caller's scope (or a unit within it) over a period.")
 class Statistics:
     since: datetime = strawberry.field(description="Start of the period (inclusive).")
@@ -62,15 +92,7 @@ class Statistics:
             closed=figures.closed,
             overdue_now=figures.overdue_now,
             mean_hours_to_close=figures.mean_hours_to_close,
-            by_category=[
-                CategoryFigure(
-                    category=c.category,
-                    count=c.count,
-                    count_a_year_earlier=c.count_a_year_earlier,
-                    change_percent=c.change_percent,
-                )
-                for c in figures.by_category
-            ],
+            by_category=_categories(figures.by_category),
         )
 
     @strawberry.field(
@@ -81,6 +103,21 @@ class Statistics:
         return CouncilStatistics(
             councils=figures.councils, meetings_held=figures.meetings_held, attendances=figures.attendances
         )
+
+    @strawberry.field(description="Dispute figures; null with FORBIDDEN when the caller may not read cases.")
+    async def disputes(self, info: Info) -> DisputeStatistics | None:
+        figures = await service.dispute_figures(info.context.auth, self.since, self.until, self.unit_path)
+        return DisputeStatistics(
+            opened=figures.opened,
+            settled=figures.settled,
+            referred=figures.referred,
+            by_category=_categories(figures.by_category),
+        )
+
+    @strawberry.field(description="Outreach figures; null with FORBIDDEN when the caller may not read them.")
+    async def outreach(self, info: Info) -> OutreachStatistics | None:
+        figures = await service.outreach_figures(info.context.auth, self.since, self.until, self.unit_path)
+        return OutreachStatistics(events=figures.events, residents_reached=figures.residents_reached)
 
 
 @strawberry.type

@@ -16,6 +16,7 @@ Resolvers never name a role.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -276,6 +277,9 @@ class Plan:
         return any(RELATIONS[rel].holds(grant, facts) for rel, grant in self.grants)
 
 
+_ENFORCE_LOCK = threading.Lock()
+
+
 class Authorizer:
     """One loaded policy. Immutable: a request keeps the one it started with."""
 
@@ -310,12 +314,17 @@ class Authorizer:
     def decide(self, actor: Actor, resource: str, action: str, facts: Facts) -> bool:
         """Casbin's own decision for one object: any assignment that allows it."""
         _check_words(resource, action)
-        return any(
-            self.enforcer.enforce(
-                a.role, Grant(actor.person_id, a.path, a.affiliation), resource, action, facts
+        # Casbin compiles the matcher with ast.parse on every call, and CPython 3.11's
+        # parser is not safe to run in two threads at once ("AST constructor recursion
+        # depth mismatch"): a policy being checked in the reload thread would make a
+        # request fail. The lock costs a fraction of a millisecond per decision.
+        with _ENFORCE_LOCK:
+            return any(
+                self.enforcer.enforce(
+                    a.role, Grant(actor.person_id, a.path, a.affiliation), resource, action, facts
+                )
+                for a in actor.assignments
             )
-            for a in actor.assignments
-        )
 
 
 def _check_words(resource: str, action: str) -> None:

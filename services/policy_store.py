@@ -35,9 +35,25 @@ class LoadFailure:
     problems: tuple[str, ...]
 
 
+class PolicyCheckCrashed(PolicyError):
+    """The check itself failed, not the files: worth trying the same files again."""
+
+
 def build_checked(directory: Path) -> Authorizer:
-    """A new authorizer for ``directory``, or ``PolicyError`` with every problem found."""
-    report = check_directory(directory)
+    """A new authorizer for ``directory``, or ``PolicyError`` with every problem found.
+
+    Anything else that goes wrong (a file replaced between two reads, an unexpected
+    parser error) raises ``PolicyCheckCrashed``: the running policy stays in force and
+    the same files are tried again at the next change or rescan."""
+    try:
+        report = check_directory(directory)
+    except PolicyError:
+        raise
+    except Exception as exc:
+        log.exception("unexpected error while checking %s", directory)
+        raise PolicyCheckCrashed(
+            [f"{directory}: could not be checked: {type(exc).__name__}: {exc}"]
+        ) from None
     if not report.ok or report.authorizer is None:
         raise PolicyError(report.errors or [f"{directory}: policy could not be built"])
     return report.authorizer
@@ -58,7 +74,9 @@ class PolicyStore:
             log.info("policy %s in force (was %s)", candidate.version, previous)
 
     def _refuse(self, exc: PolicyError, version: str | None) -> None:
-        self.last_error = LoadFailure(datetime.now(UTC), version, tuple(exc.problems))
+        # A crashed check is not a verdict on the files: no version, so they stay pending.
+        refused = None if isinstance(exc, PolicyCheckCrashed) else version
+        self.last_error = LoadFailure(datetime.now(UTC), refused, tuple(exc.problems))
         log.error(
             "policy change refused, still serving %s: %s", self.current.version, "; ".join(exc.problems)
         )
@@ -117,9 +135,12 @@ class PolicyStore:
             yield_on_timeout=True,
             recursive=False,
         ):
-            if self.pending():
-                await self.areload()
-            elif self.last_error is not None and read_version(self.directory) == self.current.version:
-                # The refused edit was taken back: the files are the policy in force again.
-                log.info("policy files are back to %s, the policy in force", self.current.version)
-                self.last_error = None
+            try:
+                if self.pending():
+                    await self.areload()
+                elif self.last_error is not None and read_version(self.directory) == self.current.version:
+                    # The refused edit was taken back: the files are the policy in force again.
+                    log.info("policy files are back to %s, the policy in force", self.current.version)
+                    self.last_error = None
+            except Exception:  # the watcher must outlive any one bad change
+                log.exception("policy watcher: change not applied, still serving %s", self.current.version)

@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 
 from tortoise import connections
 from tortoise.expressions import Q, RawSQL
-from tortoise.functions import Avg, Count
+from tortoise.functions import Avg, Count, Sum
 
 from models.concerns import ConcernStatus
 from models.councils import MeetingStatus
+from models.mediation import CaseStatus
 from services.authz import RequestAuth, under_condition
 from services.concerns import OPEN
 from services.errors import BadUserInput
@@ -87,27 +88,70 @@ async def concern_figures(
     mean = await closed.annotate(seconds=Avg(RawSQL(SECONDS_TO_CLOSE[dialect]))).first().values("seconds")
     seconds = (mean or {}).get("seconds")
 
-    async def by_category(start: datetime, end: datetime) -> dict[str, int]:
-        rows = (
-            await visible.filter(created_at__gte=start, created_at__lt=end)
-            .annotate(n=Count("id"))
-            .group_by("category")
-            .values("category", "n")
-        )
-        return {row["category"]: row["n"] for row in rows}
-
-    now_counts = await by_category(since, until)
-    earlier_counts = await by_category(_year_earlier(since), _year_earlier(until))
-    categories = sorted(set(now_counts) | set(earlier_counts))
     return ConcernFigures(
         collected=await in_period.count(),
         resolved=await visible.filter(resolved_at__gte=since, resolved_at__lt=until).count(),
         closed=await closed.count(),
         overdue_now=await visible.filter(Q(due_at__lt=datetime.now(UTC)), status__in=list(OPEN)).count(),
         mean_hours_to_close=None if seconds is None else round(float(seconds) / 3600, 2),
-        by_category=tuple(
-            CategoryCount(c, now_counts.get(c, 0), earlier_counts.get(c, 0)) for c in categories
-        ),
+        by_category=await by_category(visible, since, until),
+    )
+
+
+async def by_category(visible, since: datetime, until: datetime) -> tuple[CategoryCount, ...]:
+    """Rows created per category in the period and in the same period a year earlier."""
+
+    async def counts(start: datetime, end: datetime) -> dict[str, int]:
+        rows = (
+            await visible.filter(created_at__gte=start, created_at__lt=end)
+            .annotate(n=Count("id"))
+            .group_by("category")
+            .values("category", "n")
+        )
+        return {str(row["category"]): row["n"] for row in rows}
+
+    now, earlier = await counts(since, until), await counts(_year_earlier(since), _year_earlier(until))
+    return tuple(CategoryCount(c, now.get(c, 0), earlier.get(c, 0)) for c in sorted(set(now) | set(earlier)))
+
+
+@dataclass(frozen=True)
+class DisputeFigures:
+    opened: int
+    settled: int
+    referred: int
+    by_category: tuple[CategoryCount, ...]
+
+
+async def dispute_figures(
+    auth: RequestAuth, since: datetime, until: datetime, unit_path: str | None = None
+) -> DisputeFigures:
+    """Mediation cases (纠纷) of the period, per category against a year earlier."""
+    since, until = period(since, until)
+    visible = _narrow(auth.listing("MediationCase"), unit_path)
+    in_period = visible.filter(created_at__gte=since, created_at__lt=until)
+    return DisputeFigures(
+        opened=await in_period.count(),
+        settled=await in_period.filter(status=CaseStatus.SETTLED).count(),
+        referred=await in_period.filter(workstation_id__isnull=False).count(),
+        by_category=await by_category(visible, since, until),
+    )
+
+
+@dataclass(frozen=True)
+class OutreachFigures:
+    events: int
+    residents_reached: int
+
+
+async def outreach_figures(
+    auth: RequestAuth, since: datetime, until: datetime, unit_path: str | None = None
+) -> OutreachFigures:
+    """Legal outreach (普法) held in the period and the residents it reached."""
+    since, until = period(since, until)
+    held = _narrow(auth.listing("OutreachEvent"), unit_path).filter(held_at__gte=since, held_at__lt=until)
+    total = await held.annotate(reached=Sum("attendance")).first().values("reached")
+    return OutreachFigures(
+        events=await held.count(), residents_reached=int((total or {}).get("reached") or 0)
     )
 
 

@@ -256,3 +256,33 @@ def test_reload_keeps_the_running_policy_when_a_file_disappears(policy_dir):
     assert store.reload() is False
     assert store.current is running
     assert "cannot read" in store.last_error.problems[0]
+
+
+def test_a_crashed_check_keeps_the_policy_and_is_tried_again(policy_dir, monkeypatch):
+    """A failure of the check itself (not of the files) refuses nothing for good: the same
+    files are tried again, and the watcher lives on."""
+    from services import policy_store
+
+    store = PolicyStore(policy_dir)
+    before = store.current
+    (policy_dir / POLICY_FILE).write_text(
+        SHIPPED_POLICY.replace("# end of policy", "p, admin, Council, read, any\n# end of policy"),
+        encoding="utf-8",
+    )
+    real = policy_store.check_directory
+    calls = []
+
+    def crash_once(directory):
+        calls.append(directory)
+        if len(calls) == 1:
+            raise SystemError("AST constructor recursion depth mismatch")
+        return real(directory)
+
+    monkeypatch.setattr(policy_store, "check_directory", crash_once)
+    assert store.reload() is False
+    assert store.current is before
+    assert store.last_error is not None and store.last_error.version is None
+    assert "SystemError" in store.last_error.problems[0]
+    assert store.pending()  # the same files are still to be tried
+    assert store.reload() is True
+    assert store.current is not before and store.last_error is None

@@ -111,3 +111,65 @@ async def test_a_foreign_unit_is_not_found_and_a_reversed_period_is_bad_input(mu
         reversed_period = await gql(client, QUERY, {"since": PERIOD["until"], "until": PERIOD["since"]})
     assert error_codes(foreign) == ["NOT_FOUND"]
     assert error_codes(reversed_period) == ["BAD_USER_INPUT"]
+
+
+DISPUTES = """query($since: DateTime!, $until: DateTime!) {
+  statistics(since: $since, until: $until) {
+    disputes { opened settled referred byCategory { category count countAYearEarlier changePercent } }
+    outreach { events residentsReached }
+  }
+}"""
+
+
+async def dispute(
+    d, grid: str, category: str, created: str, status: str = "open", workstation: int | None = None
+):
+    from models.mediation import MediationCase
+
+    unit = d.world.units[grid]
+    row = await MediationCase.create(
+        unit=unit, scope_path=unit.path, owner_id=d.world.people["resident_wang"].id, title="纠纷",
+        category=category, level="group", status=status, workstation_id=workstation,
+    )  # fmt: skip
+    await MediationCase.filter(id=row.id).update(created_at=at(created))
+
+
+async def test_disputes_against_a_year_earlier_and_outreach(mutable_demo):
+    """物业纠纷 fell from 4 to 3 (-25%), 装修纠纷 rose from 0 to 1; two outreach events reached 70."""
+    from models.mediation import OutreachEvent
+
+    d = mutable_demo
+    for month in ("02", "03", "04"):
+        await dispute(d, "fulu_g1", "property", f"2025-{month}-01T08:00:00", status="settled")
+    await dispute(d, "fulu_g2", "renovation", "2025-05-01T08:00:00", workstation=1)
+    for month in ("01", "02", "03", "04"):
+        await dispute(d, "fulu_g1", "property", f"2024-{month}-15T08:00:00")
+    await dispute(d, "duji_g1", "property", "2025-02-01T08:00:00")  # the other street
+    fulu = d.world.units["fulu"]
+    for attendance, held in (
+        (40, "2025-03-08T09:00:00"),
+        (30, "2025-06-01T09:00:00"),
+        (99, "2024-06-01T09:00:00"),
+    ):
+        await OutreachEvent.create(
+            workstation_id=1, unit=fulu, scope_path=fulu.path, title="民法典进院落", held_at=at(held),
+            attendance=attendance,
+        )  # fmt: skip
+    async with d.client("secretary_zhang") as client:
+        body = await gql(client, DISPUTES, PERIOD)
+    assert "errors" not in body, body
+    stats = body["data"]["statistics"]
+    assert stats["disputes"]["opened"] == 4
+    assert (stats["disputes"]["settled"], stats["disputes"]["referred"]) == (3, 1)
+    assert stats["disputes"]["byCategory"] == [
+        {"category": "property", "count": 3, "countAYearEarlier": 4, "changePercent": -25.0},
+        {"category": "renovation", "count": 1, "countAYearEarlier": 0, "changePercent": None},
+    ]
+    assert stats["outreach"] == {"events": 2, "residentsReached": 70}
+
+
+async def test_sections_a_role_may_not_read_are_forbidden(demo):
+    async with demo.client("admin") as client:
+        body = await gql(client, DISPUTES, PERIOD)
+    assert body["data"]["statistics"] == {"disputes": None, "outreach": None}
+    assert sorted(error_codes(body)) == ["FORBIDDEN", "FORBIDDEN"]
