@@ -9,7 +9,7 @@ import strawberry
 
 from models import concerns as models
 from schema.audit import audited
-from schema.context import Info
+from schema.context import Info, load_related
 from schema.org import OrgUnit, Person, _int_id
 from schema.pagination import Connection
 from schema.transitions import InvalidTransition
@@ -95,34 +95,23 @@ class Concern:
 
     @strawberry.field(description="The person it is assigned to; null when none or not visible.")
     async def assignee(self, info: Info) -> Person | None:
-        if self.row.assignee_id is None:
-            return None
-        row = await info.context.loaders.by_id("Person").load(self.row.assignee_id)
-        return Person.from_model(row) if row else None
+        return await load_related(info, "Person", self.row.assignee_id, Person.from_model)
 
     @strawberry.field(description="The concern this one was merged into; null when none or not visible.")
     async def duplicate_of(self, info: Info) -> Concern | None:
-        if self.row.duplicate_of_id is None:
-            return None
-        row = await info.context.loaders.by_id("Concern").load(self.row.duplicate_of_id)
-        return Concern.from_model(row) if row else None
+        return await load_related(info, "Concern", self.row.duplicate_of_id, Concern.from_model)
 
     @strawberry.field(description="The grid the concern was raised in.")
     async def unit(self, info: Info) -> OrgUnit | None:
-        row = await info.context.loaders.by_id("OrgUnit").load(self.row.unit_id)
-        return OrgUnit.from_model(row) if row else None
+        return await load_related(info, "OrgUnit", self.row.unit_id, OrgUnit.from_model)
 
     @strawberry.field(description="The resident it belongs to; null when the caller may not see them.")
     async def raised_by(self, info: Info) -> Person | None:
-        row = await info.context.loaders.by_id("Person").load(self.row.raised_by_id)
-        return Person.from_model(row) if row else None
+        return await load_related(info, "Person", self.row.raised_by_id, Person.from_model)
 
     @strawberry.field(description="Who recorded it (the resident, or a grid worker for them).")
     async def recorded_by(self, info: Info) -> Person | None:
-        if self.row.recorded_by_id is None:
-            return None
-        row = await info.context.loaders.by_id("Person").load(self.row.recorded_by_id)
-        return Person.from_model(row) if row else None
+        return await load_related(info, "Person", self.row.recorded_by_id, Person.from_model)
 
     @strawberry.field(description="Its history, oldest first (`ConcernEvent` read).")
     async def events(self, info: Info) -> list[ConcernEvent]:
@@ -154,10 +143,7 @@ class ConcernEvent:
 
     @strawberry.field(description="Who acted; null when the caller may not see that person.")
     async def actor(self, info: Info) -> Person | None:
-        if self.row.actor_id is None:
-            return None
-        row = await info.context.loaders.by_id("Person").load(self.row.actor_id)
-        return Person.from_model(row) if row else None
+        return await load_related(info, "Person", self.row.actor_id, Person.from_model)
 
 
 @strawberry.type(description="A concern category and what it covers.")

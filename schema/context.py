@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -66,3 +67,13 @@ class Context:
 
 
 Info = strawberry.Info[Context, None]
+
+
+async def load_related(info: Info, resource: str, key: Any, convert: Callable[[Any], Any]) -> Any:
+    """The object a nested field points at, through the request's (policy-filtered)
+    loader and converted to its GraphQL type; ``None`` when there is no key or the
+    caller may not see the object."""
+    if key is None:
+        return None
+    row = await info.context.loaders.by_id(resource).load(key)
+    return None if row is None else convert(row)

@@ -9,7 +9,7 @@ import strawberry
 
 from models import councils as models
 from schema.audit import audited
-from schema.context import Info
+from schema.context import Info, load_related
 from schema.org import OrgUnit, Person, _int_id
 from schema.pagination import Connection
 from services import councils as service
@@ -57,8 +57,7 @@ class Council:
 
     @strawberry.field(description="The community or village the council belongs to.")
     async def unit(self, info: Info) -> OrgUnit | None:
-        row = await info.context.loaders.by_id("OrgUnit").load(self.row.unit_id)
-        return OrgUnit.from_model(row) if row else None
+        return await load_related(info, "OrgUnit", self.row.unit_id, OrgUnit.from_model)
 
     @strawberry.field(description="Meetings of this council the caller may see, by start time.")
     async def meetings(self, info: Info) -> list[Meeting]:
@@ -90,8 +89,7 @@ class Meeting:
 
     @strawberry.field(description="The council holding the meeting, when the caller may see it.")
     async def council(self, info: Info) -> Council | None:
-        row = await info.context.loaders.by_id("Council").load(self.row.council_id)
-        return Council.from_model(row) if row else None
+        return await load_related(info, "Council", self.row.council_id, Council.from_model)
 
     @strawberry.field(description="Agenda topics the caller may see, in the order raised.")
     async def topics(self, info: Info) -> list[AgendaTopic]:
@@ -158,24 +156,17 @@ class AgendaTopic:
 
     @strawberry.field(description="The meeting whose agenda this is.")
     async def meeting(self, info: Info) -> Meeting | None:
-        row = await info.context.loaders.by_id("Meeting").load(self.row.meeting_id)
-        return Meeting.from_model(row) if row else None
+        return await load_related(info, "Meeting", self.row.meeting_id, Meeting.from_model)
 
     @strawberry.field(description="The concern this topic came from; null if none or not visible.")
     async def concern(self, info: Info) -> ConcernRef | None:
         from schema.concerns import Concern
 
-        if self.row.concern_id is None:
-            return None
-        row = await info.context.loaders.by_id("Concern").load(self.row.concern_id)
-        return Concern.from_model(row) if row else None
+        return await load_related(info, "Concern", self.row.concern_id, Concern.from_model)
 
     @strawberry.field(description="Who raised it; null when the caller may not see that person.")
     async def raised_by(self, info: Info) -> Person | None:
-        if self.row.raised_by_id is None:
-            return None
-        row = await info.context.loaders.by_id("Person").load(self.row.raised_by_id)
-        return Person.from_model(row) if row else None
+        return await load_related(info, "Person", self.row.raised_by_id, Person.from_model)
 
     # --- councils loop / alliance
     @strawberry.field(description="Proposed, accepted, discussed, decided or deferred.")
@@ -231,13 +222,11 @@ class Attendance:
 
     @strawberry.field(description="Who attended; null when the caller may not see that person.")
     async def person(self, info: Info) -> Person | None:
-        row = await info.context.loaders.by_id("Person").load(self.row.person_id)
-        return Person.from_model(row) if row else None
+        return await load_related(info, "Person", self.row.person_id, Person.from_model)
 
     @strawberry.field(description="The meeting attended.")
     async def meeting(self, info: Info) -> Meeting | None:
-        row = await info.context.loaders.by_id("Meeting").load(self.row.meeting_id)
-        return Meeting.from_model(row) if row else None
+        return await load_related(info, "Meeting", self.row.meeting_id, Meeting.from_model)
 
 
 @strawberry.type

@@ -12,7 +12,7 @@ import strawberry
 from models import councils as council_models
 from models import loop as models
 from schema.audit import audited
-from schema.context import Info
+from schema.context import Info, load_related
 from schema.councils import AgendaTopic, Meeting
 from schema.org import OrgUnit, Person, _int_id
 from schema.pagination import Connection
@@ -77,8 +77,7 @@ class AllianceUnit:
 
     @strawberry.field(description="The street or community the unit is allied with.")
     async def allied_with(self, info: Info) -> OrgUnit | None:
-        row = await info.context.loaders.by_id("OrgUnit").load(self.row.unit_id)
-        return OrgUnit.from_model(row) if row else None
+        return await load_related(info, "OrgUnit", self.row.unit_id, OrgUnit.from_model)
 
     @strawberry.field(description="Assignments of this unit the caller may see (`Task` read), by due date.")
     async def tasks(self, info: Info) -> list[Task]:
@@ -112,10 +111,7 @@ class MeetingEvent:
 
     @strawberry.field(description="Who made the move; null when the caller may not see that person.")
     async def actor(self, info: Info) -> Person | None:
-        if self.row.actor_id is None:
-            return None
-        row = await info.context.loaders.by_id("Person").load(self.row.actor_id)
-        return Person.from_model(row) if row else None
+        return await load_related(info, "Person", self.row.actor_id, Person.from_model)
 
 
 @strawberry.type(description="One transition of a task: who, when, from, to, note (the result when done).")
@@ -142,10 +138,7 @@ class TaskEvent:
 
     @strawberry.field(description="Who made the move; null when the caller may not see that person.")
     async def actor(self, info: Info) -> Person | None:
-        if self.row.actor_id is None:
-            return None
-        row = await info.context.loaders.by_id("Person").load(self.row.actor_id)
-        return Person.from_model(row) if row else None
+        return await load_related(info, "Person", self.row.actor_id, Person.from_model)
 
 
 @strawberry.type(
@@ -190,24 +183,15 @@ class Task:
 
     @strawberry.field(description="The decided topic it comes from; null if none or not visible.")
     async def topic(self, info: Info) -> AgendaTopic | None:
-        if self.row.topic_id is None:
-            return None
-        row = await info.context.loaders.by_id("AgendaTopic").load(self.row.topic_id)
-        return AgendaTopic.from_model(row) if row else None
+        return await load_related(info, "AgendaTopic", self.row.topic_id, AgendaTopic.from_model)
 
     @strawberry.field(description="The alliance unit that owns it; null if none or not visible.")
     async def alliance_unit(self, info: Info) -> AllianceUnit | None:
-        if self.row.alliance_unit_id is None:
-            return None
-        row = await info.context.loaders.by_id("AllianceUnit").load(self.row.alliance_unit_id)
-        return AllianceUnit.from_model(row) if row else None
+        return await load_related(info, "AllianceUnit", self.row.alliance_unit_id, AllianceUnit.from_model)
 
     @strawberry.field(description="The person (or volunteer) who owns it; null if none or not visible.")
     async def owner_person(self, info: Info) -> Person | None:
-        if self.row.owner_person_id is None:
-            return None
-        row = await info.context.loaders.by_id("Person").load(self.row.owner_person_id)
-        return Person.from_model(row) if row else None
+        return await load_related(info, "Person", self.row.owner_person_id, Person.from_model)
 
     @strawberry.field(description="Its history, oldest first (`TaskEvent` read).")
     async def events(self, info: Info) -> list[TaskEvent]:
@@ -239,8 +223,7 @@ class Rating:
     async def author(self, info: Info) -> Person | None:
         if not info.context.auth.may_read_field("Rating.author", self.row):
             return None
-        row = await info.context.loaders.by_id("Person").load(self.row.owner_id)
-        return Person.from_model(row) if row else None
+        return await load_related(info, "Person", self.row.owner_id, Person.from_model)
 
 
 @strawberry.type(description="The tallies of a closed vote.")

@@ -9,7 +9,7 @@ import strawberry
 
 from models import mediation as models
 from schema.audit import audited
-from schema.context import Info
+from schema.context import Info, load_related
 from schema.org import OrgUnit, Person, _int_id
 from schema.pagination import Connection
 from schema.transitions import InvalidTransition
@@ -116,13 +116,11 @@ class Mediator:
 
     @strawberry.field(description="The person; null when the caller may not see them (`Person` read).")
     async def person(self, info: Info) -> Person | None:
-        row = await info.context.loaders.by_id("Person").load(self.row.person_id)
-        return Person.from_model(row) if row else None
+        return await load_related(info, "Person", self.row.person_id, Person.from_model)
 
     @strawberry.field(description="The grid, community or street they work in.")
     async def unit(self, info: Info) -> OrgUnit | None:
-        row = await info.context.loaders.by_id("OrgUnit").load(self.row.unit_id)
-        return OrgUnit.from_model(row) if row else None
+        return await load_related(info, "OrgUnit", self.row.unit_id, OrgUnit.from_model)
 
 
 @strawberry.type(description="A party to a dispute. Confidential: see `MediationCase.parties`.")
@@ -178,29 +176,19 @@ class MediationCase:
 
     @strawberry.field(description="Where the dispute arose.")
     async def unit(self, info: Info) -> OrgUnit | None:
-        row = await info.context.loaders.by_id("OrgUnit").load(self.row.unit_id)
-        return OrgUnit.from_model(row) if row else None
+        return await load_related(info, "OrgUnit", self.row.unit_id, OrgUnit.from_model)
 
     @strawberry.field(description="The resident who applied; null when the caller may not see them.")
     async def applicant(self, info: Info) -> Person | None:
-        if self.row.owner_id is None:
-            return None
-        row = await info.context.loaders.by_id("Person").load(self.row.owner_id)
-        return Person.from_model(row) if row else None
+        return await load_related(info, "Person", self.row.owner_id, Person.from_model)
 
     @strawberry.field(description="The mediator in charge; null when the caller may not see mediators.")
     async def mediator(self, info: Info) -> Mediator | None:
-        if self.row.mediator_id is None:
-            return None
-        row = await info.context.loaders.by_id("Mediator").load(self.row.mediator_id)
-        return Mediator.from_model(row) if row else None
+        return await load_related(info, "Mediator", self.row.mediator_id, Mediator.from_model)
 
     @strawberry.field(description="The workstation it is referred to, when the caller may see it.")
     async def workstation(self, info: Info) -> Workstation | None:
-        if self.row.workstation_id is None:
-            return None
-        row = await info.context.loaders.by_id("Workstation").load(self.row.workstation_id)
-        return Workstation.from_model(row) if row else None
+        return await load_related(info, "Workstation", self.row.workstation_id, Workstation.from_model)
 
     @strawberry.field(description="Mediation sessions the caller may see (`MediationSession` read), by date.")
     async def sessions(self, info: Info) -> list[MediationSession]:
@@ -267,15 +255,11 @@ class Referral:
 
     @strawberry.field(description="The workstation it was referred to, when the caller may see it.")
     async def workstation(self, info: Info) -> Workstation | None:
-        if self.row.workstation_id is None:
-            return None
-        row = await info.context.loaders.by_id("Workstation").load(self.row.workstation_id)
-        return Workstation.from_model(row) if row else None
+        return await load_related(info, "Workstation", self.row.workstation_id, Workstation.from_model)
 
     @strawberry.field(description="The case referred, when the caller may see it.")
     async def case(self, info: Info) -> MediationCase | None:
-        row = await info.context.loaders.by_id("MediationCase").load(self.row.case_id)
-        return MediationCase.from_model(row) if row else None
+        return await load_related(info, "MediationCase", self.row.case_id, MediationCase.from_model)
 
     @strawberry.field(description="Steps possible now that the caller's roles may take.")
     def allowed_actions(self, info: Info) -> list[ReferralAction]:
@@ -311,10 +295,7 @@ class MediationEvent:
 
     @strawberry.field(description="Who took the step; null when the caller may not see them.")
     async def actor(self, info: Info) -> Person | None:
-        if self.row.actor_id is None:
-            return None
-        row = await info.context.loaders.by_id("Person").load(self.row.actor_id)
-        return Person.from_model(row) if row else None
+        return await load_related(info, "Person", self.row.actor_id, Person.from_model)
 
 
 @strawberry.type(
@@ -343,13 +324,11 @@ class OutreachEvent:
 
     @strawberry.field(description="The community or village it was held in.")
     async def unit(self, info: Info) -> OrgUnit | None:
-        row = await info.context.loaders.by_id("OrgUnit").load(self.row.unit_id)
-        return OrgUnit.from_model(row) if row else None
+        return await load_related(info, "OrgUnit", self.row.unit_id, OrgUnit.from_model)
 
     @strawberry.field(description="The workstation that ran it, when the caller may see it.")
     async def workstation(self, info: Info) -> Workstation | None:
-        row = await info.context.loaders.by_id("Workstation").load(self.row.workstation_id)
-        return Workstation.from_model(row) if row else None
+        return await load_related(info, "Workstation", self.row.workstation_id, Workstation.from_model)
 
 
 @strawberry.type(
@@ -375,8 +354,7 @@ class LegalConsultation:
 
     @strawberry.field(description="The workstation that answered, when the caller may see it.")
     async def workstation(self, info: Info) -> Workstation | None:
-        row = await info.context.loaders.by_id("Workstation").load(self.row.workstation_id)
-        return Workstation.from_model(row) if row else None
+        return await load_related(info, "Workstation", self.row.workstation_id, Workstation.from_model)
 
 
 MediationCaseResult = Annotated[

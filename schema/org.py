@@ -9,7 +9,7 @@ import strawberry
 
 from models import org as org_models
 from models import people as people_models
-from schema.context import Info
+from schema.context import Info, load_related
 from schema.pagination import Connection
 from services import org as org_service
 from services import people as people_service
@@ -38,18 +38,12 @@ class OrgUnit:
 
     @strawberry.field(description="The unit above this one, when the caller may see it.")
     async def parent(self, info: Info) -> OrgUnit | None:
-        if self.row.parent_id is None:
-            return None
-        return _unit(await info.context.loaders.by_id("OrgUnit").load(self.row.parent_id))
+        return await load_related(info, "OrgUnit", self.row.parent_id, OrgUnit.from_model)
 
     @strawberry.field(description="Units directly below this one that the caller may see.")
     async def children(self, info: Info) -> list[OrgUnit]:
         rows = await info.context.loaders.children("OrgUnit", "parent_id").load(self.row.id)
         return [OrgUnit.from_model(r) for r in rows]
-
-
-def _unit(row: org_models.OrgUnit | None) -> OrgUnit | None:
-    return OrgUnit.from_model(row) if row is not None else None
 
 
 @strawberry.type(description="A person: resident (居民), grid worker (网格员), secretary, judge or official.")
@@ -65,9 +59,7 @@ class Person:
 
     @strawberry.field(description="The unit (usually a grid) the person lives or works in.")
     async def home_unit(self, info: Info) -> OrgUnit | None:
-        if self.row.home_unit_id is None:
-            return None
-        return _unit(await info.context.loaders.by_id("OrgUnit").load(self.row.home_unit_id))
+        return await load_related(info, "OrgUnit", self.row.home_unit_id, OrgUnit.from_model)
 
     @strawberry.field(
         description="Phone number. Contact details are their own policy resource "
@@ -85,10 +77,6 @@ def _may_see_contact(info: Info, row: people_models.Person) -> bool:
     return info.context.auth.may_read_field("Person.contact", row)
 
 
-def _person(row: people_models.Person | None) -> Person | None:
-    return Person.from_model(row) if row is not None else None
-
-
 @strawberry.type(description="A role the caller holds in a scope (one person may hold several).")
 class RoleGrant:
     role: str = strawberry.field(description="Role name from the policy vocabulary, e.g. `grid_worker`.")
@@ -97,9 +85,7 @@ class RoleGrant:
 
     @strawberry.field(description="The org unit of the scope, when the caller may see it.")
     async def unit(self, info: Info) -> OrgUnit | None:
-        if self.unit_id is None:
-            return None
-        return _unit(await info.context.loaders.by_id("OrgUnit").load(self.unit_id))
+        return await load_related(info, "OrgUnit", self.unit_id, OrgUnit.from_model)
 
 
 @strawberry.type(description="The caller: who the token belongs to and what they hold.")
@@ -111,7 +97,7 @@ class Me:
 
     @strawberry.field(description="The caller's own person record.")
     async def person(self, info: Info) -> Person | None:
-        return _person(await info.context.loaders.by_id("Person").load(int(self.person_id)))
+        return await load_related(info, "Person", int(self.person_id), Person.from_model)
 
 
 @strawberry.type
