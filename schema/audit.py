@@ -23,9 +23,12 @@ def _target_id(input_value: object) -> str | None:
     return None
 
 
-def audited(field: str, resource: str, action: str) -> Callable:
-    """Record the outcome of a mutation resolver ``(self, info, input)`` for the audit log."""
-    MUTATIONS[field] = (resource, action)
+def audited(field: str, resource: str, action: str | Callable[[object], str]) -> Callable:
+    """Record the outcome of a mutation resolver ``(self, info, input)`` for the audit log.
+
+    ``action`` is the policy action it performs, or a function of the input when that
+    depends on it (a case's ESCALATE is decided as ``escalate``, its SETTLE as ``update``)."""
+    MUTATIONS[field] = (resource, action if isinstance(action, str) else "depends on input")
 
     def decorate(resolver):
         @functools.wraps(resolver)
@@ -39,7 +42,7 @@ def audited(field: str, resource: str, action: str) -> Callable:
                 actor_id=context.actor.person_id if context.actor else None,
                 token_id=context.actor.token_id if context.actor else None,
                 resource=resource,
-                action=action,
+                action=action if isinstance(action, str) else action(input),
                 # A create acts on no existing object: its input ids name the parent
                 # (grid, meeting), which is not an object of ``resource``.
                 object_id=None if action == "create" else _target_id(input),

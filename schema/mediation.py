@@ -627,7 +627,9 @@ class MediationMutation:
         description="Take a step of a case: START, SETTLE, FAIL (`MediationCase` update), ESCALATE, REFER "
         "(`MediationCase` escalate). A step the state does not allow is an `InvalidTransition`."
     )
-    @audited("transitionMediationCase", "MediationCase", "update")
+    @audited(
+        "transitionMediationCase", "MediationCase", lambda input: service.CASE_TRANSITIONS[input.action][2]
+    )
     async def transition_mediation_case(
         self,
         info: Info,

@@ -395,3 +395,32 @@ async def test_the_log_is_for_admins_only_and_its_reading_leaves_no_record(demo)
         (person(demo, key), "AuditRecord", "deny")
         for key in ("grid_worker_chen", "secretary_zhang", "street_official_xu")
     ]
+
+
+async def test_a_case_step_is_audited_under_the_action_the_policy_decided(mutable_demo):
+    """ESCALATE and REFER are decided as `escalate`, SETTLE as `update`: the record says which."""
+    from models.audit import AuditRecord
+
+    d = mutable_demo
+    document = (
+        "mutation($i: TransitionMediationCaseInput!) { transitionMediationCase(input: $i) { __typename } }"
+    )
+    mark = await AuditRecord.all().count()
+    async with d.client("secretary_zhang") as client:
+        body = await gql(
+            client,
+            document,
+            {
+                "i": {
+                    "caseId": d.id("cases", "dog"),
+                    "action": "REFER",
+                    "workstationId": d.id("workstations", "fulu"),
+                    "note": "转法官工作站",
+                }
+            },
+        )
+    assert body["data"]["transitionMediationCase"]["__typename"] == "MediationCase", body
+    records = await AuditRecord.all().order_by("id").offset(mark)
+    assert [(r.field, r.resource, r.action, r.decision) for r in records] == [
+        ("transitionMediationCase", "MediationCase", "escalate", "allow")
+    ]
