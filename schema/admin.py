@@ -10,13 +10,12 @@ import strawberry
 from models.audit import AuditRecord as AuditRecordModel
 from schema.context import Info
 from schema.org import _int_id
-from schema.pagination import Connection
+from schema.pagination import Connection, connection
 from services import audit as audit_service
 from services import explain as explain_service
 from services.authz import Facts
 from services.identity import actor_for_person
 from services.org import get_visible
-from services.pagination import paginate
 
 POLICY_FACTS = Facts("")  # the policy itself lies in the global scope
 
@@ -190,7 +189,4 @@ class AdminQuery:
             since=since,
             until=until,
         )
-        page = await paginate(
-            query, first=first, after=after, max_page_size=info.context.settings.max_page_size
-        )
-        return Connection.build(page, AuditRecord.from_model)
+        return await connection(info, query, first, after, AuditRecord.from_model)

@@ -11,12 +11,11 @@ from models import concerns as models
 from schema.audit import audited
 from schema.context import Info, load_related
 from schema.org import OrgUnit, Person, _int_id
-from schema.pagination import Connection
+from schema.pagination import Connection, connection
 from schema.transitions import InvalidTransition
 from services import concern_lifecycle as lifecycle
 from services import concerns as service
 from services.org import get_visible
-from services.pagination import paginate
 
 ConcernStatus = strawberry.enum(
     models.ConcernStatus, description="Where a concern stands in collect → deliberate → implement → feedback."
@@ -190,10 +189,7 @@ class ConcernQuery:
             level=level,
             overdue=overdue,
         )
-        page = await paginate(
-            query, first=first, after=after, max_page_size=info.context.settings.max_page_size
-        )
-        return Connection.build(page, Concern.from_model)
+        return await connection(info, query, first, after, Concern.from_model)
 
     @strawberry.field(description="One concern; NOT_FOUND if it does not exist or is out of scope.")
     async def concern(

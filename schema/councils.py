@@ -11,10 +11,9 @@ from models import councils as models
 from schema.audit import audited
 from schema.context import Info, load_related
 from schema.org import OrgUnit, Person, _int_id
-from schema.pagination import Connection
+from schema.pagination import Connection, connection
 from services import councils as service
 from services.org import get_visible
-from services.pagination import paginate
 
 MeetingStatus = strawberry.enum(
     models.MeetingStatus,
@@ -243,10 +242,7 @@ class CouncilQuery:
         after: Annotated[str | None, strawberry.argument(description="Cursor to continue after.")] = None,
     ) -> Connection[Council] | None:
         query = service.visible_councils(info.context.auth, unit_id=_int_id(unit_id, "unitId"), search=search)
-        page = await paginate(
-            query, first=first, after=after, max_page_size=info.context.settings.max_page_size
-        )
-        return Connection.build(page, Council.from_model)
+        return await connection(info, query, first, after, Council.from_model)
 
     @strawberry.field(description="One council; NOT_FOUND if it does not exist or is out of scope.")
     async def council(
@@ -282,10 +278,7 @@ class CouncilQuery:
             starts_after=starts_after,
             starts_before=starts_before,
         )
-        page = await paginate(
-            query, first=first, after=after, max_page_size=info.context.settings.max_page_size
-        )
-        return Connection.build(page, Meeting.from_model)
+        return await connection(info, query, first, after, Meeting.from_model)
 
     @strawberry.field(description="One meeting; NOT_FOUND if it does not exist or is out of scope.")
     async def meeting(

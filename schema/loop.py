@@ -15,11 +15,10 @@ from schema.audit import audited
 from schema.context import Info, load_related
 from schema.councils import AgendaTopic, Meeting
 from schema.org import OrgUnit, Person, _int_id
-from schema.pagination import Connection
+from schema.pagination import Connection, connection
 from schema.transitions import InvalidTransition
 from services import loop as service
 from services.org import get_visible
-from services.pagination import paginate
 
 TopicStatus = strawberry.enum(
     council_models.TopicStatus,
@@ -335,10 +334,7 @@ class LoopQuery:
         query = service.visible_alliance_units(
             info.context.auth, kind=kind, unit_id=_int_id(unit_id, "unitId")
         )
-        page = await paginate(
-            query, first=first, after=after, max_page_size=info.context.settings.max_page_size
-        )
-        return Connection.build(page, AllianceUnit.from_model)
+        return await connection(info, query, first, after, AllianceUnit.from_model)
 
     @strawberry.field(description="One alliance unit; NOT_FOUND if it does not exist or is out of scope.")
     async def alliance_unit(
@@ -370,10 +366,7 @@ class LoopQuery:
             overdue=overdue,
             alliance_unit_id=_int_id(alliance_unit_id, "allianceUnitId"),
         )
-        page = await paginate(
-            query, first=first, after=after, max_page_size=info.context.settings.max_page_size
-        )
-        return Connection.build(page, Task.from_model)
+        return await connection(info, query, first, after, Task.from_model)
 
     @strawberry.field(description="One task; NOT_FOUND if it does not exist or is out of scope.")
     async def task(

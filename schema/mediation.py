@@ -11,11 +11,10 @@ from models import mediation as models
 from schema.audit import audited
 from schema.context import Info, load_related
 from schema.org import OrgUnit, Person, _int_id
-from schema.pagination import Connection
+from schema.pagination import Connection, connection
 from schema.transitions import InvalidTransition
 from services import mediation as service
 from services.org import get_visible
-from services.pagination import paginate
 
 MediationLevel = strawberry.enum(
     models.MediationLevel,
@@ -378,11 +377,6 @@ Page = Annotated[int | None, strawberry.argument(description="Page size (default
 After = Annotated[str | None, strawberry.argument(description="Cursor to continue after.")]
 
 
-async def _page(info: Info, query, first, after, convert):
-    page = await paginate(query, first=first, after=after, max_page_size=info.context.settings.max_page_size)
-    return Connection.build(page, convert)
-
-
 @strawberry.type
 class MediationQuery:
     @strawberry.field(
@@ -409,7 +403,7 @@ class MediationQuery:
         query = service.visible_cases(
             info.context.auth, status=status, category=category, updated_since=updated_since
         )
-        return await _page(info, query, first, after, MediationCase.from_model)
+        return await connection(info, query, first, after, MediationCase.from_model)
 
     @strawberry.field(description="One mediation case; NOT_FOUND if it does not exist or is out of scope.")
     async def mediation_case(
@@ -430,7 +424,7 @@ class MediationQuery:
         after: After = None,
     ) -> Connection[Mediator] | None:
         query = service.visible_mediators(info.context.auth, level=level)
-        return await _page(info, query, first, after, Mediator.from_model)
+        return await connection(info, query, first, after, Mediator.from_model)
 
     @strawberry.field(
         description="Legal outreach events the caller may see (`OutreachEvent` read), newest first."
@@ -447,7 +441,7 @@ class MediationQuery:
         query = service.visible_outreach(
             info.context.auth, workstation_id=_int_id(workstation_id, "workstationId")
         )
-        return await _page(info, query, first, after, OutreachEvent.from_model)
+        return await connection(info, query, first, after, OutreachEvent.from_model)
 
     @strawberry.field(
         description="Legal consultations the caller may see (`LegalConsultation` read), newest first."
@@ -464,13 +458,13 @@ class MediationQuery:
         query = service.visible_consultations(
             info.context.auth, workstation_id=_int_id(workstation_id, "workstationId")
         )
-        return await _page(info, query, first, after, LegalConsultation.from_model)
+        return await connection(info, query, first, after, LegalConsultation.from_model)
 
     @strawberry.field(description="Judge workstations the caller may see (`Workstation` read), newest first.")
     async def workstations(
         self, info: Info, first: Page = None, after: After = None
     ) -> Connection[Workstation] | None:
-        return await _page(
+        return await connection(
             info, service.visible_workstations(info.context.auth), first, after, Workstation.from_model
         )
 

@@ -10,11 +10,10 @@ import strawberry
 from models import org as org_models
 from models import people as people_models
 from schema.context import Info, load_related
-from schema.pagination import Connection
+from schema.pagination import Connection, connection
 from services import org as org_service
 from services import people as people_service
 from services.ids import parse_id
-from services.pagination import paginate
 
 UnitKind = strawberry.enum(
     org_models.UnitKind,
@@ -128,14 +127,7 @@ class OrgQuery:
         query = org_service.visible_units(
             info.context.auth, kind=kind, parent_id=_int_id(parent_id, "parentId")
         )
-        page = await paginate(
-            query,
-            first=first,
-            after=after,
-            max_page_size=info.context.settings.max_page_size,
-            newest_first=False,
-        )
-        return Connection.build(page, OrgUnit.from_model)
+        return await connection(info, query, first, after, OrgUnit.from_model, newest_first=False)
 
     @strawberry.field(description="One org unit; NOT_FOUND if it does not exist or is out of scope.")
     async def org_unit(
@@ -159,10 +151,7 @@ class OrgQuery:
         query = await people_service.visible_people(
             info.context.auth, unit_id=_int_id(unit_id, "unitId"), search=search
         )
-        page = await paginate(
-            query, first=first, after=after, max_page_size=info.context.settings.max_page_size
-        )
-        return Connection.build(page, Person.from_model)
+        return await connection(info, query, first, after, Person.from_model)
 
     @strawberry.field(description="One person; NOT_FOUND if they do not exist or are out of scope.")
     async def person(

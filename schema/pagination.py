@@ -7,7 +7,7 @@ from typing import Generic, TypeVar
 
 import strawberry
 
-from services.pagination import Page, encode_cursor
+from services.pagination import Page, encode_cursor, paginate
 
 T = TypeVar("T")
 
@@ -56,3 +56,23 @@ class Connection(Generic[T]):
             ),
             page=page,
         )
+
+
+async def connection(
+    info,
+    query,
+    first: int | None,
+    after: str | None,
+    convert: Callable[[object], T],
+    *,
+    newest_first: bool = True,
+) -> Connection[T]:
+    """One page of an already-authorized query as a connection (page size bounded by the settings)."""
+    page = await paginate(
+        query,
+        first=first,
+        after=after,
+        max_page_size=info.context.settings.max_page_size,
+        newest_first=newest_first,
+    )
+    return Connection.build(page, convert)
