@@ -7,6 +7,7 @@ from datetime import datetime
 from models.councils import AgendaTopic, Attendance, Meeting, MeetingStatus
 from services.authz import Facts, RequestAuth
 from services.errors import BadUserInput
+from services.ids import clean_text as _text
 from services.ids import parse_id
 from services.org import get_visible
 from services.times import to_utc
@@ -49,15 +50,6 @@ def visible_meetings(
     if starts_before is not None:
         query = query.filter(starts_at__lt=to_utc(starts_before))
     return query
-
-
-def _text(value: str, field: str, limit: int) -> str:
-    value = (value or "").strip()
-    if not value:
-        raise BadUserInput(f"`{field}` must not be empty.", argument=field)
-    if len(value) > limit:
-        raise BadUserInput(f"`{field}` is longer than {limit} characters.", argument=field)
-    return value
 
 
 async def schedule_meeting(

@@ -35,6 +35,7 @@ from models.loop import (
 from models.org import UnitKind
 from services.authz import Facts, RequestAuth
 from services.errors import BadUserInput
+from services.ids import clean_text as _text
 from services.ids import parse_id
 from services.org import get_visible
 
@@ -102,15 +103,6 @@ def _invalid(table: dict, status, action: str, what: str) -> InvalidTransition:
         current_status=status.value,
         allowed_actions=allowed,
     )
-
-
-def _text(value: str | None, field: str, limit: int, *, required: bool = True) -> str:
-    value = (value or "").strip()
-    if required and not value:
-        raise BadUserInput(f"`{field}` must not be empty.", argument=field)
-    if len(value) > limit:
-        raise BadUserInput(f"`{field}` is longer than {limit} characters.", argument=field)
-    return value
 
 
 def now() -> datetime:

@@ -40,6 +40,7 @@ from models.mediation import (
 from services import scopes
 from services.authz import Facts, RequestAuth
 from services.errors import BadUserInput
+from services.ids import clean_text as _text
 from services.org import get_visible
 
 CATEGORY_LABELS: dict[CaseCategory, str] = {
@@ -140,15 +141,6 @@ def may_read_parties(auth: RequestAuth, case: MediationCase) -> bool:
 
 
 # ------------------------------------------------------------------------------ helpers
-
-
-def _text(value: str | None, field: str, limit: int, *, required: bool = True) -> str:
-    value = (value or "").strip()
-    if required and not value:
-        raise BadUserInput(f"`{field}` must not be empty.", argument=field)
-    if len(value) > limit:
-        raise BadUserInput(f"`{field}` is longer than {limit} characters.", argument=field)
-    return value
 
 
 def _parties(parties: list[dict]) -> list[dict]:
