@@ -1,9 +1,8 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 from models.concerns import ConcernKind, ConcernLevel, ConcernStatus
-from orjson import loads
 from tortoise.fields.base import OnDelete
-from tortoise.fields.data import JSON_DUMPS
+from tortoise.fields.data import JSON_DUMPS, JSON_LOADS
 from tortoise import fields
 
 class Migration(migrations.Migration):
@@ -64,12 +63,12 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Concern',
             name='photos',
-            field=fields.JSONField(default=list, description='Photo references from the mini-program', encoder=JSON_DUMPS, decoder=loads),
+            field=fields.JSONField(default=list, description='Photo references from the mini-program', encoder=JSON_DUMPS, decoder=JSON_LOADS),
         ),
         ops.AddField(
             model_name='Concern',
             name='proof',
-            field=fields.JSONField(default=list, description='Photo or document references proving the resolution', encoder=JSON_DUMPS, decoder=loads),
+            field=fields.JSONField(default=list, description='Photo or document references proving the resolution', encoder=JSON_DUMPS, decoder=JSON_LOADS),
         ),
         ops.AddField(
             model_name='Concern',

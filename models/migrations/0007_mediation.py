@@ -1,9 +1,8 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 from models.mediation import CaseCategory, CaseStatus, Certification, MediationLevel, ReferralOutcome, ReferralStatus
-from orjson import loads
 from tortoise.fields.base import OnDelete
-from tortoise.fields.data import JSON_DUMPS
+from tortoise.fields.data import JSON_DUMPS, JSON_LOADS
 from tortoise import fields
 
 class Migration(migrations.Migration):
@@ -73,7 +72,7 @@ class Migration(migrations.Migration):
                 ('level', fields.CharEnumField(description='GROUP: group\nCOMMUNITY: community\nSTREET: street', enum_type=MediationLevel, max_length=16)),
                 ('status', fields.CharEnumField(default=CaseStatus.OPEN, db_index=True, description='OPEN: open\nIN_MEDIATION: in_mediation\nSETTLED: settled\nFAILED: failed\nESCALATED: escalated\nREFERRED: referred', enum_type=CaseStatus, max_length=16)),
                 ('mediator', fields.ForeignKeyField('models.Mediator', source_field='mediator_id', null=True, db_constraint=True, to_field='id', related_name='cases', on_delete=OnDelete.SET_NULL)),
-                ('parties', fields.JSONField(default=list, description='Confidential: names, phones, id numbers', encoder=JSON_DUMPS, decoder=loads)),
+                ('parties', fields.JSONField(default=list, description='Confidential: names, phones, id numbers', encoder=JSON_DUMPS, decoder=JSON_LOADS)),
                 ('outcome', fields.TextField(default='', description='Settlement terms or why mediation failed', unique=False)),
                 ('updated_at', fields.DatetimeField(db_index=True, auto_now=True, auto_now_add=False)),
             ],
