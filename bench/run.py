@@ -45,11 +45,12 @@ import httpx  # noqa: E402
 from tortoise import Tortoise, connections  # noqa: E402
 from tortoise.expressions import F  # noqa: E402
 
+from app import seed  # noqa: E402
 from models.concerns import Concern, ConcernEvent, ConcernStatus  # noqa: E402
 from models.councils import AgendaTopic, Attendance, Council, Meeting, MeetingStatus  # noqa: E402
 from models.org import OrgUnit, UnitKind  # noqa: E402
 from models.people import ApiToken, Person, RoleAssignment  # noqa: E402
-from services import database, identity, seed  # noqa: E402
+from services import database, identity  # noqa: E402
 from services.concerns import CATEGORIES  # noqa: E402
 from services.config import Settings  # noqa: E402
 from services.org import create_unit  # noqa: E402
@@ -238,7 +239,7 @@ async def add_bulk_data(world: seed.DemoWorld, args: argparse.Namespace, rng: ra
                 scope_path=path,
                 owner_id=owner,
                 actor_id=owner,
-                kind="submitted",
+                action="submitted",
                 to_status=ConcernStatus.SUBMITTED,
             )
             for cid, path, owner in concern_rows
@@ -561,8 +562,8 @@ def print_results(title: str, results: list[Result]) -> None:
 async def run_in_process(
     args: argparse.Namespace, settings: Settings, bench: BenchWorld, scenarios: list[Scenario]
 ) -> list[Result]:
-    from services.http import create_app
-    from services.policy_store import PolicyStore
+    from app.http import create_app
+    from policies.store import PolicyStore
 
     app = create_app(settings, policy_store=PolicyStore(POLICY_DIR), manage_database=False)
     counter = SqlCounter().install()
@@ -672,8 +673,8 @@ def serve_child(port: int) -> None:
     """The uvicorn child of ``--http``: the real app (its lifespan opens Tortoise)."""
     import uvicorn
 
-    from services.http import create_app
-    from services.policy_store import PolicyStore
+    from app.http import create_app
+    from policies.store import PolicyStore
 
     url = os.environ["BANDENG_BENCH_DATABASE_URL"]
     settings = Settings(database_url=url, policy_dir=POLICY_DIR)

@@ -1,8 +1,16 @@
-"""Tortoise models, one module per domain.
+"""Tortoise models, one module per domain; ``migrations/`` upgrades a database to them.
 
-Every scoped record stores ``scope_path``: the materialised path of the org unit it
-belongs to (``/s/1/c/4/g/9``), indexed, so "everything under community 4" is one
-condition. Records that belong to a person (a concern raised by a resident, an
-attendance) also store ``owner_id``; the policy's relation kinds read only these two
-columns (see ``services/authz.py``).
+Every module of this package (but ``base`` and ``migrations``) is a Tortoise models
+module: a new domain is a new file here, found by ``MODULES`` without being listed.
+A model whose class name is a policy resource (``Concern``, ``Meeting`` ...) is the table
+of that resource (see ``services.authz.model_of``).
 """
+
+import pkgutil
+from pathlib import Path
+
+MODULES: tuple[str, ...] = tuple(
+    f"{__name__}.{info.name}"
+    for info in sorted(pkgutil.iter_modules([str(Path(__file__).parent)]), key=lambda i: i.name)
+    if not info.ispkg and info.name != "base"
+)

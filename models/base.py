@@ -1,4 +1,15 @@
-"""Shared columns of scoped records."""
+"""Column conventions shared by the domain tables.
+
+* ``ScopedModel``: a record that knows its scope (``scope_path``, the materialised path of
+  its org unit) and, where it has one, its owning person (``owner_id``). The policy's
+  relation kinds read these columns; on PostgreSQL every such table gets a
+  ``varchar_pattern_ops`` index on ``scope_path`` (see ``models/migrations/indexes.py``).
+* ``StatefulModel``: a scoped record with a state machine. ``version`` goes up by one at
+  every step, so a step applies only if nobody moved the row since it was read
+  (compare-and-set, ``services/workflow.py``).
+* ``EventRecord``: one step in a stateful record's history. Every event table has these
+  columns and is written by one writer (``services.workflow.record_event``).
+"""
 
 from tortoise import fields
 from tortoise.models import Model
@@ -15,3 +26,50 @@ class ScopedModel(Model):
 
     class Meta:
         abstract = True
+
+
+class StatefulModel(ScopedModel):
+    """A scoped record moved by a declared state machine (``services/workflow.py``)."""
+
+    version = fields.IntField(
+        default=0, db_default=0, description="Goes up at every step: the compare-and-set of the workflow core"
+    )
+
+    class Meta:
+        abstract = True
+
+
+class EventRecord(ScopedModel):
+    """One step of a stateful record: who, when, which action, from which state to which, why.
+
+    ``scope_path``, ``owner_id`` and the link columns of a concrete event table are copied
+    from the record it belongs to, so the same people see the event as see the record."""
+
+    actor = fields.ForeignKeyField("models.Person", related_name=False, null=True, on_delete=fields.SET_NULL)
+    action = fields.CharField(max_length=32, description="The step, e.g. accept, escalated_to_street")
+    from_status = fields.CharField(max_length=16, null=True, description="State before (null: created)")
+    to_status = fields.CharField(max_length=16, null=True, description="State after")
+    note = fields.TextField(default="", description="Why, in the actor's words")
+
+    class Meta:
+        abstract = True
+
+
+async def ensure_scope_indexes(apps: object, schema_editor: object) -> None:
+    """A migration step: on PostgreSQL, a ``varchar_pattern_ops`` index on ``scope_path`` of
+    every table that has that column, so ``scope_path LIKE '/s/1/c/2/%'`` uses an index
+    (PostgreSQL's default collation cannot serve LIKE from a plain B-tree). Idempotent: a
+    migration that adds a scoped table ends with ``RunPython(ensure_scope_indexes)``."""
+    client = schema_editor.client  # type: ignore[attr-defined]
+    if client.capabilities.dialect != "postgres":
+        return
+    rows = await client.execute_query_dict(
+        "SELECT table_name FROM information_schema.columns "
+        "WHERE column_name = 'scope_path' AND table_schema = current_schema() ORDER BY table_name"
+    )
+    for row in rows:
+        table = row["table_name"]
+        await client.execute_script(
+            f'CREATE INDEX IF NOT EXISTS "idx_{table}_scope_pattern" ON "{table}" '
+            '("scope_path" varchar_pattern_ops)'
+        )

@@ -4,7 +4,7 @@ from enum import StrEnum
 
 from tortoise import fields
 
-from models.base import ScopedModel
+from models.base import EventRecord, StatefulModel
 
 
 class ConcernKind(StrEnum):
@@ -33,7 +33,7 @@ class ConcernLevel(StrEnum):
     STREET = "street"
 
 
-class Concern(ScopedModel):
+class Concern(StatefulModel):
     """A resident's concern or service order, raised in a grid. owner_id is the resident,
     scope_path the grid it was raised in (it stays there when the matter is escalated)."""
 
@@ -78,18 +78,11 @@ class Concern(ScopedModel):
         table = "concern"
 
 
-class ConcernEvent(ScopedModel):
+class ConcernEvent(EventRecord):
     """One step in a concern's history: who, when, from, to, note."""
 
     id = fields.IntField(primary_key=True)
     concern = fields.ForeignKeyField("models.Concern", related_name="events", on_delete=fields.CASCADE)
-    actor = fields.ForeignKeyField(
-        "models.Person", related_name="concern_events", null=True, on_delete=fields.SET_NULL
-    )
-    kind = fields.CharField(max_length=32)
-    from_status = fields.CharField(max_length=16, null=True)
-    to_status = fields.CharField(max_length=16, null=True)
-    note = fields.TextField(default="")
 
     class Meta:
         table = "concern_event"

@@ -1,29 +1,52 @@
-"""Councils (议事会), their meetings, agenda topics and attendance."""
+"""Councils (议事会) and their closed loop (公开说事 → 民主议事 → 集中干事 → 事后评事):
+meetings, agenda topics, attendance, decisions turned into tasks, ratings and anonymous
+votes, with the history of every step."""
 
 from enum import StrEnum
 
 from tortoise import fields
+from tortoise.models import Model
 
-from models.base import ScopedModel
+from models.base import EventRecord, ScopedModel, StatefulModel
 
 
 class MeetingStatus(StrEnum):
     SCHEDULED = "scheduled"
     HELD = "held"
     CANCELLED = "cancelled"
-    # --- councils loop: the rest of the closed loop
     DRAFTED = "drafted"
     CLOSED = "closed"
     REVIEWED = "reviewed"
 
 
-# --- councils loop: topic states
 class TopicStatus(StrEnum):
     PROPOSED = "proposed"
     ACCEPTED = "accepted"
     DISCUSSED = "discussed"
     DECIDED = "decided"
     DEFERRED = "deferred"
+
+
+class TaskOwnerKind(StrEnum):
+    PERSON = "person"
+    ALLIANCE_UNIT = "alliance_unit"
+    VOLUNTEER = "volunteer"
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+
+
+class VoteStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class VoteChoice(StrEnum):
+    FOR = "for"
+    AGAINST = "against"
+    ABSTAIN = "abstain"
 
 
 class Council(ScopedModel):
@@ -38,7 +61,7 @@ class Council(ScopedModel):
         table = "council"
 
 
-class Meeting(ScopedModel):
+class Meeting(StatefulModel):
     """One sitting of a council: a time, a place, topics and attendees."""
 
     id = fields.IntField(primary_key=True)
@@ -50,7 +73,6 @@ class Meeting(ScopedModel):
     scheduled_by = fields.ForeignKeyField(
         "models.Person", related_name="scheduled_meetings", null=True, on_delete=fields.SET_NULL
     )
-    # --- councils loop: recorded when the meeting is closed
     minutes = fields.TextField(
         default="", db_default="", description="Minutes recorded when the meeting closed"
     )
@@ -60,7 +82,7 @@ class Meeting(ScopedModel):
         table = "meeting"
 
 
-class AgendaTopic(ScopedModel):
+class AgendaTopic(StatefulModel):
     """A topic on a meeting's agenda, raised by a resident or from a concern."""
 
     id = fields.IntField(primary_key=True)
@@ -73,7 +95,6 @@ class AgendaTopic(ScopedModel):
     raised_by = fields.ForeignKeyField(
         "models.Person", related_name="raised_topics", null=True, on_delete=fields.SET_NULL
     )
-    # --- councils loop: deliberation and decision
     # db_default: existing rows get a value when the column is added
     status = fields.CharEnumField(
         TopicStatus, max_length=16, default=TopicStatus.PROPOSED, db_default=TopicStatus.PROPOSED.value
@@ -100,3 +121,118 @@ class Attendance(ScopedModel):
     class Meta:
         table = "attendance"
         unique_together = (("meeting", "person"),)
+
+
+class MeetingUnit(Model):
+    """An alliance unit present at a meeting (recorded when the meeting is closed)."""
+
+    id = fields.IntField(primary_key=True)
+    meeting = fields.ForeignKeyField("models.Meeting", related_name="present_units", on_delete=fields.CASCADE)
+    alliance_unit = fields.ForeignKeyField(
+        "models.AllianceUnit", related_name="meetings_attended", on_delete=fields.CASCADE
+    )
+
+    class Meta:
+        table = "meeting_alliance_unit"
+        unique_together = (("meeting", "alliance_unit"),)
+
+
+class MeetingEvent(EventRecord):
+    """One step of a meeting, of one of its topics or of one of its votes."""
+
+    id = fields.IntField(primary_key=True)
+    meeting = fields.ForeignKeyField("models.Meeting", related_name="events", on_delete=fields.CASCADE)
+    topic = fields.ForeignKeyField(
+        "models.AgendaTopic", related_name="events", null=True, on_delete=fields.CASCADE
+    )
+    vote = fields.ForeignKeyField("models.Vote", related_name="events", null=True, on_delete=fields.CASCADE)
+    subject = fields.CharField(max_length=16, description="meeting, topic or vote")
+
+    class Meta:
+        table = "meeting_event"
+
+
+class Task(StatefulModel):
+    """Work that a decision (or a concern) gives to a person, an alliance unit or a volunteer."""
+
+    id = fields.IntField(primary_key=True)
+    title = fields.CharField(max_length=200)
+    topic = fields.ForeignKeyField(
+        "models.AgendaTopic", related_name="tasks", null=True, on_delete=fields.SET_NULL
+    )
+    concern_id = fields.IntField(null=True, db_index=True, description="The concern this task comes from")
+    owner_kind = fields.CharEnumField(TaskOwnerKind, max_length=16)
+    owner_person = fields.ForeignKeyField(
+        "models.Person", related_name="tasks_owned", null=True, on_delete=fields.SET_NULL
+    )
+    alliance_unit = fields.ForeignKeyField(
+        "models.AllianceUnit", related_name="tasks", null=True, on_delete=fields.RESTRICT
+    )
+    volunteer_name = fields.CharField(max_length=64, default="")
+    due_on = fields.DateField(db_index=True)
+    status = fields.CharEnumField(TaskStatus, max_length=16, default=TaskStatus.OPEN)
+    result = fields.TextField(default="")
+    done_at = fields.DatetimeField(null=True)
+    assigned_by = fields.ForeignKeyField(
+        "models.Person", related_name="tasks_assigned", null=True, on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "task"
+
+
+class TaskEvent(EventRecord):
+    """One step of a task; the link columns are copied from the task."""
+
+    id = fields.IntField(primary_key=True)
+    task = fields.ForeignKeyField("models.Task", related_name="events", on_delete=fields.CASCADE)
+    alliance_unit_id = fields.IntField(null=True, db_index=True)
+    owner_person_id = fields.IntField(null=True)
+
+    class Meta:
+        table = "task_event"
+
+
+class Rating(ScopedModel):
+    """A resident's rating (1-5) of a meeting's outcome, owner_id is the rater."""
+
+    id = fields.IntField(primary_key=True)
+    meeting = fields.ForeignKeyField("models.Meeting", related_name="ratings", on_delete=fields.CASCADE)
+    score = fields.SmallIntField()
+    comment = fields.TextField(default="")
+
+    class Meta:
+        table = "rating"
+        unique_together = (("meeting", "owner_id"),)
+
+
+class Vote(StatefulModel):
+    """An anonymous vote on a topic with a threshold rule. Only tallies are stored."""
+
+    id = fields.IntField(primary_key=True)
+    topic = fields.ForeignKeyField("models.AgendaTopic", related_name="votes", on_delete=fields.CASCADE)
+    question = fields.CharField(max_length=200)
+    threshold_choice = fields.CharEnumField(VoteChoice, max_length=16)
+    threshold_percent = fields.SmallIntField(description="Met when more than this share chose the choice")
+    consequence = fields.CharField(max_length=200, default="")
+    status = fields.CharEnumField(VoteStatus, max_length=16, default=VoteStatus.OPEN)
+    for_count = fields.IntField(default=0)
+    against_count = fields.IntField(default=0)
+    abstain_count = fields.IntField(default=0)
+    threshold_met = fields.BooleanField(null=True)
+    closed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "vote"
+
+
+class VoteParticipation(Model):
+    """Who has voted, only to refuse a second ballot. Never linked to a choice."""
+
+    id = fields.IntField(primary_key=True)
+    vote = fields.ForeignKeyField("models.Vote", related_name="participations", on_delete=fields.CASCADE)
+    voter_id = fields.IntField()
+
+    class Meta:
+        table = "vote_participation"
+        unique_together = (("vote", "voter_id"),)

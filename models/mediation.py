@@ -11,7 +11,7 @@ from enum import StrEnum
 from tortoise import fields
 from tortoise.models import Model
 
-from models.base import ScopedModel
+from models.base import EventRecord, ScopedModel, StatefulModel
 
 
 class MediationLevel(StrEnum):
@@ -41,6 +41,7 @@ class CaseStatus(StrEnum):
     FAILED = "failed"
     ESCALATED = "escalated"
     REFERRED = "referred"
+    CLOSED = "closed"  # referred, then filed in court (立案): mediation ends without settlement
 
 
 class ReferralStatus(StrEnum):
@@ -120,7 +121,7 @@ class CaseLinked(ScopedModel):
         abstract = True
 
 
-class MediationCase(CaseLinked):
+class MediationCase(CaseLinked, StatefulModel):
     """A dispute in mediation, scope_path is where the dispute is, owner_id the applicant."""
 
     id = fields.IntField(primary_key=True)
@@ -156,7 +157,7 @@ class MediationSession(CaseLinked):
         table = "mediation_session"
 
 
-class Referral(CaseLinked):
+class Referral(CaseLinked, StatefulModel):
     """A case referred to a workstation (诉调对接): pending, accepted, returned or closed."""
 
     id = fields.IntField(primary_key=True)
@@ -171,21 +172,17 @@ class Referral(CaseLinked):
         table = "referral"
 
 
-class MediationEvent(CaseLinked):
-    """One step in a case's history (its referrals included): who, when, from, to, note."""
+class MediationEvent(EventRecord):
+    """One step in a case's history (its referrals included), with the case's link columns."""
 
     id = fields.IntField(primary_key=True)
     case = fields.ForeignKeyField("models.MediationCase", related_name="events", on_delete=fields.CASCADE)
     referral = fields.ForeignKeyField(
         "models.Referral", related_name="events", null=True, on_delete=fields.CASCADE
     )
-    actor = fields.ForeignKeyField(
-        "models.Person", related_name="mediation_events", null=True, on_delete=fields.SET_NULL
-    )
-    kind = fields.CharField(max_length=32)
-    from_status = fields.CharField(max_length=16, null=True)
-    to_status = fields.CharField(max_length=16, null=True)
-    note = fields.TextField(default="")
+    assignee_id = fields.IntField(null=True, db_index=True, description="Person id of the mediator in charge")
+    workstation_id = fields.IntField(null=True, db_index=True, description="Workstation referred to")
+    court_id = fields.IntField(null=True, db_index=True, description="Court of that workstation")
 
     class Meta:
         table = "mediation_event"

@@ -12,12 +12,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from policies import vocabulary
-from policies.loader import MODEL_FILE, POLICY_FILE, ParsedPolicy, PolicyError, parse_policy
+from policies.authorizer import Authorizer
+from policies.loader import (
+    MODEL_FILE,
+    POLICY_FILE,
+    LoadedPolicy,
+    ParsedPolicy,
+    PolicyError,
+    build_enforcer,
+    parse_policy,
+)
+from policies.relations import relation_matcher
+from policies.resources import RESOURCES
+from policies.testing import PolicyTestError, load_cases, run_cases
 
-# The one matcher the SQL planner (services/authz.py) knows how to translate.
+# The one matcher the SQL planner (policies/relations.py) knows how to translate.
 CANONICAL_SECTIONS = {
     "request_definition": {"r": "sub, scope, obj, act, res"},
     "policy_definition": {"p": "sub, obj, act, rel"},
@@ -55,7 +68,7 @@ class CheckReport:
     changes: list[str] = field(default_factory=list)
     tests_run: int = 0
     version: str | None = None
-    authorizer: object | None = None  # the checked services.authz.Authorizer, when ok
+    authorizer: object | None = None  # the checked policies.authorizer.Authorizer, when ok
 
     @property
     def ok(self) -> bool:
@@ -97,7 +110,7 @@ def check_model(text: str) -> list[str]:
         elif value != expected:
             problems.append(
                 f"{MODEL_FILE}:{number}: [{section}] {key} must be {expected!r}: the list filter "
-                "in services/authz.py translates only that shape"
+                "in policies/relations.py translates only that shape"
             )
     for section, keys in CANONICAL_SECTIONS.items():
         for key in keys:
@@ -136,8 +149,6 @@ def effective_grants(parsed: ParsedPolicy) -> dict[str, set[tuple[str, str, str]
 
 def check_rules(parsed: ParsedPolicy) -> list[str]:
     """Rules that can never match, and rules that a broader rule makes redundant."""
-    from services.authz import RESOURCES
-
     problems = []
     inherited = _inherited_roles(parsed)
     by_key: dict[tuple[str, str, str], list] = {}
@@ -199,10 +210,6 @@ def describe_changes(current: ParsedPolicy, proposed: ParsedPolicy) -> list[str]
 
 def check_directory(directory: Path, against: Path | None = None) -> CheckReport:
     """Run every check on ``directory``; compare with ``against`` when given."""
-    from policies.loader import build_enforcer
-    from policies.testing import PolicyTestError, load_cases, run_cases
-    from services.authz import Authorizer, relation_matcher
-
     report = CheckReport()
     try:
         model_text = (directory / MODEL_FILE).read_text(encoding="utf-8")
@@ -220,10 +227,6 @@ def check_directory(directory: Path, against: Path | None = None) -> CheckReport
     if report.errors:
         return report
     try:
-        from datetime import UTC, datetime
-
-        from policies.loader import LoadedPolicy
-
         authorizer = Authorizer(
             LoadedPolicy(build_enforcer(parsed, relation_matcher), parsed, datetime.now(UTC))
         )

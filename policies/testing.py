@@ -27,6 +27,8 @@ from pathlib import Path
 import yaml
 
 from policies import vocabulary
+from policies.authorizer import Actor, Assignment
+from policies.relations import Facts
 
 # The C loader when libyaml is there (reloads run these tests on every policy change).
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -156,8 +158,6 @@ def _check_case(raw: object) -> str | None:
 
 def run_cases(authorizer, cases: list[PolicyCase]) -> list[str]:
     """Failures as ``file:line: message``; an empty list means every case passed."""
-    from services.authz import Actor, Assignment, Facts
-
     failures = []
     for case in cases:
         actor = Actor(ME, "policy test", (Assignment(case.role, case.scope, None, case.affiliation),))

@@ -6,6 +6,9 @@ is not here is an error when the policy is loaded, never a silent allow or deny.
 
 from __future__ import annotations
 
+from policies.resources import FIELD_RESOURCES as _FIELD_RESOURCES
+from policies.resources import RESOURCES as _RESOURCES
+
 ROLES: dict[str, str] = {
     "resident": "Resident (居民/村民): lives in one grid",
     "grid_worker": "Grid worker (网格员): walks one grid daily",
@@ -14,9 +17,7 @@ ROLES: dict[str, str] = {
     "street_official": "Street official (街道干部): oversees a street",
     "admin": "Administrator: accounts and policy files",
     "volunteer": "Volunteer (志愿者): accepts service orders dispatched by the community",
-    # --- councils loop / alliance
     "alliance_staff": "Staff of a party-building alliance unit (党建联盟单位), acting for that unit",
-    # --- mediation
     "mediator": "Mediator (调解员): mediates the disputes assigned to them at one level",
     "court": "Court partner account (法院): fetches the cases referred to its own workstations",
 }
@@ -26,7 +27,7 @@ ACTIONS: dict[str, str] = {
     "create": "Create a record in a scope",
     "update": "Change a record",
     "explain": "Ask why the policy decides as it does",
-    # the steps of a concern's way to the end (services/concern_lifecycle.py)
+    # the steps of a concern's way to the end (services/concerns.py)
     "accept": "Accept a submitted concern for handling (受理)",
     "reject": "Reject a submitted concern, with a reason",
     "merge": "Merge a concern into the one it duplicates",
@@ -38,68 +39,13 @@ ACTIONS: dict[str, str] = {
     "resolve": "Mark a concern resolved, with proof",
     "rate": "Rate how a concern was handled: close it or reopen it (评单)",
     "supervise": "Urge an open concern on (督办)",
-    # --- mediation
 }
 
-# resource -> actions that make sense for it
-RESOURCES: dict[str, tuple[str, ...]] = {
-    "OrgUnit": ("read",),
-    "Person": ("read",),
-    "Person.contact": ("read",),
-    "Council": ("read", "create"),
-    "Meeting": ("read", "create", "update"),
-    "AgendaTopic": ("read", "create"),
-    "Attendance": ("read", "create"),
-    "Concern": (
-        "read",
-        "create",
-        "accept",
-        "reject",
-        "merge",
-        "agenda",
-        "assign",
-        "start",
-        "escalate",
-        "resolve",
-        "rate",
-        "supervise",
-    ),  # fmt: skip
-    "ConcernEvent": ("read",),
-    "Policy": ("read", "explain"),
-    "AuditRecord": ("read",),
-    # --- councils loop / alliance
-    "AllianceUnit": ("read", "create", "update"),
-    "MeetingEvent": ("read",),
-    "Task": ("read", "create", "update"),
-    "TaskEvent": ("read",),
-    "Rating": ("read", "create"),
-    "Rating.author": ("read",),
-    "Vote": ("read", "create", "update"),
-    "Ballot": ("create",),
-    # --- mediation
-    "Workstation": ("read",),
-    "Mediator": ("read",),
-    "MediationCase": ("read", "create", "update", "escalate"),
-    "MediationCase.parties": ("read",),
-    "MediationSession": ("read", "create"),
-    "MediationEvent": ("read",),
-    "Referral": ("read", "update"),
-    "OutreachEvent": ("read", "create"),
-    "LegalConsultation": ("read", "create"),
-}
+# resource -> actions that make sense for it (declared with its columns in resources.py)
+RESOURCES: dict[str, tuple[str, ...]] = {name: facts.actions for name, facts in _RESOURCES.items()}
 
-# --- councils loop / alliance: topics move through their states (transitionTopic)
-RESOURCES["AgendaTopic"] = (*RESOURCES["AgendaTopic"], "update")
-
-# Field-level resources: parts of a record with rules of their own. A denied field
-# reads as null; the record itself stays visible under its own resource's rules.
-FIELD_RESOURCES: dict[str, tuple[str, ...]] = {
-    "Person.contact": ("phone", "address"),
-    # --- councils loop / alliance
-    "Rating.author": ("author",),
-    # --- mediation
-    "MediationCase.parties": ("parties",),
-}
+# Field-level resources and the GraphQL fields each guards (a denied field reads as null).
+FIELD_RESOURCES: dict[str, tuple[str, ...]] = dict(_FIELD_RESOURCES)
 
 # The relation kinds: how a rule reaches objects from the actor's scope.
 RELATIONS: dict[str, str] = {
@@ -115,9 +61,7 @@ RELATIONS: dict[str, str] = {
 
 # Organisations a role assignment may act for (RoleAssignment.affiliation_kind).
 AFFILIATION_KINDS: dict[str, str] = {
-    # --- councils loop / alliance
     "alliance_unit": "A party-building alliance unit (党建联盟单位), table alliance_unit",
-    # --- mediation
     "workstation": "A judge workstation (法官工作站) whose judges act for it",
     "court": "A court (法院) whose partner account acts for it",
 }
@@ -131,9 +75,8 @@ SCOPE_KINDS: dict[str, tuple[str, ...]] = {
     "street_official": ("street",),
     "admin": ("global",),
     "volunteer": ("community", "village"),
-    # --- councils loop / alliance: the street or community the unit is allied with
+    # the street or community the unit is allied with
     "alliance_staff": ("street", "community", "village"),
-    # --- mediation
     "mediator": ("grid", "community", "village", "street"),
     "court": ("global",),
 }

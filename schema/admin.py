@@ -7,15 +7,13 @@ from typing import Annotated
 
 import strawberry
 
-from models.audit import AuditRecord as AuditRecordModel
+from policies.relations import Facts
 from schema.context import Info
-from schema.org import _int_id
 from schema.pagination import Connection, connection
+from schema.types import After, First, Node, optional_id
 from services import audit as audit_service
 from services import explain as explain_service
-from services.authz import Facts
 from services.identity import actor_for_person
-from services.org import get_visible
 
 POLICY_FACTS = Facts("")  # the policy itself lies in the global scope
 
@@ -67,7 +65,7 @@ class AccessExplanation:
 
 
 @strawberry.type(description="One audit record: who did or was refused what, under which policy.")
-class AuditRecord:
+class AuditRecord(Node):
     id: strawberry.ID = strawberry.field(description="Identifier of the record.")
     at: datetime = strawberry.field(description="When.")
     actor_id: strawberry.ID | None = strawberry.field(
@@ -81,22 +79,6 @@ class AuditRecord:
     decision: str = strawberry.field(description="`allow` or `deny`.")
     code: str | None = strawberry.field(description="Error code, when refused or failed.")
     policy_version: str = strawberry.field(description="Version of the policy in force.")
-
-    @classmethod
-    def from_model(cls, row: AuditRecordModel) -> AuditRecord:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            at=row.at,
-            actor_id=strawberry.ID(str(row.actor_id)) if row.actor_id is not None else None,
-            operation=row.operation,
-            field=row.field,
-            resource=row.resource,
-            action=row.action,
-            object_id=row.object_id,
-            decision=row.decision,
-            code=row.code,
-            policy_version=row.policy_version,
-        )
 
 
 @strawberry.type
@@ -137,13 +119,13 @@ class AdminQuery:
     ) -> AccessExplanation | None:
         auth = info.context.auth
         auth.require("Policy", "explain", POLICY_FACTS)
-        person = await get_visible(auth, "Person", person_id)
+        person = await auth.get_visible("Person", person_id, "personId")
         result = await explain_service.explain(
             info.context.authorizer,
             await actor_for_person(person),
             resource,
             action,
-            _int_id(object_id, "objectId"),
+            optional_id(object_id, "objectId"),
         )
         return AccessExplanation(
             allowed=result.allowed,
@@ -177,16 +159,16 @@ class AdminQuery:
         decision: Annotated[str | None, strawberry.argument(description="`allow` or `deny`.")] = None,
         since: Annotated[datetime | None, strawberry.argument(description="At or after this time.")] = None,
         until: Annotated[datetime | None, strawberry.argument(description="Before this time.")] = None,
-        first: Annotated[int | None, strawberry.argument(description="Page size (default 20).")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Cursor to continue after.")] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[AuditRecord] | None:
         query = audit_service.visible_records(
             info.context.auth,
-            actor_id=_int_id(actor_id, "actorId"),
+            actor_id=optional_id(actor_id, "actorId"),
             resource=resource,
             object_id=object_id,
             decision=decision,
             since=since,
             until=until,
         )
-        return await connection(info, query, first, after, AuditRecord.from_model)
+        return await connection(info, query, first, after, AuditRecord.from_row)

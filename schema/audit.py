@@ -27,7 +27,9 @@ def audited(field: str, resource: str, action: str | Callable[[object], str]) ->
     """Record the outcome of a mutation resolver ``(self, info, input)`` for the audit log.
 
     ``action`` is the policy action it performs, or a function of the input when that
-    depends on it (a case's ESCALATE is decided as ``escalate``, its SETTLE as ``update``)."""
+    depends on it (a case's ESCALATE is decided as ``escalate``, its SETTLE as ``update``).
+    A change writes the record in its own transaction (``services.audit.record_change``);
+    a refusal or failure is written when the request ends."""
     MUTATIONS[field] = (resource, action if isinstance(action, str) else "depends on input")
 
     def decorate(resolver):
@@ -47,9 +49,9 @@ def audited(field: str, resource: str, action: str | Callable[[object], str]) ->
                 # (grid, meeting), which is not an object of ``resource``.
                 object_id=None if action == "create" else _target_id(input),
             )
-            context.audit_entries.append(entry)
             try:
-                result = await resolver(self, info, input)
+                with audit.recording(entry):
+                    result = await resolver(self, info, input)
             except BandengError as exc:
                 entry.code = exc.code
                 entry.decision = "deny" if exc.code in audit.DENIED_CODES else "allow"
@@ -57,15 +59,15 @@ def audited(field: str, resource: str, action: str | Callable[[object], str]) ->
             except Exception:
                 entry.code = "INTERNAL_SERVER_ERROR"
                 raise
-            refusal = getattr(result, "audit_code", None)
-            if refusal:  # a typed business refusal: allowed by the policy, refused by the state
-                entry.code = refusal
+            else:
+                refusal = getattr(result, "audit_code", None)
+                if refusal:  # a typed business refusal: allowed by the policy, refused by the state
+                    entry.code = refusal
                 return result
-            row = getattr(result, "row", None)
-            if row is not None:
-                entry.object_id = str(row.id)
-                entry.scope_path = getattr(row, "scope_path", "") or ""
-            return result
+            finally:
+                # A change stored its record with it; a refusal or failure changed nothing and
+                # is recorded now, in the order of the request's mutations.
+                await audit.write([entry])
 
         return wrapper
 
@@ -80,12 +82,13 @@ def _root_field(error) -> str:
 
 
 class AuditExtension(SchemaExtension):
-    """Writes the request's audit entries when the operation is over."""
+    """Records a query refused by authentication or by the policy, when it is over (a
+    mutation's record is written by ``audited``)."""
 
     async def on_operation(self):
         yield
         context = self.execution_context.context
-        entries = list(getattr(context, "audit_entries", []))
+        entries = []
         result = self.execution_context.result
         errors = getattr(result, "errors", None) or []
         # Strawberry's OperationType (graphql-core's enum never compares equal to it); no

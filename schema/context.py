@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -10,8 +9,9 @@ from typing import Any
 import strawberry
 from strawberry.dataloader import DataLoader
 
+from policies.authorizer import Actor, Authorizer
 from services import reads
-from services.authz import Actor, Authorizer, RequestAuth
+from services.authz import RequestAuth
 from services.config import Settings
 from services.errors import ServiceUnavailable, Unauthenticated
 
@@ -33,7 +33,7 @@ class Loaders:
         key = ("children", resource, parent_field, order)
         if key not in self._loaders:
             self._loaders[key] = DataLoader(
-                load_fn=lambda ids: reads.children(self.auth, resource, parent_field, ids, order)
+                load_fn=lambda ids: reads.children_of(self.auth, resource, parent_field, ids, order)
             )
         return self._loaders[key]
 
@@ -48,7 +48,6 @@ class Context:
     auth_problem: str | None = None
     database_unavailable: bool = False
     policy_store: Any = None
-    audit_entries: list = field(default_factory=list)  # written by schema.audit.AuditExtension
 
     @cached_property
     def auth(self) -> RequestAuth:
@@ -67,13 +66,3 @@ class Context:
 
 
 Info = strawberry.Info[Context, None]
-
-
-async def load_related(info: Info, resource: str, key: Any, convert: Callable[[Any], Any]) -> Any:
-    """The object a nested field points at, through the request's (policy-filtered)
-    loader and converted to its GraphQL type; ``None`` when there is no key or the
-    caller may not see the object."""
-    if key is None:
-        return None
-    row = await info.context.loaders.by_id(resource).load(key)
-    return None if row is None else convert(row)

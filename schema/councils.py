@@ -1,176 +1,218 @@
-"""Councils (议事会): meetings, agenda topics and attendance."""
+"""Councils (议事会) and their closed loop: meetings, agenda topics, attendance, tasks,
+ratings and anonymous votes. Thin: every decision is made in ``services/councils.py``
+and the policy; the transition mutations are made from the declared machines."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from datetime import date, datetime
+from typing import Annotated
 
 import strawberry
 
 from models import councils as models
-from schema.audit import audited
-from schema.context import Info, load_related
-from schema.org import OrgUnit, Person, _int_id
+from schema.alliance import AllianceUnit
+from schema.context import Info
+from schema.org import OrgUnit, Person
 from schema.pagination import Connection, connection
+from schema.types import After, First, Node, enum_type, lazy, lookup, many, one, optional_id
+from schema.workflow import StepMutation, action_enum, action_mutation, command, result_union, step_mutations
 from services import councils as service
-from services.org import get_visible
 
-MeetingStatus = strawberry.enum(
+MeetingStatus = enum_type(
     models.MeetingStatus,
-    description="Where a meeting stands: drafted → scheduled → held → closed → reviewed, or cancelled.",
+    "Where a meeting stands: drafted → scheduled → held → closed → reviewed, or cancelled.",
 )
-if TYPE_CHECKING:
-    from schema.concerns import Concern
-    from schema.loop import AllianceUnit, MeetingEvent, Rating, Task, TopicStatus, Vote
+TopicStatus = enum_type(
+    models.TopicStatus,
+    "Where an agenda topic stands: proposed, accepted, discussed, decided or deferred.",
+)
+TaskStatus = enum_type(models.TaskStatus, "A task is open until reported done.")
+TaskOwnerKind = enum_type(models.TaskOwnerKind, "Who owns a task: a person, an alliance unit or a volunteer.")
+VoteStatus = enum_type(models.VoteStatus, "A vote is open, then closed.")
+VoteChoice = enum_type(models.VoteChoice, "A ballot's choice: for, against or abstain.")
 
-ConcernRef = Annotated["Concern", strawberry.lazy("schema.concerns")]
-# --- councils loop / alliance
-AllianceUnitRef = Annotated["AllianceUnit", strawberry.lazy("schema.loop")]
-MeetingEventRef = Annotated["MeetingEvent", strawberry.lazy("schema.loop")]
-RatingRef = Annotated["Rating", strawberry.lazy("schema.loop")]
-TaskRef = Annotated["Task", strawberry.lazy("schema.loop")]
-TopicStatusRef = Annotated["TopicStatus", strawberry.lazy("schema.loop")]
-VoteRef = Annotated["Vote", strawberry.lazy("schema.loop")]
+ConcernRef = lazy("Concern", "schema.concerns")
 
 
 @strawberry.type(
     description='A "little stool" council (小板凳议事会) of a community or village, where '
     "staff sit with residents to raise, deliberate, act on and review matters."
 )
-class Council:
+class Council(Node):
     id: strawberry.ID = strawberry.field(description="Identifier of the council.")
     name: str = strawberry.field(description="Name, e.g. 红板凳议事会.")
     description: str = strawberry.field(description="What the council is for.")
     created_at: datetime = strawberry.field(description="When the council was set up.")
-    row: strawberry.Private[models.Council]
+    unit = one("unit", OrgUnit, "The community or village the council belongs to.")
+    meetings = many(
+        "meetings", lazy("Meeting", __name__), "Meetings of this council the caller may see, by start time."
+    )
 
-    @classmethod
-    def from_model(cls, row: models.Council) -> Council:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            name=row.name,
-            description=row.description,
-            created_at=row.created_at,
-            row=row,
-        )
 
-    @strawberry.field(description="The community or village the council belongs to.")
-    async def unit(self, info: Info) -> OrgUnit | None:
-        return await load_related(info, "OrgUnit", self.row.unit_id, OrgUnit.from_model)
+@strawberry.type(description="One transition of a meeting, a topic or a vote: who, when, from, to, note.")
+class MeetingEvent(Node):
+    id: strawberry.ID = strawberry.field(description="Identifier of the event.")
+    subject: str = strawberry.field(description="What moved: meeting, topic or vote.")
+    action: str = strawberry.field(description="The move, e.g. hold, decide, close.")
+    from_status: str | None = strawberry.field(description="Status before (null when created).")
+    to_status: str = strawberry.field(description="Status after.")
+    note: str = strawberry.field(description="Why, in the actor's words.")
+    created_at: datetime = strawberry.field(description="When it happened.")
+    actor = one("actor", Person, "Who made the move; null when the caller may not see that person.")
 
-    @strawberry.field(description="Meetings of this council the caller may see, by start time.")
-    async def meetings(self, info: Info) -> list[Meeting]:
-        rows = await info.context.loaders.children("Meeting", "council_id", "starts_at").load(self.row.id)
-        return [Meeting.from_model(r) for r in rows]
+
+@strawberry.type(description="A resident's rating (1-5) of a meeting's outcome (事后评事).")
+class Rating(Node):
+    id: strawberry.ID = strawberry.field(description="Identifier of the rating.")
+    score: int = strawberry.field(description="1 (poor) to 5 (very satisfied).")
+    comment: str = strawberry.field(description="Optional comment.")
+    created_at: datetime = strawberry.field(description="When it was given.")
+    author = one(
+        "author",
+        Person,
+        "Who rated: needs `Rating.author` read (the rater and the secretary); null for others.",
+    )
 
 
 @strawberry.type(description="One sitting of a council: time, place, agenda and who attended.")
-class Meeting:
+class Meeting(Node):
     id: strawberry.ID = strawberry.field(description="Identifier of the meeting.")
     title: str = strawberry.field(description="What the meeting is about.")
     starts_at: datetime = strawberry.field(description="When it starts (with time zone).")
     place: str = strawberry.field(description="Where, e.g. a courtyard of 新青村.")
     status: MeetingStatus = strawberry.field(description="Scheduled, held or cancelled.")
     created_at: datetime = strawberry.field(description="When it was scheduled.")
-    row: strawberry.Private[models.Meeting]
-
-    @classmethod
-    def from_model(cls, row: models.Meeting) -> Meeting:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            title=row.title,
-            starts_at=row.starts_at,
-            place=row.place,
-            status=row.status,
-            created_at=row.created_at,
-            row=row,
-        )
-
-    @strawberry.field(description="The council holding the meeting, when the caller may see it.")
-    async def council(self, info: Info) -> Council | None:
-        return await load_related(info, "Council", self.row.council_id, Council.from_model)
-
-    @strawberry.field(description="Agenda topics the caller may see, in the order raised.")
-    async def topics(self, info: Info) -> list[AgendaTopic]:
-        rows = await info.context.loaders.children("AgendaTopic", "meeting_id").load(self.row.id)
-        return [AgendaTopic.from_model(r) for r in rows]
-
-    @strawberry.field(description="Attendance records the caller may see (`Attendance` read).")
-    async def attendance(self, info: Info) -> list[Attendance]:
-        rows = await info.context.loaders.children("Attendance", "meeting_id").load(self.row.id)
-        return [Attendance.from_model(r) for r in rows]
-
-    # --- councils loop / alliance
-    @strawberry.field(description="Minutes recorded when the meeting was closed (empty before).")
-    def minutes(self) -> str:
-        return self.row.minutes
-
-    @strawberry.field(description="Head count of people present, recorded when closing.")
-    def attendance_count(self) -> int | None:
-        return self.row.attendance_count
+    council = one("council", Council, "The council holding the meeting, when the caller may see it.")
+    topics = many(
+        "topics", lazy("AgendaTopic", __name__), "Agenda topics the caller may see, in the order raised."
+    )
+    attendance = many(
+        "attendance",
+        lazy("Attendance", __name__),
+        "Attendance records the caller may see (`Attendance` read).",
+    )
+    minutes: str = strawberry.field(
+        description="Minutes recorded when the meeting was closed (empty before)."
+    )
+    attendance_count: int | None = strawberry.field(
+        description="Head count of people present, recorded when closing."
+    )
 
     @strawberry.field(description="Alliance units present (recorded when closing) that the caller may see.")
-    async def present_units(self, info: Info) -> list[AllianceUnitRef]:
-        from schema.loop import AllianceUnit
-        from services.loop import present_units
-
-        ids = (await present_units([self.row.id]))[self.row.id]
+    async def present_units(self, info: Info) -> list[AllianceUnit]:
+        ids = (await service.present_units([self.row.id]))[self.row.id]
         rows = await info.context.loaders.by_id("AllianceUnit").load_many(ids)
-        return [AllianceUnit.from_model(r) for r in rows if r is not None]
+        return [AllianceUnit.from_row(r) for r in rows if r is not None]
 
-    @strawberry.field(
-        description="Its history and that of its topics and votes, oldest first (`MeetingEvent` read)."
+    events = many(
+        "events",
+        MeetingEvent,
+        "Its history and that of its topics and votes, oldest first (`MeetingEvent` read).",
     )
-    async def events(self, info: Info) -> list[MeetingEventRef]:
-        from schema.loop import MeetingEvent
+    ratings = many("ratings", Rating, "Residents' ratings of the outcome the caller may see (`Rating` read).")
 
-        rows = await info.context.loaders.children("MeetingEvent", "meeting_id").load(self.row.id)
-        return [MeetingEvent.from_model(r) for r in rows]
 
-    @strawberry.field(description="Residents' ratings of the outcome the caller may see (`Rating` read).")
-    async def ratings(self, info: Info) -> list[RatingRef]:
-        from schema.loop import Rating
+@strawberry.type(description="A person's attendance at a meeting, and in which capacity.")
+class Attendance(Node):
+    id: strawberry.ID = strawberry.field(description="Identifier of the record.")
+    capacity: str = strawberry.field(description="In which capacity: resident, grid_worker, judge, ...")
+    present: bool = strawberry.field(description="False when registered but absent.")
+    person = one("person", Person, "Who attended; null when the caller may not see that person.")
+    meeting = one("meeting", Meeting, "The meeting attended.")
 
-        rows = await info.context.loaders.children("Rating", "meeting_id").load(self.row.id)
-        return [Rating.from_model(r) for r in rows]
+
+@strawberry.type(description="One transition of a task: who, when, from, to, note (the result when done).")
+class TaskEvent(Node):
+    id: strawberry.ID = strawberry.field(description="Identifier of the event.")
+    action: str = strawberry.field(description="assign or complete.")
+    from_status: str | None = strawberry.field(description="Status before (null when assigned).")
+    to_status: str = strawberry.field(description="Status after.")
+    note: str = strawberry.field(description="Note or result.")
+    created_at: datetime = strawberry.field(description="When it happened.")
+    actor = one("actor", Person, "Who made the move; null when the caller may not see that person.")
+
+
+@strawberry.type(
+    description="Work from a decision (集中干事) or a concern, owned by a person, an alliance unit or a volunteer."
+)
+class Task(Node):
+    id: strawberry.ID = strawberry.field(description="Identifier of the task.")
+    title: str = strawberry.field(description="What is to be done.")
+    owner_kind: TaskOwnerKind = strawberry.field(description="Who owns it: person, alliance unit, volunteer.")
+    volunteer_name: str = strawberry.field(
+        description="The volunteer's name, for a volunteer without account."
+    )
+    due_on: date = strawberry.field(description="Due date.")
+    status: TaskStatus = strawberry.field(description="Open or done.")
+    result: str = strawberry.field(description="The result note reported when done.")
+    done_at: datetime | None = strawberry.field(description="When it was reported done.")
+    concern_id: strawberry.ID | None = strawberry.field(
+        description="The concern it comes from, if any (a reference; read it with `concern(id:)`)."
+    )
+    created_at: datetime = strawberry.field(description="When it was assigned.")
+
+    @strawberry.field(description="Open and past its due date (督办).")
+    def overdue(self, info: Info) -> bool:
+        return service.is_task_overdue(self.row, info.context.auth.now().date())
+
+    topic = one(
+        "topic",
+        lazy("AgendaTopic", __name__),
+        "The decided topic it comes from; null if none or not visible.",
+    )
+    alliance_unit = one(
+        "alliance_unit", AllianceUnit, "The alliance unit that owns it; null if none or not visible."
+    )
+    owner_person = one(
+        "owner_person", Person, "The person (or volunteer) who owns it; null if none or not visible."
+    )
+    events = many("events", TaskEvent, "Its history, oldest first (`TaskEvent` read).")
+
+
+@strawberry.type(description="The tallies of a closed vote.")
+class VoteResults:
+    for_count: int = strawberry.field(description="Ballots for.")
+    against_count: int = strawberry.field(description="Ballots against.")
+    abstain_count: int = strawberry.field(description="Abstentions.")
+    total: int = strawberry.field(description="Ballots cast.")
+    threshold_met: bool = strawberry.field(
+        description="More than the threshold share chose the threshold choice."
+    )
+
+
+@strawberry.type(
+    description="An anonymous vote on a topic with a threshold rule, e.g. re-elect the topic committee "
+    "when more than 60% vote against. Nobody can read who chose what; tallies show once it closes."
+)
+class Vote(Node):
+    id: strawberry.ID = strawberry.field(description="Identifier of the vote.")
+    question: str = strawberry.field(description="The question put to the vote.")
+    threshold_choice: VoteChoice = strawberry.field(description="The choice the threshold counts.")
+    threshold_percent: int = strawberry.field(description="Met when more than this % of ballots chose it.")
+    consequence: str = strawberry.field(description="What follows when the threshold is met.")
+    status: VoteStatus = strawberry.field(description="Open or closed.")
+    closed_at: datetime | None = strawberry.field(description="When it closed.")
+
+    @strawberry.field(description="Tallies and whether the threshold was met; null while the vote is open.")
+    def results(self) -> VoteResults | None:
+        results = service.vote_results(self.row)
+        return None if results is None else VoteResults(**results)
+
+    @strawberry.field(description="Whether the caller has voted (never what they chose).")
+    async def has_voted(self, info: Info) -> bool:
+        return await service.has_voted(info.context.auth, self.row.id)
 
 
 @strawberry.type(description="A topic on a meeting's agenda (公开说事), possibly from a concern.")
-class AgendaTopic:
+class AgendaTopic(Node):
     id: strawberry.ID = strawberry.field(description="Identifier of the topic.")
     title: str = strawberry.field(description="The matter, in residents' words.")
     description: str = strawberry.field(description="Details.")
     created_at: datetime = strawberry.field(description="When it was put on the agenda.")
-    row: strawberry.Private[models.AgendaTopic]
-
-    @classmethod
-    def from_model(cls, row: models.AgendaTopic) -> AgendaTopic:
-        return cls(
-            id=strawberry.ID(str(row.id)),
-            title=row.title,
-            description=row.description,
-            created_at=row.created_at,
-            row=row,
-        )
-
-    @strawberry.field(description="The meeting whose agenda this is.")
-    async def meeting(self, info: Info) -> Meeting | None:
-        return await load_related(info, "Meeting", self.row.meeting_id, Meeting.from_model)
-
-    @strawberry.field(description="The concern this topic came from; null if none or not visible.")
-    async def concern(self, info: Info) -> ConcernRef | None:
-        from schema.concerns import Concern
-
-        return await load_related(info, "Concern", self.row.concern_id, Concern.from_model)
-
-    @strawberry.field(description="Who raised it; null when the caller may not see that person.")
-    async def raised_by(self, info: Info) -> Person | None:
-        return await load_related(info, "Person", self.row.raised_by_id, Person.from_model)
-
-    # --- councils loop / alliance
-    @strawberry.field(description="Proposed, accepted, discussed, decided or deferred.")
-    def status(self) -> TopicStatusRef:
-        return self.row.status
+    meeting = one("meeting", Meeting, "The meeting whose agenda this is.")
+    concern = one("concern", ConcernRef, "The concern this topic came from; null if none or not visible.")
+    raised_by = one("raised_by", Person, "Who raised it; null when the caller may not see that person.")
+    status: TopicStatus = strawberry.field(description="Proposed, accepted, discussed, decided or deferred.")
 
     @strawberry.field(
         description="Where it came from: `concern` (公开说事) or `meeting` (raised at the sitting)."
@@ -178,54 +220,14 @@ class AgendaTopic:
     def source(self) -> str:
         return "concern" if self.row.concern_id is not None else "meeting"
 
-    @strawberry.field(description="The decision (民主议事), once decided; empty before.")
-    def decision(self) -> str:
-        return self.row.decision
-
-    @strawberry.field(description="When it was decided.")
-    def decided_at(self) -> datetime | None:
-        return self.row.decided_at
-
-    @strawberry.field(description="Tasks from this decision the caller may see (`Task` read), by due date.")
-    async def tasks(self, info: Info) -> list[TaskRef]:
-        from schema.loop import Task
-
-        rows = await info.context.loaders.children("Task", "topic_id", "due_on").load(self.row.id)
-        return [Task.from_model(r) for r in rows]
-
-    @strawberry.field(description="Votes on this topic the caller may see (`Vote` read).")
-    async def votes(self, info: Info) -> list[VoteRef]:
-        from schema.loop import Vote
-
-        rows = await info.context.loaders.children("Vote", "topic_id").load(self.row.id)
-        return [Vote.from_model(r) for r in rows]
-
-    @strawberry.field(description="Its history, oldest first (`MeetingEvent` read).")
-    async def events(self, info: Info) -> list[MeetingEventRef]:
-        from schema.loop import MeetingEvent
-
-        rows = await info.context.loaders.children("MeetingEvent", "topic_id").load(self.row.id)
-        return [MeetingEvent.from_model(r) for r in rows]
+    decision: str = strawberry.field(description="The decision (民主议事), once decided; empty before.")
+    decided_at: datetime | None = strawberry.field(description="When it was decided.")
+    tasks = many("tasks", Task, "Tasks from this decision the caller may see (`Task` read), by due date.")
+    votes = many("votes", Vote, "Votes on this topic the caller may see (`Vote` read).")
+    events = many("events", MeetingEvent, "Its history, oldest first (`MeetingEvent` read).")
 
 
-@strawberry.type(description="A person's attendance at a meeting, and in which capacity.")
-class Attendance:
-    id: strawberry.ID = strawberry.field(description="Identifier of the record.")
-    capacity: str = strawberry.field(description="In which capacity: resident, grid_worker, judge, ...")
-    present: bool = strawberry.field(description="False when registered but absent.")
-    row: strawberry.Private[models.Attendance]
-
-    @classmethod
-    def from_model(cls, row: models.Attendance) -> Attendance:
-        return cls(id=strawberry.ID(str(row.id)), capacity=row.capacity, present=row.present, row=row)
-
-    @strawberry.field(description="Who attended; null when the caller may not see that person.")
-    async def person(self, info: Info) -> Person | None:
-        return await load_related(info, "Person", self.row.person_id, Person.from_model)
-
-    @strawberry.field(description="The meeting attended.")
-    async def meeting(self, info: Info) -> Meeting | None:
-        return await load_related(info, "Meeting", self.row.meeting_id, Meeting.from_model)
+# ------------------------------------------------------------------------------ queries
 
 
 @strawberry.type
@@ -238,19 +240,15 @@ class CouncilQuery:
             strawberry.ID | None, strawberry.argument(description="Only councils of this unit.")
         ] = None,
         search: Annotated[str | None, strawberry.argument(description="Part of the name.")] = None,
-        first: Annotated[int | None, strawberry.argument(description="Page size (default 20).")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Cursor to continue after.")] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[Council] | None:
-        query = service.visible_councils(info.context.auth, unit_id=_int_id(unit_id, "unitId"), search=search)
-        return await connection(info, query, first, after, Council.from_model)
+        query = service.visible_councils(
+            info.context.auth, unit_id=optional_id(unit_id, "unitId"), search=search
+        )
+        return await connection(info, query, first, after, Council.from_row)
 
-    @strawberry.field(description="One council; NOT_FOUND if it does not exist or is out of scope.")
-    async def council(
-        self,
-        info: Info,
-        id: Annotated[strawberry.ID, strawberry.argument(description="Identifier of the council.")],
-    ) -> Council | None:
-        return Council.from_model(await get_visible(info.context.auth, "Council", id))
+    council = lookup("Council", Council, "council")
 
     @strawberry.field(description="Meetings the caller may see (`Meeting` read), newest first.")
     async def meetings(
@@ -268,25 +266,48 @@ class CouncilQuery:
         starts_before: Annotated[
             datetime | None, strawberry.argument(description="Starting before this time.")
         ] = None,
-        first: Annotated[int | None, strawberry.argument(description="Page size (default 20).")] = None,
-        after: Annotated[str | None, strawberry.argument(description="Cursor to continue after.")] = None,
+        first: First = None,
+        after: After = None,
     ) -> Connection[Meeting] | None:
         query = service.visible_meetings(
             info.context.auth,
-            council_id=_int_id(council_id, "councilId"),
+            council_id=optional_id(council_id, "councilId"),
             status=status,
             starts_after=starts_after,
             starts_before=starts_before,
         )
-        return await connection(info, query, first, after, Meeting.from_model)
+        return await connection(info, query, first, after, Meeting.from_row)
 
-    @strawberry.field(description="One meeting; NOT_FOUND if it does not exist or is out of scope.")
-    async def meeting(
+    meeting = lookup("Meeting", Meeting, "meeting")
+
+    @strawberry.field(description="Tasks the caller may see (`Task` read), newest first.")
+    async def tasks(
         self,
         info: Info,
-        id: Annotated[strawberry.ID, strawberry.argument(description="Identifier of the meeting.")],
-    ) -> Meeting | None:
-        return Meeting.from_model(await get_visible(info.context.auth, "Meeting", id))
+        status: Annotated[
+            TaskStatus | None, strawberry.argument(description="Only tasks in this state.")
+        ] = None,
+        overdue: Annotated[
+            bool | None, strawberry.argument(description="True: only overdue tasks, false: none of them.")
+        ] = None,
+        alliance_unit_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this alliance unit's tasks.")
+        ] = None,
+        first: First = None,
+        after: After = None,
+    ) -> Connection[Task] | None:
+        query = service.visible_tasks(
+            info.context.auth,
+            status=status,
+            overdue=overdue,
+            alliance_unit_id=optional_id(alliance_unit_id, "allianceUnitId"),
+        )
+        return await connection(info, query, first, after, Task.from_row)
+
+    task = lookup("Task", Task, "task")
+
+
+# ---------------------------------------------------------------------------- mutations
 
 
 @strawberry.input(description="A meeting to put on a council's calendar.")
@@ -318,59 +339,137 @@ class RecordAttendanceInput:
     present: bool = strawberry.field(default=True, description="False to record an absence.")
 
 
+@strawberry.input(
+    description="A task from a decided topic or from a concern, with exactly one owner "
+    "(ownerPersonId, allianceUnitId, volunteerPersonId or volunteerName)."
+)
+class AssignTaskInput:
+    title: str = strawberry.field(description="What is to be done (1-200 characters).")
+    due_on: date = strawberry.field(description="Due date.")
+    topic_id: strawberry.ID | None = strawberry.field(default=None, description="The decided topic.")
+    concern_id: strawberry.ID | None = strawberry.field(default=None, description="The concern.")
+    owner_person_id: strawberry.ID | None = strawberry.field(
+        default=None, description="A person who owns it."
+    )
+    alliance_unit_id: strawberry.ID | None = strawberry.field(default=None, description="An alliance unit.")
+    volunteer_person_id: strawberry.ID | None = strawberry.field(
+        default=None, description="A volunteer with an account."
+    )
+    volunteer_name: str | None = strawberry.field(default=None, description="A volunteer without account.")
+
+
+@strawberry.input(description="A resident's rating of a closed meeting's outcome.")
+class RateMeetingInput:
+    meeting_id: strawberry.ID = strawberry.field(description="The meeting.")
+    score: int = strawberry.field(description="1 to 5.")
+    comment: str = strawberry.field(default="", description="Optional comment.")
+
+
+@strawberry.input(description="Put a topic to an anonymous vote with a threshold rule.")
+class OpenVoteInput:
+    topic_id: strawberry.ID = strawberry.field(description="The topic.")
+    question: str = strawberry.field(description="The question (1-200 characters).")
+    threshold_choice: VoteChoice = strawberry.field(
+        description="The choice the threshold counts, e.g. AGAINST."
+    )
+    threshold_percent: int = strawberry.field(description="Met when more than this % chose it, e.g. 60.")
+    consequence: str = strawberry.field(default="", description="What follows, e.g. re-elect the committee.")
+
+
+TaskResult = result_union(Task, "TaskResult", "The task, or why it could not be created or moved.")
+VoteResult = result_union(Vote, "VoteResult", "The vote, or why it could not be changed.")
+RatingResult = result_union(Rating, "RatingResult", "The rating, or why the meeting cannot be rated now.")
+
+
 @strawberry.type
 class CouncilMutation:
-    @strawberry.mutation(description="Schedule a meeting of a council (`Meeting` create in its scope).")
-    @audited("scheduleMeeting", "Meeting", "create")
-    async def schedule_meeting(
-        self,
-        info: Info,
-        input: Annotated[
-            ScheduleMeetingInput, strawberry.argument(description="What to do; see the input type.")
-        ],
-    ) -> Meeting | None:
-        row = await service.schedule_meeting(
-            info.context.auth,
-            council_id=input.council_id,
-            title=input.title,
-            starts_at=input.starts_at,
-            place=input.place,
-            draft=input.draft,
-        )
-        return Meeting.from_model(row)
+    schedule_meeting = command(
+        "scheduleMeeting",
+        "Meeting",
+        "create",
+        service.schedule_meeting,
+        ScheduleMeetingInput,
+        Meeting,
+        "Schedule a meeting of a council (`Meeting` create in its scope).",
+    )
+    add_agenda_topic = command(
+        "addAgendaTopic",
+        "AgendaTopic",
+        "create",
+        service.add_topic,
+        AddAgendaTopicInput,
+        AgendaTopic,
+        "Add a topic to a meeting's agenda (`AgendaTopic` create).",
+    )
+    record_attendance = command(
+        "recordAttendance",
+        "Attendance",
+        "create",
+        service.record_attendance,
+        RecordAttendanceInput,
+        Attendance,
+        "Record (or correct) a person's attendance (`Attendance` create).",
+    )
+    assign_task = command(
+        "assignTask",
+        "Task",
+        "create",
+        service.assign_task,
+        AssignTaskInput,
+        TaskResult,
+        "Turn a decision or a concern into a task (`Task` create).",
+    )
+    rate_meeting = command(
+        "rateMeeting",
+        "Rating",
+        "create",
+        service.rate_meeting,
+        RateMeetingInput,
+        RatingResult,
+        "Rate a closed meeting's outcome (`Rating` create); again to change it.",
+    )
+    open_vote = command(
+        "openVote", "Vote", "create", service.open_vote, OpenVoteInput, Vote,
+        "Put a topic to an anonymous vote (`Vote` create).",
+    )  # fmt: skip
 
-    @strawberry.mutation(description="Add a topic to a meeting's agenda (`AgendaTopic` create).")
-    @audited("addAgendaTopic", "AgendaTopic", "create")
-    async def add_agenda_topic(
-        self,
-        info: Info,
-        input: Annotated[
-            AddAgendaTopicInput, strawberry.argument(description="What to do; see the input type.")
-        ],
-    ) -> AgendaTopic | None:
-        row = await service.add_topic(
-            info.context.auth,
-            meeting_id=input.meeting_id,
-            title=input.title,
-            description=input.description,
-            concern_id=input.concern_id,
-        )
-        return AgendaTopic.from_model(row)
 
-    @strawberry.mutation(description="Record (or correct) a person's attendance (`Attendance` create).")
-    @audited("recordAttendance", "Attendance", "create")
-    async def record_attendance(
-        self,
-        info: Info,
-        input: Annotated[
-            RecordAttendanceInput, strawberry.argument(description="What to do; see the input type.")
-        ],
-    ) -> Attendance | None:
-        row = await service.record_attendance(
-            info.context.auth,
-            meeting_id=input.meeting_id,
-            person_id=input.person_id,
-            capacity=input.capacity,
-            present=input.present,
-        )
-        return Attendance.from_model(row)
+MeetingAction = action_enum(
+    service.MEETING, "MeetingAction", "Moves of a meeting (see docs/councils.md for the diagram)."
+)
+TopicAction = action_enum(service.TOPIC, "TopicAction", "Moves of an agenda topic.")
+MeetingTransitions = action_mutation(
+    service.MEETING,
+    Meeting,
+    result_union(Meeting, "MeetingTransitionResult", "The moved meeting, or why it could not move."),
+    MeetingAction,
+    name="transitionMeeting",
+    input="TransitionMeetingInput",
+    input_description="A move of a meeting through its loop.",
+    description="Move a meeting",
+)
+TopicTransitions = action_mutation(
+    service.TOPIC,
+    AgendaTopic,
+    result_union(AgendaTopic, "TopicTransitionResult", "The moved topic, or why it could not move."),
+    TopicAction,
+    name="transitionTopic",
+    input="TransitionTopicInput",
+    input_description="A move of an agenda topic.",
+    description="Move a topic",
+)
+TaskSteps = step_mutations(
+    service.TASK,
+    Task,
+    TaskResult,
+    [StepMutation("complete", "completeTask", "CompleteTaskInput", "Report a task done.")],
+)
+VoteSteps = step_mutations(
+    service.VOTE,
+    Vote,
+    VoteResult,
+    [
+        StepMutation("cast", "castBallot", "CastBallotInput", "One anonymous ballot."),
+        StepMutation("close", "closeVote", "CloseVoteInput", "Close a vote and compute its threshold."),
+    ],
+)

@@ -7,14 +7,10 @@ import logging
 
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
-from tortoise.exceptions import DBConnectionError
 
-from services.errors import BandengError
+from services.errors import DATABASE_DOWN, BandengError
 
 log = logging.getLogger("bandeng.errors")
-
-# Exceptions that mean "the database is not there", not "the code is wrong".
-DATABASE_DOWN = (DBConnectionError, ConnectionError, TimeoutError, OSError)
 
 
 def should_mask(error: GraphQLError) -> bool:

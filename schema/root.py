@@ -13,12 +13,19 @@ from strawberry.extensions import (
 )
 
 from schema.admin import AdminQuery
+from schema.alliance import AllianceMutation, AllianceQuery
 from schema.audit import AuditExtension
-from schema.concerns import ConcernLifecycleMutation, ConcernMutation, ConcernQuery
-from schema.councils import CouncilMutation, CouncilQuery
+from schema.concerns import ConcernMutation, ConcernQuery, ConcernSteps
+from schema.councils import (
+    CouncilMutation,
+    CouncilQuery,
+    MeetingTransitions,
+    TaskSteps,
+    TopicTransitions,
+    VoteSteps,
+)
 from schema.extensions import MaskUnexpectedErrors, classify_errors
-from schema.loop import LoopMutation, LoopQuery  # --- councils loop / alliance
-from schema.mediation import MediationMutation, MediationQuery  # --- mediation
+from schema.mediation import CaseTransitions, MediationMutation, MediationQuery, ReferralTransitions
 from schema.org import OrgQuery
 from schema.statistics import StatisticsQuery
 from services.config import Settings
@@ -28,7 +35,7 @@ from services.config import Settings
     description="Everything a caller may read. Every field needs `Authorization: Bearer <token>` "
     "and returns only what the policy (`policies/policy.csv`) lets the caller's roles see."
 )
-class Query(OrgQuery, CouncilQuery, ConcernQuery, AdminQuery, StatisticsQuery, LoopQuery, MediationQuery):
+class Query(OrgQuery, CouncilQuery, ConcernQuery, AdminQuery, StatisticsQuery, AllianceQuery, MediationQuery):
     pass
 
 
@@ -36,7 +43,19 @@ class Query(OrgQuery, CouncilQuery, ConcernQuery, AdminQuery, StatisticsQuery, L
     description="Changes. Each mutation reads its target within the caller's scope (NOT_FOUND "
     "otherwise), asks the policy for the action (FORBIDDEN otherwise), then acts."
 )
-class Mutation(CouncilMutation, ConcernMutation, ConcernLifecycleMutation, LoopMutation, MediationMutation):
+class Mutation(
+    CouncilMutation,
+    ConcernMutation,
+    ConcernSteps,
+    MeetingTransitions,
+    TopicTransitions,
+    TaskSteps,
+    VoteSteps,
+    AllianceMutation,
+    MediationMutation,
+    CaseTransitions,
+    ReferralTransitions,
+):
     pass
 
 

@@ -9,7 +9,6 @@ import strawberry
 
 from schema.context import Info
 from services import statistics as service
-from services.org import get_visible
 
 
 @strawberry.type(
@@ -137,5 +136,5 @@ class StatisticsQuery:
     ) -> Statistics | None:
         auth = info.context.auth
         since, until = service.period(since, until)
-        path = (await get_visible(auth, "OrgUnit", unit_id)).path if unit_id is not None else None
+        path = (await auth.get_visible("OrgUnit", unit_id, "unitId")).path if unit_id is not None else None
         return Statistics(since=since, until=until, unit_path=path)

@@ -1,10 +1,22 @@
-"""The audit log: written once per request, read by admins through the policy."""
+"""The audit log: every mutation and every denied request, with the policy version.
+
+A mutation's record is written *inside* the transaction of the change it records
+(``record_change``, called by the workflow core and by every command), so a change
+never stands without its record and a record never without its change. Refusals and
+failures change nothing; their records are written when the request ends (``write``).
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, fields
 from datetime import datetime
+from typing import Any
+
+from tortoise.queryset import QuerySet
 
 from models.audit import AuditRecord
 from services.authz import RequestAuth
@@ -29,30 +41,63 @@ class AuditEntry:
     object_id: str | None = None
     code: str | None = None
     scope_path: str = ""
+    written: bool = False  # stored with its change (not a column)
 
 
-def _fitted(entry: AuditEntry) -> dict:
-    """The entry's values cut to their columns' lengths: a long list of refused fields or
-    an overlong id sent by the client must not cost the record."""
-    values = dict(entry.__dict__)
+_COLUMNS = tuple(f.name for f in fields(AuditEntry) if f.name != "written")
+
+# The entry of the mutation being resolved (mutations run one after another).
+_current: ContextVar[AuditEntry | None] = ContextVar("bandeng_audit_entry", default=None)
+
+
+@contextmanager
+def recording(entry: AuditEntry) -> Iterator[AuditEntry]:
+    """Make ``entry`` the record of the mutation running inside the block."""
+    token = _current.set(entry)
+    try:
+        yield entry
+    finally:
+        _current.reset(token)
+
+
+def _row(entry: AuditEntry) -> AuditRecord:
+    """The record, its values cut to their columns' lengths: a long list of refused fields
+    or an overlong id sent by the client must not cost the record."""
+    values: dict[str, Any] = {name: getattr(entry, name) for name in _COLUMNS}
     for name, value in values.items():
         limit = getattr(AuditRecord._meta.fields_map.get(name), "max_length", None)
         if isinstance(value, str) and limit and len(value) > limit:
             values[name] = value[: limit - 1] + "…"
-    return values
+    return AuditRecord(**values, owner_id=entry.actor_id)
+
+
+async def record_change(row: Any | None = None) -> AuditEntry | None:
+    """Inside a change's transaction: store the running mutation's record (allowed), naming
+    the object changed. A failure raises, so the change is rolled back with it. The caller
+    marks the entry ``written`` once the transaction has committed."""
+    entry = _current.get()
+    if entry is None or entry.written:
+        return None
+    if row is not None:
+        entry.object_id = str(row.id)
+        entry.scope_path = getattr(row, "scope_path", "") or ""
+    await _row(entry).save()
+    return entry
 
 
 async def write(entries: list[AuditEntry]) -> None:
-    """Store the entries of one request in one statement; a failure is logged, never raised
-    (the request's own outcome has already been decided)."""
-    if not entries:
+    """Store the records of one request that no change stored (refusals, failures) in one
+    statement; a failure is logged, never raised (the outcome is already decided)."""
+    pending = [entry for entry in entries if not entry.written]
+    if not pending:
         return
     try:
-        await AuditRecord.bulk_create(
-            [AuditRecord(**_fitted(entry), owner_id=entry.actor_id) for entry in entries]
-        )
+        await AuditRecord.bulk_create([_row(entry) for entry in pending])
     except Exception:
-        log.exception("could not write %d audit record(s): %s", len(entries), entries)
+        log.exception("could not write %d audit record(s): %s", len(pending), pending)
+    else:
+        for entry in pending:
+            entry.written = True
 
 
 def visible_records(
@@ -64,7 +109,7 @@ def visible_records(
     decision: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
-):
+) -> QuerySet[AuditRecord]:
     query = auth.listing("AuditRecord")
     if actor_id is not None:
         query = query.filter(actor_id=actor_id)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from starlette.config import Config
 
+from models import MODULES as MODEL_MODULES
+
 POLICY_DIR_DEFAULT = Path(__file__).resolve().parent.parent / "policies"
 
 
@@ -60,26 +62,13 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
     )
 
 
-MODEL_MODULES = [
-    "models.org",
-    "models.people",
-    "models.councils",
-    "models.concerns",
-    "models.audit",
-    # --- councils loop / alliance
-    "models.loop",
-    # --- mediation
-    "models.mediation",
-]
-
-
 def tortoise_config(database_url: str) -> dict:
     """The Tortoise config for one database URL; migrations live in ``models.migrations``."""
     return {
         "connections": {"default": database_url},
         "apps": {
             "models": {
-                "models": MODEL_MODULES,
+                "models": list(MODEL_MODULES),
                 "default_connection": "default",
                 "migrations": "models.migrations",
             }

@@ -7,6 +7,11 @@ unexpected: it is logged and masked (see ``schema/extensions.py``).
 
 from __future__ import annotations
 
+from tortoise.exceptions import DBConnectionError
+
+# Exceptions that mean "the database is not there", not "the code is wrong".
+DATABASE_DOWN = (DBConnectionError, ConnectionError, TimeoutError, OSError)
+
 
 class BandengError(Exception):
     code = "INTERNAL"

@@ -10,8 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from policies import vocabulary
+from policies.authorizer import Actor, Authorizer
 from policies.loader import POLICY_FILE, Rule
-from services.authz import RELATIONS, RESOURCES, Actor, Authorizer, Facts, Grant
+from policies.relations import RELATIONS, Facts, Grant
+from policies.resources import RESOURCES
+from services.authz import model_of
 from services.errors import BadUserInput, NotFound
 
 
@@ -96,14 +99,12 @@ async def explain(
         raise BadUserInput(f"{resource} has no action {action!r}.", argument="action")
     result = Explanation(actor, resource, action, authorizer.version, object_id)
     facts = None
-    spec = RESOURCES[resource]
+    stored = RESOURCES[resource].stored
     if object_id is not None:
-        row = await spec.model.filter(id=object_id).first() if spec.model is not None else None
+        row = await model_of(resource).filter(id=object_id).first() if stored else None
         if row is None:
             raise NotFound(f"No {resource} with id {object_id}.")
-        facts = Facts(
-            getattr(row, spec.scope_column), getattr(row, spec.owner_column) if spec.owner_column else None
-        )
+        facts = Facts.of(row, resource)
         result.object_scope = facts.scope_path
         result.allowed = authorizer.decide(actor, resource, action, facts)
     rules = _rules_by_key(authorizer)
@@ -121,12 +122,12 @@ async def explain(
     if object_id is None:
         plan = authorizer.plan(actor, resource, action)
         result.allowed = bool(plan.grants)
-        if action == "read" and spec.model is not None:
+        if action == "read" and stored:
             condition = plan.condition()
             result.list_filter = (
                 "none (nothing is visible)"
                 if condition is None
-                else _where(spec.model.filter(condition).sql(params_inline=True))
+                else _where(model_of(resource).filter(condition).sql(params_inline=True))
             )
     return result
 

@@ -15,7 +15,7 @@ import secrets
 from datetime import UTC, datetime
 
 from models.people import ApiToken, Person, RoleAssignment
-from services.authz import Actor, Assignment
+from policies.authorizer import Actor, Assignment
 from services.config import load_settings
 from services.errors import NotFound
 
@@ -38,6 +38,20 @@ async def issue_token(person_id: int, label: str = "") -> str:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     await ApiToken.create(person_id=person_id, token_hash=hash_token(token), label=label)
     return token
+
+
+async def reissue_token(person_id: int, label: str) -> str:
+    """A new token for a person, the ones issued before under ``label`` deleted (the demo's)."""
+    await ApiToken.filter(person_id=person_id, label=label).delete()
+    return await issue_token(person_id, label)
+
+
+async def find_person(ref: str) -> Person:
+    """A person by id or exact name."""
+    person = await (Person.filter(id=int(ref)) if ref.isdigit() else Person.filter(name=ref)).first()
+    if person is None:
+        raise NotFound(f"No person {ref!r}.")
+    return person
 
 
 async def revoke_token(token: str) -> bool:

@@ -1,25 +1,25 @@
 """Mediation (人民调解) and referral to judge workstations (诉调对接).
 
-Two state machines, every step recorded as a ``MediationEvent``:
+Two declared machines (``CASE``, ``REFERRAL``) run by ``services.workflow``, every step
+recorded as a ``MediationEvent``:
 
 * case: open → in_mediation → settled | failed; failed → escalated (next level, a new
   mediator, who starts it again) or referred (to a workstation);
-* referral: pending → accepted | returned (with a reason; the case is failed again);
-  accepted → closed with an outcome (引导和解, 司法确认, 立案).
+* referral: pending → accepted | returned (with a reason: the case is failed again, an
+  effect); accepted → closed with an outcome (引导和解, 司法确认: the case is settled;
+  立案: the case is closed, it goes to court).
 
-An illegal step is not an error but a result (``InvalidTransition``) the client can
-branch on; nothing is changed. Who may take a step is the policy's business:
-``update`` (start, settle, fail: the assigned mediator), ``escalate`` (escalate, refer:
-secretaries and street officials) on ``MediationCase`` and ``update`` on ``Referral``.
+Who may take a step is the policy's business: ``update`` (start, settle, fail: the
+assigned mediator), ``escalate`` (escalate, refer: secretaries and street officials) on
+``MediationCase``, and ``update`` on ``Referral`` (the workstation's judges).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
-from enum import StrEnum
+from typing import Any
 
-from tortoise.transactions import in_transaction
+from tortoise.queryset import QuerySet
 
 from models.mediation import (
     CaseCategory,
@@ -30,6 +30,7 @@ from models.mediation import (
     MediationEvent,
     MediationLevel,
     MediationSession,
+    Mediator,
     OutreachEvent,
     Referral,
     ReferralOutcome,
@@ -37,11 +38,14 @@ from models.mediation import (
     Workstation,
     WorkstationUnit,
 )
-from services import scopes
-from services.authz import Facts, RequestAuth
+from models.org import OrgUnit
+from policies import scopes
+from policies.relations import Facts
+from services import reads, workflow
+from services.authz import RequestAuth
 from services.errors import BadUserInput
 from services.ids import clean_text as _text
-from services.org import get_visible
+from services.workflow import Effect, Input, Ref, StepCall, clean_note, step
 
 CATEGORY_LABELS: dict[CaseCategory, str] = {
     CaseCategory.PROPERTY: "物业纠纷",
@@ -53,47 +57,32 @@ CATEGORY_LABELS: dict[CaseCategory, str] = {
 }
 NEXT_LEVEL = {MediationLevel.GROUP: MediationLevel.COMMUNITY, MediationLevel.COMMUNITY: MediationLevel.STREET}
 PARTY_KEYS = ("name", "role", "phone", "id_number")
-
-
-class CaseAction(StrEnum):
-    START = "start"
-    SETTLE = "settle"
-    FAIL = "fail"
-    ESCALATE = "escalate"
-    REFER = "refer"
-
-
-class ReferralAction(StrEnum):
-    ACCEPT = "accept"
-    RETURN = "return"
-    RECORD_OUTCOME = "record_outcome"
-
-
-# action -> (states it leaves from, state it leads to, policy action on MediationCase)
-CASE_TRANSITIONS: dict[CaseAction, tuple[frozenset[CaseStatus], CaseStatus, str]] = {
-    CaseAction.START: (frozenset({CaseStatus.OPEN, CaseStatus.ESCALATED}), CaseStatus.IN_MEDIATION, "update"),
-    CaseAction.SETTLE: (frozenset({CaseStatus.IN_MEDIATION}), CaseStatus.SETTLED, "update"),
-    CaseAction.FAIL: (frozenset({CaseStatus.IN_MEDIATION}), CaseStatus.FAILED, "update"),
-    CaseAction.ESCALATE: (frozenset({CaseStatus.FAILED}), CaseStatus.ESCALATED, "escalate"),
-    CaseAction.REFER: (frozenset({CaseStatus.FAILED}), CaseStatus.REFERRED, "escalate"),
-}
-REFERRAL_TRANSITIONS: dict[ReferralAction, tuple[frozenset[ReferralStatus], ReferralStatus]] = {
-    ReferralAction.ACCEPT: (frozenset({ReferralStatus.PENDING}), ReferralStatus.ACCEPTED),
-    ReferralAction.RETURN: (frozenset({ReferralStatus.PENDING}), ReferralStatus.RETURNED),
-    ReferralAction.RECORD_OUTCOME: (frozenset({ReferralStatus.ACCEPTED}), ReferralStatus.CLOSED),
-}
-
-
-@dataclass(frozen=True)
-class InvalidTransition:
-    """A step the object's current state does not allow; nothing was changed."""
-
-    message: str
-    current_status: str
-    allowed_actions: tuple[str, ...]
-
+# How a referral's outcome ends the case: settled by the court's guidance or confirmation,
+# or closed because it was filed in court (立案).
+SETTLING_OUTCOMES = (ReferralOutcome.GUIDED_SETTLEMENT, ReferralOutcome.JUDICIAL_CONFIRMATION)
+C, R = CaseStatus, ReferralStatus
 
 # -------------------------------------------------------------------------------- reads
+
+One, Many = reads.One, reads.Many
+reads.relations("Mediator", person=One("Person", "person_id"), unit=One("OrgUnit", "unit_id"))
+reads.relations(
+    "MediationCase",
+    unit=One("OrgUnit", "unit_id"),
+    applicant=One("Person", "owner_id"),
+    mediator=One("Mediator", "mediator_id"),
+    workstation=One("Workstation", "workstation_id"),
+    sessions=Many("MediationSession", "case_id", "held_on"),
+    referrals=Many("Referral", "case_id"),
+    events=Many("MediationEvent", "case_id"),
+)
+reads.relations(
+    "Referral", workstation=One("Workstation", "workstation_id"), case=One("MediationCase", "case_id")
+)
+reads.relations(
+    "OutreachEvent", unit=One("OrgUnit", "unit_id"), workstation=One("Workstation", "workstation_id")
+)
+reads.relations("LegalConsultation", workstation=One("Workstation", "workstation_id"))
 
 
 def visible_cases(
@@ -102,7 +91,7 @@ def visible_cases(
     status: CaseStatus | None = None,
     category: CaseCategory | None = None,
     updated_since: datetime | None = None,
-):
+) -> QuerySet[MediationCase]:
     query = auth.listing("MediationCase")
     if status is not None:
         query = query.filter(status=status)
@@ -115,12 +104,12 @@ def visible_cases(
     return query
 
 
-def visible_mediators(auth: RequestAuth, *, level: MediationLevel | None = None):
+def visible_mediators(auth: RequestAuth, *, level: MediationLevel | None = None) -> QuerySet[Mediator]:
     query = auth.listing("Mediator")
     return query if level is None else query.filter(level=level)
 
 
-def visible_workstations(auth: RequestAuth):
+def visible_workstations(auth: RequestAuth) -> QuerySet[Workstation]:
     return auth.listing("Workstation")
 
 
@@ -129,21 +118,52 @@ async def court_of(workstation: Workstation) -> Court | None:
     return await Court.filter(id=workstation.court_id).first()
 
 
-async def served_units(auth: RequestAuth, workstation_id: int) -> list:
+async def served_units(auth: RequestAuth, workstation_id: int) -> list[OrgUnit]:
     """The communities a workstation serves, as far as the caller may see org units."""
     return list(
         await auth.visible("OrgUnit").filter(workstations__workstation_id=workstation_id).order_by("id")
     )
 
 
-def may_read_parties(auth: RequestAuth, case: MediationCase) -> bool:
-    return auth.may_read_field("MediationCase.parties", case)
+# ------------------------------------------------------------------------------ set-up
+
+
+async def create_court(name: str, tribunal: str) -> Court:
+    """Set-up (no caller): a court whose tribunal stations judges in communities."""
+    return await Court.create(name=name, tribunal=tribunal)
+
+
+async def create_workstation(
+    name: str, court: Court, street: OrgUnit, served: list[OrgUnit], officers: int, founded_on: date
+) -> Workstation:
+    """Set-up (no caller): a workstation of ``court`` in ``street`` serving communities."""
+    station = await Workstation.create(
+        name=name, court=court, scope_path=street.path, officers=officers, founded_on=founded_on
+    )
+    for unit in served:
+        await WorkstationUnit.create(workstation=station, unit=unit)
+    return station
+
+
+async def create_mediator(
+    person: Any, unit: OrgUnit, level: MediationLevel, certification: Any, room: str
+) -> Mediator:
+    """Set-up (no caller): a certified mediator working in ``unit`` at ``level``."""
+    return await Mediator.create(
+        person=person,
+        unit=unit,
+        scope_path=unit.path,
+        owner_id=person.id,
+        level=level,
+        certification=certification,
+        room=room,
+    )
 
 
 # ------------------------------------------------------------------------------ helpers
 
 
-def _parties(parties: list[dict]) -> list[dict]:
+def _parties(parties: list[dict[str, Any]]) -> list[dict[str, str]]:
     if not parties:
         raise BadUserInput("A dispute has at least one party.", argument="parties")
     cleaned = []
@@ -155,259 +175,18 @@ def _parties(parties: list[dict]) -> list[dict]:
     return cleaned
 
 
-def case_links(case: MediationCase) -> dict:
+def case_links(case: MediationCase) -> dict[str, int | None]:
     """The columns a case's children copy, so the same people see them."""
     return {"assignee_id": case.assignee_id, "workstation_id": case.workstation_id, "court_id": case.court_id}
 
 
-async def record_event(
-    case: MediationCase,
-    actor_id: int | None,
-    kind: str,
-    from_status: str | None,
-    to_status: str | None,
-    note: str = "",
-    referral: Referral | None = None,
-) -> MediationEvent:
-    """One step of a case (or of its referral) in its history; the demo seed uses it too."""
-    return await MediationEvent.create(
-        case_id=case.id,
-        referral=referral,
-        scope_path=case.scope_path,
-        owner_id=case.owner_id,
-        **case_links(case),
-        actor_id=actor_id,
-        kind=kind,
-        from_status=from_status,
-        to_status=to_status,
-        note=note,
-    )
-
-
-async def sync_case_links(case: MediationCase) -> None:
+async def _sync_case_links(call: StepCall) -> None:
     """Children follow the case's mediator and referral, so the same people see them; a
     referral keeps the workstation it was sent to."""
+    case = call.row
     await MediationSession.filter(case_id=case.id).update(**case_links(case))
     await MediationEvent.filter(case_id=case.id).update(**case_links(case))
     await Referral.filter(case_id=case.id).update(assignee_id=case.assignee_id)
-
-
-def allowed_case_actions(auth: RequestAuth, case: MediationCase) -> tuple[str, ...]:
-    facts = Facts.of(case, "MediationCase")
-    return tuple(
-        action.value
-        for action, (sources, _, needs) in CASE_TRANSITIONS.items()
-        if case.status in sources and auth.can("MediationCase", needs, facts)
-    )
-
-
-def allowed_referral_actions(auth: RequestAuth, referral: Referral) -> tuple[str, ...]:
-    if not auth.can("Referral", "update", Facts.of(referral, "Referral")):
-        return ()
-    return tuple(a.value for a, (sources, _) in REFERRAL_TRANSITIONS.items() if referral.status in sources)
-
-
-# ---------------------------------------------------------------------------- commands
-
-
-async def open_case(
-    auth: RequestAuth,
-    *,
-    unit_id: str,
-    applicant_id: str | None,
-    mediator_id: str,
-    title: str,
-    description: str,
-    category: CaseCategory,
-    parties: list[dict],
-) -> MediationCase:
-    """Record a dispute where it arose and assign it to a mediator of that area."""
-    unit = await get_visible(auth, "OrgUnit", unit_id)
-    owner_id = auth.actor.person_id
-    if applicant_id is not None:
-        owner_id = (await get_visible(auth, "Person", applicant_id)).id
-    mediator = await get_visible(auth, "Mediator", mediator_id)
-    auth.require("MediationCase", "create", Facts(unit.path, owner_id))
-    title = _text(title, "title", 200)
-    if not scopes.is_under(unit.path, mediator.scope_path):
-        raise BadUserInput("The mediator does not work where the dispute is.", argument="mediatorId")
-    cleaned = _parties(parties)
-    async with in_transaction():
-        case = await MediationCase.create(
-            unit=unit,
-            scope_path=unit.path,
-            owner_id=owner_id,
-            assignee_id=mediator.owner_id,
-            mediator=mediator,
-            title=title,
-            description=(description or "").strip(),
-            category=category,
-            level=mediator.level,
-            status=CaseStatus.OPEN,
-            parties=cleaned,
-        )
-        await record_event(case, auth.actor.person_id, "opened", None, CaseStatus.OPEN)
-    return case
-
-
-async def record_session(
-    auth: RequestAuth, *, case_id: str, held_on: date, notes: str
-) -> MediationSession | InvalidTransition:
-    case = await get_visible(auth, "MediationCase", case_id)
-    auth.require("MediationSession", "create", Facts.of(case, "MediationCase"))
-    if case.status != CaseStatus.IN_MEDIATION:
-        return InvalidTransition(
-            f"Sessions are recorded while a case is in mediation; this one is {case.status}.",
-            case.status,
-            allowed_case_actions(auth, case),
-        )
-    notes = _text(notes, "notes", 4000, required=False)
-    async with in_transaction():
-        session = await MediationSession.create(
-            case_id=case.id,
-            scope_path=case.scope_path,
-            owner_id=case.owner_id,
-            **case_links(case),
-            held_on=held_on,
-            notes=notes,
-            recorded_by_id=auth.actor.person_id,
-        )
-        await case.save(update_fields=["updated_at"])
-    return session
-
-
-async def transition_case(
-    auth: RequestAuth,
-    *,
-    case_id: str,
-    action: CaseAction,
-    note: str,
-    mediator_id: str | None = None,
-    workstation_id: str | None = None,
-) -> MediationCase | InvalidTransition:
-    case = await get_visible(auth, "MediationCase", case_id)
-    sources, target, needs = CASE_TRANSITIONS[action]
-    auth.require("MediationCase", needs, Facts.of(case, "MediationCase"))
-    if case.status not in sources:
-        return InvalidTransition(
-            f"A case that is {case.status} cannot {action}.", case.status, allowed_case_actions(auth, case)
-        )
-    if action == CaseAction.ESCALATE and case.level not in NEXT_LEVEL:
-        return InvalidTransition(
-            "The case is already at the street level; refer it to a workstation instead.",
-            case.status,
-            tuple(a for a in allowed_case_actions(auth, case) if a != CaseAction.ESCALATE),
-        )
-    note = _text(note, "note", 2000, required=action in (CaseAction.SETTLE, CaseAction.FAIL))
-    changed = ["status", "updated_at"]
-    referral = None
-    new_mediator = workstation = None
-    if action == CaseAction.ESCALATE:
-        if mediator_id is None:
-            raise BadUserInput("Escalation needs the mediator of the next level.", argument="mediatorId")
-        new_mediator = await get_visible(auth, "Mediator", mediator_id)
-        if new_mediator.level != NEXT_LEVEL[case.level] or not scopes.is_under(
-            case.scope_path, new_mediator.scope_path
-        ):
-            raise BadUserInput(
-                f"Choose a {NEXT_LEVEL[case.level]}-level mediator who covers the dispute's area.",
-                argument="mediatorId",
-            )
-    if action == CaseAction.REFER:
-        if workstation_id is None:
-            raise BadUserInput("A referral needs a workstation.", argument="workstationId")
-        workstation = await get_visible(auth, "Workstation", workstation_id)
-        await check_served(workstation, case.scope_path, "workstationId")
-    async with in_transaction():
-        from_status = case.status
-        case.status = target
-        if action in (CaseAction.SETTLE, CaseAction.FAIL):
-            case.outcome = note
-            changed.append("outcome")
-        if new_mediator is not None:
-            case.mediator_id, case.assignee_id = new_mediator.id, new_mediator.owner_id
-            case.level = new_mediator.level
-            changed += ["mediator_id", "assignee_id", "level"]
-        if workstation is not None:
-            case.workstation_id, case.court_id = workstation.id, workstation.court_id
-            changed += ["workstation_id", "court_id"]
-        await case.save(update_fields=changed)
-        if workstation is not None:
-            referral = await Referral.create(
-                case_id=case.id, scope_path=case.scope_path, owner_id=case.owner_id, **case_links(case)
-            )
-        if new_mediator is not None or workstation is not None:
-            await sync_case_links(case)
-        await record_event(case, auth.actor.person_id, str(action), from_status, target, note, referral)
-    return case
-
-
-async def decide_referral(
-    auth: RequestAuth,
-    *,
-    referral_id: str,
-    action: ReferralAction,
-    note: str,
-    outcome: ReferralOutcome | None = None,
-) -> Referral | InvalidTransition:
-    """The workstation accepts or returns a referral, and records its outcome."""
-    referral = await get_visible(auth, "Referral", referral_id)
-    auth.require("Referral", "update", Facts.of(referral, "Referral"))
-    sources, target = REFERRAL_TRANSITIONS[action]
-    if referral.status not in sources:
-        return InvalidTransition(
-            f"A referral that is {referral.status} cannot {action.value.replace('_', ' ')}.",
-            referral.status,
-            allowed_referral_actions(auth, referral),
-        )
-    note = _text(note, "note", 2000, required=action == ReferralAction.RETURN)
-    if action == ReferralAction.RECORD_OUTCOME and outcome is None:
-        raise BadUserInput("Say how the referral ended.", argument="outcome")
-    case = await MediationCase.get(id=referral.case_id)
-    async with in_transaction():
-        from_status = referral.status
-        referral.status = target
-        changed = ["status", "updated_at"]
-        if action == ReferralAction.RETURN:
-            referral.return_reason = note
-            changed.append("return_reason")
-        if action == ReferralAction.RECORD_OUTCOME:
-            referral.outcome, referral.outcome_note = outcome, note
-            changed += ["outcome", "outcome_note"]
-        await referral.save(update_fields=changed)
-        await record_event(
-            case, auth.actor.person_id, f"referral_{action.value}", from_status, target, note, referral
-        )
-        if action == ReferralAction.RETURN:
-            # The case goes back to the street's hands: escalate or refer elsewhere.
-            case.status = CaseStatus.FAILED
-            await case.save(update_fields=["status", "updated_at"])
-            await record_event(
-                case, auth.actor.person_id, "returned", CaseStatus.REFERRED, CaseStatus.FAILED, note, referral
-            )
-        else:
-            await case.save(update_fields=["updated_at"])
-    return referral
-
-
-# ------------------------------------------------------- the workstation's legal work
-
-
-def visible_outreach(auth: RequestAuth, *, workstation_id: int | None = None):
-    query = auth.listing("OutreachEvent")
-    return query if workstation_id is None else query.filter(workstation_id=workstation_id)
-
-
-def visible_consultations(auth: RequestAuth, *, workstation_id: int | None = None):
-    query = auth.listing("LegalConsultation")
-    return query if workstation_id is None else query.filter(workstation_id=workstation_id)
-
-
-async def _served_unit(auth: RequestAuth, workstation_id: str, unit_id: str):
-    """A workstation the caller may see and a unit it serves (or one below it)."""
-    workstation = await get_visible(auth, "Workstation", workstation_id)
-    unit = await get_visible(auth, "OrgUnit", unit_id)
-    return workstation, unit
 
 
 async def check_served(workstation: Workstation, path: str, argument: str) -> None:
@@ -417,8 +196,286 @@ async def check_served(workstation: Workstation, path: str, argument: str) -> No
         raise BadUserInput("That workstation does not serve this community.", argument=argument)
 
 
-def _workstation_facts(workstation: Workstation, path: str) -> Facts:
-    return Facts(path, None, frozenset({("workstation", workstation.id), ("court", workstation.court_id)}))
+# -------------------------------------------------------------------------------- cases
+
+
+async def _locate_case(call: StepCall) -> Facts:
+    auth = call.auth
+    unit = await auth.get_visible("OrgUnit", call.arg("unit_id"), "unitId")
+    owner_id = auth.actor.person_id
+    if call.arg("applicant_id") is not None:
+        owner_id = (await auth.get_visible("Person", call.arg("applicant_id"), "applicantId")).id
+    mediator = await auth.get_visible("Mediator", call.arg("mediator_id"), "mediatorId")
+    call.context.update(unit=unit, owner_id=owner_id, mediator=mediator)
+    return Facts(unit.path, owner_id)
+
+
+async def _prepare_new_case(call: StepCall) -> None:
+    unit, mediator = call.context["unit"], call.context["mediator"]
+    title = _text(call.arg("title"), "title", 200)
+    if not scopes.is_under(unit.path, mediator.scope_path):
+        raise BadUserInput("The mediator does not work where the dispute is.", argument="mediatorId")
+    call.changes.update(
+        unit_id=unit.id,
+        scope_path=unit.path,
+        owner_id=call.context["owner_id"],
+        assignee_id=mediator.owner_id,
+        mediator_id=mediator.id,
+        title=title,
+        description=(call.arg("description") or "").strip(),
+        category=CaseCategory(call.arg("category")),
+        level=mediator.level,
+        parties=_parties(call.arg("parties") or []),
+        created_at=call.now,
+    )
+    call.event_action = "opened"
+
+
+def _with_note(required: bool = False, outcome: bool = False):
+    async def prepare(call: StepCall) -> None:
+        call.note = clean_note(call.arg("note"), required=required)
+        if outcome:
+            call.changes["outcome"] = call.note
+
+    return prepare
+
+
+async def _prepare_escalate(call: StepCall) -> None:
+    case = call.row
+    call.note = clean_note(call.arg("note"))
+    if call.arg("mediator_id") is None:
+        raise BadUserInput("Escalation needs the mediator of the next level.", argument="mediatorId")
+    mediator = await call.auth.get_visible("Mediator", call.arg("mediator_id"), "mediatorId")
+    if mediator.level != NEXT_LEVEL[case.level] or not scopes.is_under(case.scope_path, mediator.scope_path):
+        raise BadUserInput(
+            f"Choose a {NEXT_LEVEL[case.level]}-level mediator who covers the dispute's area.",
+            argument="mediatorId",
+        )
+    call.changes.update(mediator_id=mediator.id, assignee_id=mediator.owner_id, level=mediator.level)
+
+
+async def _prepare_refer(call: StepCall) -> None:
+    call.note = clean_note(call.arg("note"))
+    if call.arg("workstation_id") is None:
+        raise BadUserInput("A referral needs a workstation.", argument="workstationId")
+    workstation = await call.auth.get_visible("Workstation", call.arg("workstation_id"), "workstationId")
+    await check_served(workstation, call.row.scope_path, "workstationId")
+    call.changes.update(workstation_id=workstation.id, court_id=workstation.court_id)
+
+
+async def _create_referral(call: StepCall) -> None:
+    """The referral to the workstation, with its own first event, then the case's children
+    follow the case's links."""
+    case = call.row
+    referral = StepCall(call.auth, REFERRAL, REFERRAL.get("create"), None, {}, call.now, R.PENDING.value)
+    referral.event_action = "referred"
+    referral.note = call.note
+    referral.changes.update(
+        case_id=case.id,
+        scope_path=case.scope_path,
+        owner_id=case.owner_id,
+        created_at=call.now,
+        **case_links(case),
+    )
+    await workflow.insert(referral)
+    await _sync_case_links(call)
+
+
+def _case_guard(case: MediationCase, step: workflow.Step) -> str | None:
+    if step.action == "escalate" and case.level not in NEXT_LEVEL:
+        return "The case is already at the street level; refer it to a workstation instead."
+    return None
+
+
+CASE_ID = Input("case_id", Ref, "The case.", required=True)
+CASE_INPUTS = (
+    CASE_ID,
+    Input("note", str, "Why; required to SETTLE (the terms) and to FAIL.", default=""),
+    Input("mediator_id", Ref, "ESCALATE: the mediator of the next level."),
+    Input("workstation_id", Ref, "REFER: the workstation serving the dispute's community."),
+)
+
+
+CASE = workflow.Machine(
+    resource="MediationCase",
+    noun="case",
+    states=CaseStatus,
+    event_model=MediationEvent,
+    event_keys=lambda case: {"case_id": case.id},
+    id_input="case_id",
+    guard=_case_guard,
+    steps=(
+        step(
+            "open", (), C.OPEN, "create", "Record a dispute where it arose and assign it to a mediator of that area.",
+            locate=_locate_case, prepare=_prepare_new_case,
+        ),
+        step(
+            "start", {C.OPEN, C.ESCALATED}, C.IN_MEDIATION, "update", "Start mediating (the assigned mediator).",
+            inputs=CASE_INPUTS, prepare=_with_note(),
+        ),
+        step(
+            "settle", {C.IN_MEDIATION}, C.SETTLED, "update", "Settled by mediation: the note holds the terms.",
+            inputs=CASE_INPUTS, prepare=_with_note(required=True, outcome=True),
+        ),
+        step(
+            "fail", {C.IN_MEDIATION}, C.FAILED, "update", "Mediation failed: the note says why.",
+            inputs=CASE_INPUTS, prepare=_with_note(required=True, outcome=True),
+        ),
+        step(
+            "escalate", {C.FAILED}, C.ESCALATED, "escalate",
+            "To the next level's mediator (grid → community → street), who starts it again.",
+            inputs=CASE_INPUTS, prepare=_prepare_escalate, after=_sync_case_links,
+        ),
+        step(
+            "refer", {C.FAILED}, C.REFERRED, "escalate",
+            "To a judge workstation serving the dispute's community (诉调对接): a pending referral.",
+            inputs=CASE_INPUTS, prepare=_prepare_refer, after=_create_referral,
+        ),
+        step("settled_in_court", {C.REFERRED}, C.SETTLED, None, "The referral ended in a settlement the court guided or confirmed."),
+        step("filed_in_court", {C.REFERRED}, C.CLOSED, None, "The referral ended with the dispute filed in court (立案)."),
+        step("returned", {C.REFERRED}, C.FAILED, None, "The workstation returned the referral: back to the street's hands."),
+    ),
+)  # fmt: skip
+
+
+async def open_case(auth: RequestAuth, **input: Any) -> MediationCase:
+    return await workflow.create(auth, CASE, "open", input)
+
+
+# ---------------------------------------------------------------------------- referrals
+
+
+async def _prepare_return(call: StepCall) -> None:
+    call.note = clean_note(call.arg("note"), required=True)
+    call.changes["return_reason"] = call.note
+    if call.arg("outcome") is not None:
+        raise BadUserInput("An outcome is recorded with RECORD_OUTCOME.", argument="outcome")
+
+
+async def _prepare_outcome(call: StepCall) -> None:
+    call.note = clean_note(call.arg("note"))
+    if call.arg("outcome") is None:
+        raise BadUserInput("Say how the referral ended.", argument="outcome")
+    call.changes.update(outcome=ReferralOutcome(call.arg("outcome")), outcome_note=call.note)
+
+
+async def _prepare_accept(call: StepCall) -> None:
+    call.note = clean_note(call.arg("note"))
+    if call.arg("outcome") is not None:
+        raise BadUserInput("An outcome is recorded with RECORD_OUTCOME.", argument="outcome")
+
+
+async def _case_of(call: StepCall) -> list[int]:
+    return [call.row.case_id]
+
+
+def _court_ending(call: StepCall) -> str:
+    return "settled_in_court" if call.row.outcome in SETTLING_OUTCOMES else "filed_in_court"
+
+
+async def _touch_case(call: StepCall) -> None:
+    """A referral's step is a change of its case (``updatedSince``)."""
+    await MediationCase.filter(id=call.row.case_id).update(updated_at=call.now)
+
+
+REFERRAL_INPUTS = (
+    Input("referral_id", Ref, "The referral.", required=True),
+    Input("note", str, "Why; required to RETURN (the reason).", default=""),
+    Input("outcome", ReferralOutcome, "RECORD_OUTCOME: how it ended."),
+)
+
+REFERRAL = workflow.Machine(
+    resource="Referral",
+    noun="referral",
+    states=ReferralStatus,
+    event_model=MediationEvent,
+    event_keys=lambda referral: {"case_id": referral.case_id, "referral_id": referral.id},
+    id_input="referral_id",
+    event_prefix="referral_",
+    on_change=_touch_case,
+    steps=(
+        step("create", (), R.PENDING, None, "A failed case referred to a workstation (made by the case's REFER)."),
+        step(
+            "accept", {R.PENDING}, R.ACCEPTED, "update", "The workstation takes the referral on.",
+            inputs=REFERRAL_INPUTS, prepare=_prepare_accept,
+        ),
+        step(
+            "return", {R.PENDING}, R.RETURNED, "update",
+            "The workstation sends it back, with the reason: the case is failed again (the street decides).",
+            inputs=REFERRAL_INPUTS, prepare=_prepare_return,
+            effects=(Effect("MediationCase", "returned", targets=_case_of, note=lambda call: call.note),),
+        ),
+        step(
+            "record_outcome", {R.ACCEPTED}, R.CLOSED, "update",
+            "How it ended: guided settlement (引导和解) or judicial confirmation (司法确认) settle the case; "
+            "filed in court (立案) closes it.",
+            inputs=REFERRAL_INPUTS, prepare=_prepare_outcome,
+            effects=(Effect("MediationCase", _court_ending, targets=_case_of, note=lambda call: call.note),),
+        ),
+    ),
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+async def record_session(
+    auth: RequestAuth, *, case_id: str, held_on: date, notes: str
+) -> MediationSession | workflow.InvalidTransition:
+    """A mediation session of a case in mediation (its mediator); the case's
+    ``updatedSince`` moves with it."""
+    case = await auth.get_visible("MediationCase", case_id, "caseId")
+    auth.require("MediationSession", "create", Facts.of(case, "MediationCase"))
+    if case.status != C.IN_MEDIATION:
+        return CASE.refusal(
+            auth,
+            case,
+            "record_session",
+            f"Sessions are recorded while a case is in mediation; this one is {case.status}.",
+        )
+    notes = _text(notes, "notes", 4000, required=False)
+    async with workflow.command() as done:
+        session = await MediationSession.create(
+            case_id=case.id,
+            scope_path=case.scope_path,
+            owner_id=case.owner_id,
+            **case_links(case),
+            held_on=held_on,
+            notes=notes,
+            recorded_by_id=auth.actor.person_id,
+            created_at=auth.now(),
+        )
+        await MediationCase.filter(id=case.id).update(updated_at=auth.now())
+        done(session)
+    return session
+
+
+# ------------------------------------------------------- the workstation's legal work
+
+
+def visible_outreach(auth: RequestAuth, *, workstation_id: int | None = None) -> QuerySet[OutreachEvent]:
+    query = auth.listing("OutreachEvent")
+    return query if workstation_id is None else query.filter(workstation_id=workstation_id)
+
+
+def visible_consultations(
+    auth: RequestAuth, *, workstation_id: int | None = None
+) -> QuerySet[LegalConsultation]:
+    query = auth.listing("LegalConsultation")
+    return query if workstation_id is None else query.filter(workstation_id=workstation_id)
+
+
+async def _served_unit(
+    auth: RequestAuth, workstation_id: str, unit_id: str, resource: str
+) -> tuple[Workstation, OrgUnit]:
+    """A workstation the caller may see, a unit it serves (or one below it), and the
+    policy's word on recording ``resource`` there."""
+    workstation = await auth.get_visible("Workstation", workstation_id, "workstationId")
+    unit = await auth.get_visible("OrgUnit", unit_id, "unitId")
+    links = frozenset({("workstation", workstation.id), ("court", workstation.court_id)})
+    auth.require(resource, "create", Facts(unit.path, None, links))
+    await check_served(workstation, unit.path, "unitId")
+    return workstation, unit
 
 
 async def record_outreach(
@@ -433,41 +490,46 @@ async def record_outreach(
     attendance: int,
 ) -> OutreachEvent:
     """A workstation's legal outreach session (普法), with the residents it reached."""
-    workstation, unit = await _served_unit(auth, workstation_id, unit_id)
-    auth.require("OutreachEvent", "create", _workstation_facts(workstation, unit.path))
-    await check_served(workstation, unit.path, "unitId")
+    workstation, unit = await _served_unit(auth, workstation_id, unit_id, "OutreachEvent")
     title = _text(title, "title", 200)
     if held_at.tzinfo is None:
         raise BadUserInput("`heldAt` needs a time zone offset.", argument="heldAt")
     if attendance < 0:
         raise BadUserInput("`attendance` cannot be negative.", argument="attendance")
-    return await OutreachEvent.create(
-        workstation_id=workstation.id,
-        court_id=workstation.court_id,
-        unit=unit,
-        scope_path=unit.path,
-        title=title,
-        topic=_text(topic, "topic", 64, required=False),
-        held_at=held_at,
-        place=_text(place, "place", 200, required=False),
-        attendance=attendance,
-        recorded_by_id=auth.actor.person_id,
-    )
+    async with workflow.command() as done:
+        return done(
+            await OutreachEvent.create(
+                workstation_id=workstation.id,
+                court_id=workstation.court_id,
+                unit=unit,
+                scope_path=unit.path,
+                title=title,
+                topic=_text(topic, "topic", 64, required=False),
+                held_at=held_at,
+                place=_text(place, "place", 200, required=False),
+                attendance=attendance,
+                recorded_by_id=auth.actor.person_id,
+            )
+        )
 
 
 async def record_consultation(
     auth: RequestAuth, *, workstation_id: str, unit_id: str, question: str, answer: str, asked_on: date
 ) -> LegalConsultation:
     """A resident's legal question answered at the workstation (logged without their identity)."""
-    workstation, unit = await _served_unit(auth, workstation_id, unit_id)
-    auth.require("LegalConsultation", "create", _workstation_facts(workstation, unit.path))
-    await check_served(workstation, unit.path, "unitId")
-    return await LegalConsultation.create(
-        workstation_id=workstation.id,
-        court_id=workstation.court_id,
-        scope_path=unit.path,
-        question=_text(question, "question", 4000),
-        answer=_text(answer, "answer", 4000, required=False),
-        asked_on=asked_on,
-        answered_by_id=auth.actor.person_id,
-    )
+    workstation, unit = await _served_unit(auth, workstation_id, unit_id, "LegalConsultation")
+    values = {
+        "question": _text(question, "question", 4000),
+        "answer": _text(answer, "answer", 4000, required=False),
+    }
+    async with workflow.command() as done:
+        return done(
+            await LegalConsultation.create(
+                workstation_id=workstation.id,
+                court_id=workstation.court_id,
+                scope_path=unit.path,
+                asked_on=asked_on,
+                answered_by_id=auth.actor.person_id,
+                **values,
+            )
+        )

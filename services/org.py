@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from tortoise.queryset import QuerySet
+
 from models.org import ALLOWED_PARENT, PATH_LETTER, OrgUnit, UnitKind
-from services import scopes
+from policies import scopes
+from services import reads
 from services.authz import RequestAuth
-from services.errors import BadUserInput, NotFound
-from services.ids import parse_id
+from services.errors import BadUserInput
 
 
 async def create_unit(kind: UnitKind, name: str, parent: OrgUnit | None = None) -> OrgUnit:
@@ -20,19 +22,17 @@ async def create_unit(kind: UnitKind, name: str, parent: OrgUnit | None = None) 
     return unit
 
 
-def visible_units(auth: RequestAuth, *, kind: str | None = None, parent_id: int | None = None):
+reads.relations(
+    "OrgUnit", parent=reads.One("OrgUnit", "parent_id"), children=reads.Many("OrgUnit", "parent_id")
+)
+
+
+def visible_units(
+    auth: RequestAuth, *, kind: str | None = None, parent_id: int | None = None
+) -> QuerySet[OrgUnit]:
     query = auth.listing("OrgUnit")
     if kind is not None:
         query = query.filter(kind=kind)
     if parent_id is not None:
         query = query.filter(parent_id=parent_id)
     return query
-
-
-async def get_visible(auth: RequestAuth, resource: str, object_id: int | str):
-    """One object if the actor may read it; otherwise NOT_FOUND, the same for both cases."""
-    key = parse_id(object_id)
-    row = await auth.listing(resource).filter(id=key).first()
-    if row is None:
-        raise NotFound(f"No {resource} with id {key} that you can see.")
-    return row

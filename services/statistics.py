@@ -17,7 +17,8 @@ from tortoise.functions import Avg, Count, Sum
 from models.concerns import ConcernStatus
 from models.councils import MeetingStatus
 from models.mediation import CaseStatus
-from services.authz import RequestAuth, under_condition
+from policies.relations import under_condition
+from services.authz import RequestAuth
 from services.concerns import OPEN
 from services.errors import BadUserInput
 from services.times import to_utc

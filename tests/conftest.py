@@ -18,10 +18,11 @@ import pytest
 from tortoise import Tortoise, connections
 from tortoise.transactions import in_transaction
 
-from services import database, identity, seed
+from app import seed
+from app.http import create_app
+from policies.store import PolicyStore
+from services import database, identity
 from services.config import Settings
-from services.http import create_app
-from services.policy_store import PolicyStore
 
 TEST_DATABASE_URL = os.environ.get("BANDENG_TEST_DATABASE_URL", "")
 POLICY_DIR = Path(__file__).resolve().parent.parent / "policies"

@@ -28,10 +28,20 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from tortoise import connections
 
+from models.alliance import AllianceUnit
 from models.audit import AuditRecord
 from models.concerns import Concern, ConcernEvent
-from models.councils import AgendaTopic, Attendance, Council, Meeting
-from models.loop import AllianceUnit, MeetingEvent, Rating, Task, TaskEvent, Vote
+from models.councils import (
+    AgendaTopic,
+    Attendance,
+    Council,
+    Meeting,
+    MeetingEvent,
+    Rating,
+    Task,
+    TaskEvent,
+    Vote,
+)
 from models.mediation import (
     Court,
     LegalConsultation,
@@ -45,10 +55,13 @@ from models.mediation import (
 )
 from models.org import PATH_LETTER, OrgUnit, UnitKind
 from models.people import Person, RoleAssignment
-from policies import vocabulary
+from policies import scopes, vocabulary
+from policies.authorizer import Actor, Assignment, Authorizer
 from policies.loader import load_policy
-from services import identity, scopes
-from services.authz import RESOURCES, Actor, Assignment, Authorizer, Facts, relation_matcher
+from policies.relations import Facts, relation_matcher
+from policies.resources import RESOURCES
+from services import identity
+from services.authz import model_of
 from services.org import create_unit
 from tests.conftest import POLICY_DIR, is_postgres, truncate_all
 
@@ -420,7 +433,7 @@ async def build_world(world: WorldSpec) -> BuiltWorld:
             extra = {
                 "Council": {"name": f"council {n + 1}", "unit_id": fk_unit},
                 "Concern": {"title": "t", "category": "c", "unit_id": fk_unit, "raised_by_id": fk_person},
-                "ConcernEvent": {"kind": "note", "concern_id": fk_parent},
+                "ConcernEvent": {"action": "note", "concern_id": fk_parent},
                 "Meeting": {"title": "m", "starts_at": "2026-01-01T10:00:00+00:00", "council_id": fk_parent},
                 "AgendaTopic": {"title": "a", "meeting_id": fk_parent},
                 "Attendance": {"meeting_id": fk_parent, "person_id": fk_person},
@@ -466,7 +479,7 @@ async def build_world(world: WorldSpec) -> BuiltWorld:
                 "MediationCase": {"unit_id": fk_unit, "title": "t", "category": "other", "level": "group"},
                 "MediationSession": {"case_id": fk_parent, "held_on": "2026-01-01"},
                 "Referral": {"case_id": fk_parent},
-                "MediationEvent": {"case_id": fk_parent, "kind": "opened"},
+                "MediationEvent": {"case_id": fk_parent, "action": "opened"},
                 "OutreachEvent": {"unit_id": fk_unit, "title": "o", "held_at": "2026-01-01T10:00:00+00:00"},
                 "LegalConsultation": {"question": "q", "asked_on": "2026-01-01"},
             }[resource]
@@ -530,14 +543,14 @@ async def disagreements(authorizer: Authorizer, built: BuiltWorld) -> list[str]:
         actor = await identity.actor_for_person(person)
         who = describe(actor, built)
         for resource, spec in RESOURCES.items():
-            if spec.model is None:  # not a table (the policy itself): decisions on facts only
+            if not spec.stored:  # not a table (the policy itself): decisions on facts only
                 problems += _facts_only(authorizer, actor, who, resource, unit_paths)
                 continue
-            rows = await spec.model.all()
+            rows = await model_of(resource).all()
             facts = {row.id: Facts.of(row, resource) for row in rows}
 
             plan = authorizer.plan(actor, resource, "read")
-            listed = set(await plan.apply(spec.model.all()).values_list("id", flat=True))
+            listed = set(await plan.apply(model_of(resource).all()).values_list("id", flat=True))
             decided = {i for i, f in facts.items() if authorizer.decide(actor, resource, "read", f)}
             predicted = {i for i, f in facts.items() if plan.allows(f)}
             if listed != decided or predicted != decided:
@@ -590,7 +603,7 @@ async def test_the_trap_world_is_what_it_claims(empty_database):
     assert await Concern.all().count() == len(TRAP_WORLD.records["Concern"])
     # Every resource stored in a table is generated (a new resource must be added here).
     generated = {OrgUnit, Person, *(model for model, _ in RECORD_MODELS.values())}
-    assert {spec.model for spec in RESOURCES.values() if spec.model is not None} <= generated
+    assert {model_of(name) for name, spec in RESOURCES.items() if spec.stored} <= generated
     assert all(TRAP_WORLD.records.get(resource) for resource in RECORD_MODELS)
     # Rows added afterwards get fresh ids on both databases (no collision with the world).
     street = await create_unit(UnitKind.STREET, "later")
@@ -607,15 +620,15 @@ async def test_default_is_deny(empty_database, authorizer):
     nobody = await identity.actor_for_person(built.people[5])
     assert nobody.assignments == ()
     for resource, spec in RESOURCES.items():
-        if spec.model is None:
+        if not spec.stored:
             assert not authorizer.decide(nobody, resource, vocabulary.RESOURCES[resource][0], Facts(""))
             continue
-        rows = await spec.model.all()
+        rows = await model_of(resource).all()
         assert rows, f"the world has no {resource} rows to hide"
         for action in vocabulary.RESOURCES[resource]:
             plan = authorizer.plan(nobody, resource, action)
             assert plan.grants == () and plan.denies_all, (resource, action)
-            assert await plan.apply(spec.model.all()).count() == 0, (resource, action)
+            assert await plan.apply(model_of(resource).all()).count() == 0, (resource, action)
             for row in rows:
                 facts = Facts.of(row, resource)
                 assert not authorizer.decide(nobody, resource, action, facts), (resource, action, row.id)
@@ -630,13 +643,12 @@ async def test_roles_without_a_rule_get_nothing(empty_database, authorizer):
     admin = Actor(person_id, "admin", (Assignment("admin", scopes.GLOBAL),))
     stale = Actor(person_id, "stale", (Assignment("mayor", "/s/1"), Assignment("mayor", scopes.GLOBAL)))
     cases = [(admin, "Concern"), (admin, "ConcernEvent"), (admin, "Person.contact")]
-    cases += [(stale, resource) for resource, spec in RESOURCES.items() if spec.model is not None]
+    cases += [(stale, resource) for resource, spec in RESOURCES.items() if spec.stored]
     for actor, resource in cases:
-        spec = RESOURCES[resource]
-        rows = await spec.model.all()
+        rows = await model_of(resource).all()
         plan = authorizer.plan(actor, resource, "read")
         assert plan.denies_all, (actor.name, resource)
-        assert await plan.apply(spec.model.all()).count() == 0, (actor.name, resource)
+        assert await plan.apply(model_of(resource).all()).count() == 0, (actor.name, resource)
         assert not any(authorizer.decide(actor, resource, "read", Facts.of(row, resource)) for row in rows)
 
 

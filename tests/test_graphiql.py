@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from services import graphiql
+from app import graphiql
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML = {"Accept": "text/html"}
@@ -158,18 +158,18 @@ async def test_queries_still_work_next_to_the_page(demo):
 @pytest.mark.parametrize("name", sorted(p.name for p in graphiql.STATIC_DIR.iterdir()))
 def test_asset_is_package_data_and_licensed(name):
     patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
-        "schema"
+        "app"
     ]
-    relative = (graphiql.STATIC_DIR / name).relative_to(ROOT / "schema").as_posix()
+    relative = (graphiql.STATIC_DIR / name).relative_to(ROOT / "app").as_posix()
     assert any(fnmatch(relative, p) for p in patterns), relative
     assert name in (graphiql.GRAPHIQL_DIR / "LICENSES.txt").read_text()
 
 
 def test_page_and_licenses_are_package_data():
     patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
-        "schema"
+        "app"
     ]
     for path in graphiql.GRAPHIQL_DIR.iterdir():
         if path.is_file():
-            relative = path.relative_to(ROOT / "schema").as_posix()
+            relative = path.relative_to(ROOT / "app").as_posix()
             assert any(fnmatch(relative, p) for p in patterns), relative

@@ -1,7 +1,7 @@
 """Mediation through the API: the two state machines, the courts' slice and the
 confidential parties.
 
-Seed cases (``services/seed.py``): noise (in mediation, grid mediator qin), fee (settled),
+Seed cases (``app/seed.py``): noise (in mediation, grid mediator qin), fee (settled),
 leak (failed at the grid, escalated to gold mediator lu, in mediation again), crack
 (referred to the 福禄巷北 workstation, pending), land (referred there, closed with a
 judicial confirmation), site (杜集, referred to the other court's workstation, pending),
@@ -108,7 +108,12 @@ async def test_every_case_transition_succeeds_and_is_recorded(mutable_demo):
     result = await step(
         demo, "street_official_xu", "noise", "REFER", workstationId=demo.id("workstations", "fulu")
     )
-    assert result["status"] == "REFERRED" and last_event(result)["toStatus"] == "referred"
+    assert result["status"] == "REFERRED"
+    # the case's step, then the referral it made (pending), each an event of the case's history
+    assert [(e["kind"], e["toStatus"]) for e in result["events"][-2:]] == [
+        ("refer", "referred"),
+        ("referred", "pending"),
+    ]
     case = await MediationCase.get(id=demo.id("cases", "noise"))
     station = demo.world.workstations["fulu"]
     assert (case.workstation_id, case.court_id) == (station.id, station.court_id)
@@ -133,8 +138,10 @@ async def test_every_referral_transition_succeeds_and_is_recorded(mutable_demo):
     assert result["case"]["status"] == "FAILED"  # back in the street's hands
 
     events = {
-        (e.kind, e.from_status, e.to_status)
-        for e in await MediationEvent.filter(referral_id__isnull=False, kind__not="refer")
+        (e.action, e.from_status, e.to_status)
+        for e in await MediationEvent.filter(
+            case_id__in=[demo.id("cases", "crack"), demo.id("cases", "site")], action__not="referred"
+        )
     }
     assert {
         ("referral_accept", "pending", "accepted"),
@@ -142,7 +149,9 @@ async def test_every_referral_transition_succeeds_and_is_recorded(mutable_demo):
         ("referral_return", "pending", "returned"),
         ("returned", "referred", "failed"),
     } <= events
-    actors = {e.actor_id for e in await MediationEvent.filter(kind__startswith="referral_", note__not="受理")}
+    actors = {
+        e.actor_id for e in await MediationEvent.filter(action__startswith="referral_", note__not="受理")
+    }
     assert actors == {demo.world.people["judge_he"].id, demo.world.people["judge_qian"].id}
 
 

@@ -53,7 +53,7 @@ def test_bandeng_migrate_is_idempotent(tmp_path):
     env = {**os.environ, "BANDENG_DATABASE_URL": f"sqlite://{tmp_path / 'twice.sqlite3'}"}
     for _ in range(2):
         done = subprocess.run(
-            [sys.executable, "-m", "services.cli", "migrate"],
+            [sys.executable, "-m", "app.cli", "migrate"],
             env=env,
             capture_output=True,
             text=True,

@@ -93,8 +93,8 @@ async def test_resident_cannot_raise_in_a_grid_that_is_not_theirs(mutable_demo):
         ({"title": ""}, "title"),
         ({"title": "x" * 201}, "title"),
         ({"category": "weather"}, "category"),
-        ({"unitId": "abc"}, "id"),
-        ({"unitId": "-3"}, "id"),
+        ({"unitId": "abc"}, "unitId"),
+        ({"unitId": "-3"}, "unitId"),
     ],
 )
 async def test_raise_concern_rejects_bad_input(mutable_demo, change, argument):

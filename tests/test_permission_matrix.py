@@ -11,7 +11,7 @@ The tables below are the specification, to be read like a truth table. A cell is
 * ``FORBID`` / ``NOTFND`` / ``UNAUTH``: FORBIDDEN / NOT_FOUND / UNAUTHENTICATED, with
   ``null`` data and, for a mutation, nothing written at all.
 
-Seed keys are those of ``services/seed.py``: street 南川西路街道 (``nanchuan``) with
+Seed keys are those of ``app/seed.py``: street 南川西路街道 (``nanchuan``) with
 福禄巷北社区 (``fulu``, grids ``fulu_g1``/``fulu_g2``) and 新青村 (``xinqing``), and
 street 矿山集街道 (``kuangshan``) with 杜集社区 (``duji``).
 
@@ -24,10 +24,13 @@ from dataclasses import dataclass
 
 import pytest
 
+from models.alliance import AllianceUnit
 from models.concerns import Concern, ConcernEvent
-from models.councils import AgendaTopic, Attendance, Council, Meeting
-from models.loop import (
-    AllianceUnit,
+from models.councils import (
+    AgendaTopic,
+    Attendance,
+    Council,
+    Meeting,
     MeetingEvent,
     MeetingUnit,
     Rating,
@@ -592,8 +595,9 @@ TABLES = {
 
 # What one successful call adds (and nothing else changes).
 WRITES = {
-    "scheduleMeeting": {"meeting": 1},
-    "addAgendaTopic": {"agenda_topic": 1},
+    # a stateful object is created with its first event
+    "scheduleMeeting": {"meeting": 1, "meeting_event": 1},
+    "addAgendaTopic": {"agenda_topic": 1, "meeting_event": 1},
     "recordAttendance": {"attendance": 1},
     "raiseConcern": {"concern": 1, "concern_event": 1},
     # --- councils loop / alliance
@@ -642,18 +646,21 @@ LIFECYCLE = {
 for _mutation in LIFECYCLE:
     WRITES[_mutation] = {
         "concern_event": 1,
-        **({"agenda_topic": 1} if _mutation == "putConcernOnAgenda" else {}),
+        **({"agenda_topic": 1, "meeting_event": 1} if _mutation == "putConcernOnAgenda" else {}),
     }
     UPDATES[_mutation] = {"concern"}
 
 # --- mediation: writes that differ by target, and existing rows a step may change
 WRITES_BY_TARGET = {
+    # the wall's last open task: done, the concern behind it is resolved (an effect)
+    ("completeTask", "task=wall_recheck"): {"task_event": 1, "concern_event": 1},
     ("transitionMediationCase", "case=dog action=REFER workstation=fulu"): {
-        "mediation_event": 1,
+        "mediation_event": 2,  # the case referred, and the referral made
         "referral": 1,
     },
 }
 MAY_CHANGE = {
+    "completeTask": {"task", "concern"},
     "recordMediationSession": {"mediation_case"},  # updated_at, for incremental sync
     "transitionMediationCase": {"mediation_case", "mediation_event", "mediation_session", "referral"},
     "decideReferral": {"mediation_case", "referral"},
@@ -953,7 +960,7 @@ async def check_allowed_call(demo: Demo, mutation: str, target: str, role: str, 
             owner.id,
             actor.id,
         )
-        assert await ConcernEvent.filter(concern_id=new_id, kind="submitted").count() == 1
+        assert await ConcernEvent.filter(concern_id=new_id, action="submitted").count() == 1
     elif mutation in MEDIATION_MUTATIONS:  # --- mediation
         await check_mediation_call(demo, mutation, where, actor, new_id)
 
@@ -990,12 +997,13 @@ async def check_mediation_call(demo: Demo, mutation: str, where: dict, actor, ne
         station, unit = demo.world.workstations[where["workstation"]], demo.world.units[where["unit"]]
         assert (row.workstation_id, row.court_id, row.scope_path) == (station.id, station.court_id, unit.path)
         return
-    event = await MediationEvent.filter(actor_id=actor.id).order_by("-id").first()
+    event = await MediationEvent.filter(actor_id=actor.id, referral_id=None).order_by("-id").first()
     if mutation == "transitionMediationCase":
         case = await MediationCase.get(id=new_id)
         expected = {"SETTLE": "settled", "ESCALATE": "escalated", "REFER": "referred"}[where["action"]]
         assert case.status == expected and (event.case_id, event.to_status) == (case.id, expected)
         return
+    event = await MediationEvent.filter(actor_id=actor.id).order_by("-id").first()
     referral = await Referral.get(id=new_id)
     assert referral.status == "accepted" and (event.referral_id, event.to_status) == (referral.id, "accepted")
 

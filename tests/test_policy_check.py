@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 
 from policies import vocabulary
+from policies.authorizer import Actor, Assignment
 from policies.check import check_directory, check_model, check_rules, describe_changes
 from policies.loader import END_MARKER, MAX_ROLE_DEPTH, MODEL_FILE, POLICY_FILE, parse_policy
-from services.authz import Actor, Assignment, Facts
+from policies.relations import Facts
 from tests.conftest import POLICY_DIR
 
 REPO = POLICY_DIR.parent
@@ -178,7 +179,7 @@ def test_a_changed_definition_names_its_line(policy_dir, old, new, section, key)
     errors = refused(policy_dir)
     assert len(errors) == 1, errors
     assert errors[0].startswith(f"{MODEL_FILE}:{number}: [{section}] {key} must be ")
-    assert "services/authz.py" in errors[0]
+    assert "policies/relations.py" in errors[0]
 
 
 def test_only_whitespace_may_differ_in_the_model(policy_dir):
@@ -256,7 +257,7 @@ def test_a_community_relation_for_the_global_admin_is_refused(policy_dir, rule):
 def test_a_global_in_community_rule_is_refused_because_it_would_reach_everything(policy_dir):
     """From the global scope ``in_community`` is not a no-op: the relation reaches
     every object (like ``any``), so the refusal must not call it harmless."""
-    from services.authz import RELATIONS, Grant
+    from policies.relations import RELATIONS, Grant
 
     assert RELATIONS["in_community"].holds(Grant(1, ""), Facts("/s/9/c/5/g/6", 2))
     (number,) = append_lines(policy_dir, "p, admin, Council, read, in_community")
@@ -607,7 +608,7 @@ def test_comparing_with_a_broken_policy_is_a_warning(policy_dir, tmp_path):
 def run_check(*args: str, policy_dir: Path = POLICY_DIR) -> subprocess.CompletedProcess:
     env = {**os.environ, "BANDENG_POLICY_DIR": str(policy_dir)}
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", "policy", "check", *args],
+        [sys.executable, "-m", "app.cli", "policy", "check", *args],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from policies.authorizer import Actor, Authorizer
 from policies.loader import END_MARKER, POLICY_FILE, load_policy, parse_policy
-from services.authz import Actor, Authorizer, relation_matcher
+from policies.relations import relation_matcher
+from policies.store import build_checked
 from services.errors import BadUserInput, NotFound
 from services.explain import explain
 from services.identity import actor_for_person
-from services.policy_store import build_checked
 from tests.conftest import POLICY_DIR, Demo, error_codes, gql
 
 REPO = POLICY_DIR.parent
@@ -276,7 +277,7 @@ async def test_graphql_reports_an_unknown_object(demo):
 def run_explain(database_url: str, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "BANDENG_DATABASE_URL": database_url, "BANDENG_POLICY_DIR": str(POLICY_DIR)}
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", "policy", "explain", *args],
+        [sys.executable, "-m", "app.cli", "policy", "explain", *args],
         cwd=REPO,
         env=env,
         capture_output=True,

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from policies import vocabulary
+from policies.authorizer import Actor, Assignment, Authorizer
 from policies.loader import END_MARKER, MODEL_FILE, POLICY_FILE, PolicyError, load_policy, parse_policy
-from services.authz import Actor, Assignment, Authorizer, Facts, relation_matcher
-from services.policy_store import PolicyStore
+from policies.relations import Facts, relation_matcher
+from policies.store import PolicyStore
 from tests.conftest import POLICY_DIR
 
 SHIPPED_POLICY = (POLICY_DIR / POLICY_FILE).read_text(encoding="utf-8")
@@ -261,7 +262,7 @@ def test_reload_keeps_the_running_policy_when_a_file_disappears(policy_dir):
 def test_a_crashed_check_keeps_the_policy_and_is_tried_again(policy_dir, monkeypatch):
     """A failure of the check itself (not of the files) refuses nothing for good: the same
     files are tried again, and the watcher lives on."""
-    from services import policy_store
+    from policies import store as policy_store
 
     store = PolicyStore(policy_dir)
     before = store.current

@@ -20,15 +20,15 @@ import pytest
 import watchfiles
 from tortoise.expressions import Q
 
+from app.http import create_app
 from models.audit import AuditRecord
 from models.concerns import Concern
 from models.councils import Council
 from models.people import Person
+from policies import store as policy_store_module
 from policies.loader import END_MARKER, content_version
+from policies.store import PolicyStore
 from services import people as people_service
-from services import policy_store as policy_store_module
-from services.http import create_app
-from services.policy_store import PolicyStore
 from tests.conftest import POLICY_DIR, error_codes, gql
 
 DEBOUNCE_MS = 50

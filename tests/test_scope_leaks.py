@@ -268,7 +268,11 @@ async def test_planted_cross_scope_links_come_back_null(mutable_demo):
     gao = w.people["street_official_gao"]
     events = [
         await ConcernEvent.create(
-            concern=concern, scope_path=concern.scope_path, owner_id=concern.owner_id, actor=gao, kind="note"
+            concern=concern,
+            scope_path=concern.scope_path,
+            owner_id=concern.owner_id,
+            actor=gao,
+            action="note",
         )
         for concern in (wall, ebikes)
     ]

@@ -1,4 +1,4 @@
-"""services/scopes.py: scope paths compared by whole segments."""
+"""policies/scopes.py: scope paths compared by whole segments."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services import scopes
-from services.scopes import GLOBAL, ancestors, child_path, community_of, is_under
+from policies import scopes
+from policies.scopes import GLOBAL, ancestors, child_path, community_of, is_under
 
 GRID = "/s/1/c/4/g/9"
 

@@ -1,7 +1,7 @@
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 from models.councils import MeetingStatus, TopicStatus
-from models.loop import TaskOwnerKind, TaskStatus, VoteChoice, VoteStatus
+from models.councils import TaskOwnerKind, TaskStatus, VoteChoice, VoteStatus
 from tortoise.fields.base import OnDelete
 from tortoise import fields
 

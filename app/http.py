@@ -16,12 +16,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from tortoise import Tortoise, connections
 
+from app import graphiql as graphiql_page
+from policies.store import PolicyStore
 from schema.context import Context
 from schema.root import build_schema
-from services import graphiql as graphiql_page
 from services import identity
 from services.config import Settings, load_settings, tortoise_config
-from services.policy_store import PolicyStore
 
 log = logging.getLogger("bandeng.http")
 

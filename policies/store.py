@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from policies.authorizer import Authorizer
 from policies.check import check_directory
 from policies.loader import MODEL_FILE, POLICY_FILE, PolicyError, read_version
-from services.authz import Authorizer
 
 log = logging.getLogger("bandeng.policy")
 

@@ -1,6 +1,6 @@
 """GraphiQL served by Bandeng itself: no CDN, so it works on intranets without internet.
 
-``schema/graphiql/index.html`` is strawberry's GraphiQL page with its scripts and styles
+``app/graphiql_assets/index.html`` is strawberry's GraphiQL page with its scripts and styles
 pointed at ``STATIC_URL``, where ``STATIC_DIR`` holds byte-identical copies of the files
 strawberry loads from a CDN (same ``integrity`` hashes; licenses in ``LICENSES.txt``).
 """
@@ -13,9 +13,7 @@ import re
 from functools import cache
 from pathlib import Path
 
-import schema
-
-GRAPHIQL_DIR = Path(schema.__file__).resolve().parent / "graphiql"
+GRAPHIQL_DIR = Path(__file__).resolve().parent / "graphiql_assets"
 STATIC_DIR = GRAPHIQL_DIR / "static"
 STATIC_URL = "/graphiql/static"
 

@@ -12,21 +12,6 @@ from services.config import DEVELOPMENT_SECRET, load_settings
 
 DEMO_DATABASE = "sqlite://bandeng-demo.sqlite3"
 
-ROLE_SUMMARY = {
-    "resident": "own concerns; councils, meetings and topics of own community",
-    "grid_worker": "everything raised in own grid, residents' contact details there",
-    "secretary": "all of own community: councils, meetings, concerns, people",
-    "judge": "councils and meetings of the communities the workstation serves",
-    "street_official": "everything below the street (no residents' contact details)",
-    "admin": "org units and people (accounts), policy status, audit log; not residents' concerns",
-    "volunteer": "the service orders dispatched to them (接单, then resolve)",
-    # --- councils loop / alliance
-    "alliance_staff": "only the own alliance unit and its assignments (tasks), which it reports done",
-    # --- mediation
-    "mediator": "the disputes assigned to them: parties' details, sessions, outcomes",
-    "court": "cases referred to its own workstations (partner token; sync with updatedSince)",
-}
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bandeng", description="Bandeng (小板凳) governance service")
@@ -108,7 +93,8 @@ def _schema(write: bool) -> int:
 
 
 async def _database_command(settings, args) -> int:
-    from services import database, identity, seed
+    from app import seed
+    from services import database, identity
     from services.errors import BandengError
 
     await database.upgrade(settings.database_url)
@@ -118,10 +104,10 @@ async def _database_command(settings, args) -> int:
     await database.connect(settings.database_url)
     try:
         if args.command == "seed":
-            await seed.seed_demo()
+            await seed.seed_demo(settings.policy_dir)
             print("demo data is in place")
         elif args.command == "token" and args.token_command == "issue":
-            person = await _find_person(args.person)
+            person = await identity.find_person(args.person)
             print(await identity.issue_token(person.id, args.label))
         elif args.command == "policy" and args.policy_command == "explain":
             return await _policy_explain(settings, args)
@@ -161,9 +147,9 @@ def _policy_check(settings, args) -> int:
 
 
 async def _policy_explain(settings, args) -> int:
+    from policies.store import PolicyStore
     from services import identity
     from services.explain import explain
-    from services.policy_store import PolicyStore
 
     if args.token:
         actor = await identity.authenticate(args.token)
@@ -171,44 +157,32 @@ async def _policy_explain(settings, args) -> int:
             print("error: the token is unknown or revoked", file=sys.stderr)
             return 1
     else:
-        actor = await identity.actor_for_person(await _find_person(args.person))
+        actor = await identity.actor_for_person(await identity.find_person(args.person))
     store = PolicyStore(settings.policy_dir)
     result = await explain(store.current, actor, args.resource, args.action, args.id)
     print("\n".join(result.lines()))
     return 0
 
 
-async def _find_person(ref: str):
-    from models.people import Person
-    from services.errors import NotFound
-
-    person = await (Person.filter(id=int(ref)) if ref.isdigit() else Person.filter(name=ref)).first()
-    if person is None:
-        raise NotFound(f"No person {ref!r}.")
-    return person
-
-
 async def _prepare_demo(settings) -> list[str]:
-    from models.people import ApiToken, RoleAssignment
-    from services import database, identity, seed
+    from app import seed
+    from policies import vocabulary
+    from services import database, identity, people
 
     await database.connect(settings.database_url)
     try:
-        world = await seed.seed_demo()
+        world = await seed.seed_demo(settings.policy_dir)
         lines = []
         for key in seed.DEMO_LOGINS:
             person = world.people[key]
             # Demo tokens are re-issued at every start; the previous ones stop working.
-            await ApiToken.filter(person_id=person.id, label="demo").delete()
-            token = await identity.issue_token(person.id, "demo")
-            roles = await RoleAssignment.filter(person_id=person.id).select_related("unit")
-            for assignment in roles[:1]:
-                where = assignment.unit.name if assignment.unit else "everywhere"
-                lines.append(
-                    f"  {assignment.role:<16} {person.name} @ {where}\n"
-                    f"  {'':<16} sees: {ROLE_SUMMARY[assignment.role]}\n"
-                    f"  {'':<16} Authorization: Bearer {token}\n"
-                )
+            token = await identity.reissue_token(person.id, "demo")
+            role, where = (await people.roles_of(person.id))[0]
+            lines.append(
+                f"  {role:<16} {person.name} @ {where}\n"
+                f"  {'':<16} {vocabulary.ROLES[role]}\n"
+                f'  {"":<16} {{"Authorization": "Bearer {token}"}}\n'
+            )
         return lines
     finally:
         await database.disconnect()
@@ -217,8 +191,8 @@ async def _prepare_demo(settings) -> list[str]:
 def _serve(settings, args) -> int:
     import uvicorn
 
+    from app.http import create_app
     from services import database
-    from services.http import create_app
 
     if settings.secret == DEVELOPMENT_SECRET and not args.demo:
         logging.getLogger("bandeng").warning(
@@ -231,7 +205,7 @@ def _serve(settings, args) -> int:
         lines = asyncio.run(_prepare_demo(settings))
         print(
             f"\nBandeng demo on {settings.database_url}\nGraphiQL: http://{host}:{port}/graphql "
-            "(paste one Authorization line below into the Headers tab)\n"
+            '(paste one {"Authorization": ...} line below into the Headers tab)\n'
         )
         print("\n".join(lines))
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())

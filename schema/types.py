@@ -1,0 +1,137 @@
+"""How a GraphQL object type is made from a stored row, once for every type.
+
+A type lists its fields with their descriptions and subclasses ``Node``: ``from_row``
+fills every plain field from the row's attribute of the same name (ids as strings), so
+a new column never leaks by itself and no type writes its own converter. Nested
+objects and lists are declared by name with ``one`` and ``many``; which
+column leads where is declared below the schema layer (``services.reads.RELATIONS``),
+and every nested read goes through the caller's policy-filtered loaders.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import typing
+from collections.abc import Iterable
+from typing import Annotated, Any, Optional
+
+import strawberry
+from strawberry.types.base import StrawberryOptional
+from strawberry.types.lazy_type import StrawberryLazyReference
+
+from schema.context import Info
+from services import reads
+from services.ids import parse_id
+
+
+@strawberry.type
+class Node:
+    """A GraphQL type backed by one stored row (kept private: ``row``)."""
+
+    row: strawberry.Private[Any]
+
+    @classmethod
+    def from_row(cls, row: Any) -> Any:
+        values = {
+            f.python_name: _plain(getattr(row, f.python_name), f.type)
+            for f in cls.__strawberry_definition__.fields
+            if f.base_resolver is None and f.python_name != "row"
+        }
+        return cls(**values, row=row)
+
+    @classmethod
+    def optional(cls, row: Any) -> Any:
+        return None if row is None else cls.from_row(row)
+
+    @classmethod
+    def many(cls, rows: Iterable[Any]) -> list[Any]:
+        return [cls.from_row(row) for row in rows]
+
+
+def _plain(value: Any, field_type: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(field_type, StrawberryOptional):
+        field_type = field_type.of_type
+    if field_type is strawberry.ID:
+        return strawberry.ID(str(value))
+    if isinstance(value, list):
+        return list(value)
+    return value
+
+
+def node_class(type_: Any) -> Any:
+    """The class behind a (possibly lazy) annotation."""
+    if typing.get_origin(type_) is Annotated:
+        target, *metadata = typing.get_args(type_)
+        for meta in metadata:
+            if isinstance(meta, StrawberryLazyReference):
+                return meta.resolve_forward_ref(target).resolve_type()
+        return target
+    return type_
+
+
+def one(name: str, type_: Any, description: str) -> Any:
+    """A nested object, by the relation ``name`` of the row's resource; null when there is
+    none or the caller may not see it."""
+
+    target = functools.cache(lambda: node_class(type_))
+
+    async def resolve(root: Node, info: Info) -> Any:
+        row = await reads.related(info.context.loaders, root.row, name)
+        return None if row is None else target().from_row(row)
+
+    resolve.__annotations__ = {"root": Node, "info": Info, "return": Optional[type_]}  # noqa: UP045
+    return strawberry.field(resolver=resolve, description=description)
+
+
+def many(name: str, type_: Any, description: str) -> Any:
+    """A nested list, by the relation ``name``: the rows the caller may see."""
+
+    target = functools.cache(lambda: node_class(type_))
+
+    async def resolve(root: Node, info: Info) -> Any:
+        return target().many(await reads.children(info.context.loaders, root.row, name))
+
+    resolve.__annotations__ = {"root": Node, "info": Info, "return": list[type_]}
+    return strawberry.field(resolver=resolve, description=description)
+
+
+def lazy(name: str, module: str) -> Any:
+    """A type defined in another schema module (or later in this one)."""
+    return Annotated[name, strawberry.lazy(module)]
+
+
+def enum_type(python_enum: type[enum.Enum], description: str) -> Any:
+    """A model's enum as a GraphQL enum (once per enum)."""
+    return strawberry.enum(python_enum, description=description)
+
+
+# ------------------------------------------------------------------ root fields, commands
+
+First = Annotated[int | None, strawberry.argument(description="Page size (default 20).")]
+After = Annotated[str | None, strawberry.argument(description="Cursor to continue after.")]
+
+
+def optional_id(value: strawberry.ID | None, argument: str) -> int | None:
+    return None if value is None else parse_id(value, argument)
+
+
+def lookup(resource: str, type_: Any, noun: str) -> Any:
+    """A root lookup by id: the object, or NOT_FOUND whether it is missing or out of scope."""
+
+    async def resolve(
+        info: Info,
+        id: Annotated[strawberry.ID, strawberry.argument(description=f"Identifier of the {noun}.")],
+    ) -> Any:
+        return node_class(type_).from_row(await info.context.auth.get_visible(resource, id))
+
+    resolve.__annotations__ = {
+        "info": Info,
+        "id": Annotated[strawberry.ID, strawberry.argument(description=f"Identifier of the {noun}.")],
+        "return": Optional[type_],  # noqa: UP045
+    }
+    return strawberry.field(
+        resolver=resolve, description=f"One {noun}; NOT_FOUND if it does not exist or is out of scope."
+    )

@@ -1,0 +1,542 @@
+"""One way to change state: declared machines, one step function, race-free.
+
+Every stateful resource (a concern, a meeting, a topic, a task, a vote, a mediation
+case, a referral) declares once, as a ``Machine``: its states, and its steps: the
+states a step leaves from and the state it leads to, the policy action that decides
+it, the input it takes, what it changes, the counters it increments and the effects it
+has on linked objects. ``perform`` runs any step, always in this order and in ONE
+transaction:
+
+1. read the object within the caller's scope (NOT_FOUND otherwise);
+2. ask the policy for the step's action on the object's facts (FORBIDDEN otherwise);
+3. check the transition: the state allows the step (``InvalidTransition`` otherwise);
+4. validate the input and work out the changes (``BAD_USER_INPUT``, nothing written);
+5. apply them as a *conditional* update: ``... WHERE id = ? AND status = <read> AND
+   version = <read>`` (compare-and-set), counters as ``col = col + 1``. When no row
+   matches, another step got there first: the caller gets the same ``InvalidTransition``
+   as for any illegal step, and nothing is written;
+6. write the event row (one writer, one column shape: ``models.base.EventRecord``);
+7. run the step's writes and its effects on linked objects (the same machinery: a
+   linked object moves by one of its own declared steps, under a row lock);
+8. write the audit record of the mutation.
+
+A creation (``create``) is a step from no state: it finds the parents, asks the policy
+on the new object's facts, inserts the row and writes its first event and the audit
+record, in one transaction too.
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tortoise.expressions import F
+from tortoise.models import Model
+from tortoise.transactions import in_transaction
+
+from policies.relations import Facts
+from policies.resources import RESOURCES
+from services import audit, reads
+from services.authz import RequestAuth, model_of
+from services.errors import BadUserInput
+
+
+@dataclass(frozen=True)
+class InvalidTransition:
+    """The step asked for is not possible in the object's current state (or another step
+    changed the object first); nothing was changed."""
+
+    action: str
+    current_status: str
+    allowed_actions: tuple[str, ...]
+    message: str
+
+
+class Refused(Exception):
+    """Raised by a step's hooks when the object's state (or a linked object's) does not
+    allow the step after all: answered as ``InvalidTransition``. ``status`` and
+    ``allowed`` describe the object that refused, when it is not the one stepped on
+    (a task cannot come from a topic that is not decided)."""
+
+    def __init__(
+        self,
+        message: str,
+        status: str | None = None,
+        allowed: tuple[str, ...] = (),
+        excluded: tuple[str, ...] = (),
+    ):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.allowed = allowed
+        self.excluded = excluded  # steps of the object that the same reason refuses too
+
+
+class _LostRace(Exception):
+    """The conditional update matched no row: roll back, answer InvalidTransition."""
+
+
+# --------------------------------------------------------------------------- declarations
+
+
+@dataclass(frozen=True)
+class Input:
+    """One input a step takes, as the API shows it (``schema/workflow.py`` builds the
+    GraphQL input types from these). ``type`` is a Python type: ``str``, ``int``,
+    ``bool``, ``date``, ``datetime``, ``list[str]``, an enum, or ``Ref`` (an id)."""
+
+    name: str
+    type: Any
+    description: str
+    required: bool = False
+    default: Any = None
+
+
+class Ref:
+    """The type of an input that names another object by its id."""
+
+
+@dataclass
+class StepCall:
+    """What a step's hooks see and fill in: the caller, the object as read (``None``
+    while creating), the input, and the changes to make."""
+
+    auth: RequestAuth
+    machine: Machine
+    step: Step
+    row: Any
+    input: Mapping[str, Any]
+    now: datetime
+    target: str | None = None
+    changes: dict[str, Any] = field(default_factory=dict)
+    counters: tuple[str, ...] = ()
+    note: str = ""
+    event_action: str = ""
+    context: dict[str, Any] = field(default_factory=dict)  # what hooks pass on to each other
+
+    def arg(self, name: str, default: Any = None) -> Any:
+        value = self.input.get(name, default)
+        return default if value is None else value
+
+
+Hook = Callable[[StepCall], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Effect:
+    """After a step: move linked objects of another machine by one of its steps, in the
+    same transaction. ``targets`` names their ids; each is locked, then ``when`` (if
+    given) decides on the locked row whether the step applies, and a linked object whose
+    state does not allow the step is left alone."""
+
+    resource: str
+    action: str | Callable[[StepCall], str]
+    targets: Callable[[StepCall], Awaitable[Iterable[int]]]
+    note: Callable[[StepCall], str]
+    when: Callable[[StepCall, Any], Awaitable[bool]] | None = None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One declared step: from ``sources`` to ``target`` (``None``: the state stays),
+    decided by the policy action ``policy`` (``None``: only as another step's effect)."""
+
+    action: str
+    sources: frozenset[str]
+    target: str | None
+    policy: str | None
+    description: str
+    inputs: tuple[Input, ...] = ()
+    locate: Callable[[StepCall], Awaitable[Facts]] | None = None  # creation: parents and facts
+    prepare: Hook | None = None  # validation; fills ``changes`` (may raise Refused)
+    after: Hook | None = None  # further writes in the same transaction
+    counters: tuple[str, ...] = ()  # columns incremented by one (atomically)
+    exclusive: bool = True  # compare-and-set on the version; False: on the state only
+    effects: tuple[Effect, ...] = ()
+    resource: str | None = None  # the policy resource deciding it, when not the machine's (Ballot)
+    recorded: bool = True  # False: no event (an anonymous ballot is only counted)
+    outcomes: frozenset[str] = frozenset()  # the states the input chooses from (target None)
+
+    @property
+    def creates(self) -> bool:
+        return not self.sources
+
+    @property
+    def leads_to(self) -> frozenset[str]:
+        """Every state the step may lead to (empty: the state stays)."""
+        return self.outcomes if self.target is None else frozenset({self.target})
+
+
+def step(
+    action: str,
+    sources: Iterable[Any],
+    target: Any,
+    policy: str | None,
+    description: str,
+    **options: Any,
+) -> Step:
+    """A ``Step`` from enum members or strings; ``target`` may be a set of states, of which
+    the step's ``prepare`` chooses one by the input (a rating closes or reopens)."""
+    if isinstance(target, set | frozenset):
+        options["outcomes"] = frozenset(_value(t) for t in target)
+        target = None
+    return Step(
+        action,
+        frozenset(_value(s) for s in sources),
+        None if target is None else _value(target),
+        policy,
+        description,
+        **options,
+    )
+
+
+def _value(state: Any) -> str:
+    return state.value if isinstance(state, enum.Enum) else str(state)
+
+
+@dataclass(frozen=True)
+class Machine:
+    """A stateful resource's declaration: its states and steps, its event table and how
+    an event is tied to the object, and the facts a step is decided on."""
+
+    resource: str
+    noun: str  # "concern", for messages
+    states: type[enum.Enum]
+    steps: tuple[Step, ...]
+    event_model: type[Model]
+    # The event's columns that name the object (may be a coroutine function).
+    event_keys: Callable[[Any], dict[str, Any] | Awaitable[dict[str, Any]]]
+    id_input: str  # the input naming the object, e.g. "concern_id"
+    state_field: str = "status"
+    event_prefix: str = ""  # events of a referral read referral_accept, referral_return ...
+    # The facts a step is decided on, given the caller's person id (default: the object's
+    # own columns).
+    facts: Callable[[Any, Step, int], Facts] | None = None
+    # A condition of the row beyond its state, e.g. "not already at the street" (None: ok).
+    guard: Callable[[Any, Step], str | None] | None = None
+    # Runs after every step of this machine, in its transaction (a referral's step is a
+    # change of its case too: the court's ``updatedSince`` sync must see it).
+    on_change: Hook | None = None
+
+    def __post_init__(self) -> None:
+        names = [s.action for s in self.steps]
+        assert len(names) == len(set(names)), f"{self.resource}: duplicate steps"
+        known = {_value(s) for s in self.states}
+        actions = RESOURCES[self.resource].actions
+        for s in self.steps:
+            assert s.sources <= known and s.leads_to <= known, (self.resource, s.action)
+            own = RESOURCES[s.resource].actions if s.resource else actions
+            assert s.policy is None or s.policy in own, (
+                f"{self.resource}.{s.action}: {s.policy} is not in the vocabulary"
+            )
+        MACHINES[self.resource] = self
+        # Every event table names its actor the same way (models.base.EventRecord).
+        if (self.event_model.__name__, "actor") not in reads.RELATIONS:
+            reads.relations(self.event_model.__name__, actor=reads.One("Person", "actor_id"))
+
+    @property
+    def model(self) -> type[Model]:
+        return model_of(self.resource)
+
+    def get(self, action: str) -> Step:
+        for s in self.steps:
+            if s.action == action:
+                return s
+        raise KeyError(f"{self.resource} has no step {action!r}")
+
+    def facts_for(self, row: Any, step: Step, actor_id: int) -> Facts:
+        return self.facts(row, step, actor_id) if self.facts else Facts.of(row, self.resource)
+
+    def state_of(self, row: Any) -> str:
+        return _value(getattr(row, self.state_field))
+
+    def blocked(self, row: Any, step: Step) -> str | None:
+        """Why ``step`` cannot leave ``row``'s state (None when it can)."""
+        state = self.state_of(row)
+        if state not in step.sources:
+            return f"A {self.noun} that is {state} cannot {step.action.replace('_', ' ')}."
+        return self.guard(row, step) if self.guard else None
+
+    def allowed_actions(self, auth: RequestAuth, row: Any) -> tuple[str, ...]:
+        """The steps the caller may take now: the state allows them and the policy too."""
+        return tuple(
+            s.action
+            for s in self.steps
+            if s.policy is not None
+            and not s.creates
+            and self.blocked(row, s) is None
+            and auth.plan(s.resource or self.resource, s.policy).allows(
+                self.facts_for(row, s, auth.actor.person_id)
+            )
+        )
+
+    def refusal(
+        self, auth: RequestAuth, row: Any, action: str, message: str, excluded: tuple[str, ...] = ()
+    ) -> InvalidTransition:
+        allowed = tuple(a for a in self.allowed_actions(auth, row) if a not in excluded)
+        hint = f" Allowed now: {', '.join(allowed)}." if allowed else " No step is possible for you now."
+        return InvalidTransition(action, self.state_of(row), allowed, message + hint)
+
+
+MACHINES: dict[str, Machine] = {}
+
+
+# ------------------------------------------------------------------------------ running
+
+
+async def perform(
+    auth: RequestAuth, machine: Machine, action: str, input: Mapping[str, Any]
+) -> Any | InvalidTransition:
+    """Run one step of ``machine`` on the object named by ``input[machine.id_input]``."""
+    step = machine.get(action)
+    if step.policy is None or step.creates:
+        raise ValueError(f"{machine.resource}.{action} is not a step a caller takes")
+    try:
+        async with in_transaction():
+            row = await auth.get_visible(
+                machine.resource, input.get(machine.id_input), _camel(machine.id_input)
+            )
+            facts = machine.facts_for(row, step, auth.actor.person_id)
+            auth.require(step.resource or machine.resource, step.policy, facts)
+            blocked = machine.blocked(row, step)
+            if blocked:
+                return machine.refusal(auth, row, action, blocked)
+            call = _call(auth, machine, step, row, input)
+            try:
+                if step.prepare is not None:
+                    await step.prepare(call)
+            except Refused as refused:
+                return _refused(auth, machine, row, action, refused)
+            changed = await _change(call)
+            entry = await audit.record_change(changed)
+    except _LostRace:
+        current = await machine.model.get(id=row.id)
+        return machine.refusal(
+            auth, current, action, f"The {machine.noun} was changed by someone else first."
+        )
+    if entry is not None:
+        entry.written = True
+    return changed
+
+
+async def create(auth: RequestAuth, machine: Machine, action: str, input: Mapping[str, Any]) -> Any:
+    """Run a creation step: locate the parents (NOT_FOUND), ask the policy on the new
+    object's facts (FORBIDDEN), validate, insert it with its first event and the audit
+    record, in one transaction."""
+    step = machine.get(action)
+    if not step.creates or step.locate is None or step.policy is None:
+        raise ValueError(f"{machine.resource}.{action} does not create")
+    async with in_transaction():
+        call = _call(auth, machine, step, None, input)
+        facts = await step.locate(call)
+        auth.require(step.resource or machine.resource, step.policy, facts)
+        try:
+            if step.prepare is not None:
+                await step.prepare(call)
+        except Refused as refused:
+            return _refused(auth, machine, None, action, refused)
+        row = await insert(call)
+        entry = await audit.record_change(row)
+    if entry is not None:
+        entry.written = True
+    return row
+
+
+def _call(auth: RequestAuth, machine: Machine, step: Step, row: Any, input: Mapping[str, Any]) -> StepCall:
+    return StepCall(
+        auth,
+        machine,
+        step,
+        row,
+        input,
+        auth.now(),
+        step.target,
+        counters=step.counters,
+        event_action=action_of(machine, step),
+    )
+
+
+def action_of(machine: Machine, step: Step) -> str:
+    """The event action a step records (a referral's ``accept`` is ``referral_accept``)."""
+    return machine.event_prefix + step.action
+
+
+def _refused(
+    auth: RequestAuth, machine: Machine, row: Any, action: str, refused: Refused
+) -> InvalidTransition:
+    if refused.status is not None or row is None:
+        return InvalidTransition(action, refused.status or "", refused.allowed, refused.message)
+    return machine.refusal(auth, row, action, refused.message, refused.excluded)
+
+
+class Command:
+    """The change a ``command`` block makes: name its row with ``done(row)``."""
+
+    row: Any = None
+
+    def __call__(self, row: Any) -> Any:
+        self.row = row
+        return row
+
+
+@asynccontextmanager
+async def command() -> AsyncIterator[Command]:
+    """A change that is not a step of a machine (an alliance unit corrected, attendance
+    recorded): its writes and its audit record in one transaction."""
+    done = Command()
+    async with in_transaction():
+        yield done
+        entry = await audit.record_change(done.row)
+    if entry is not None:
+        entry.written = True
+
+
+async def insert(call: StepCall) -> Any:
+    """Insert the object ``call.changes`` describes, in state ``call.target``, with its
+    creation event, then its ``after`` writes and effects. For creation steps, and for
+    steps of other machines that create a linked object (putting a concern on the agenda
+    creates a topic)."""
+    _check_target(call)
+    machine, step = call.machine, call.step
+    values = dict(call.changes)
+    if call.target is not None:
+        values[machine.state_field] = call.target
+    row = await machine.model.create(**values)
+    call.row = row
+    if step.recorded:
+        await record_event(
+            machine,
+            row,
+            call.event_action,
+            None,
+            machine.state_of(row),
+            call.note,
+            call.auth.actor.person_id,
+            call.now,
+        )
+    await _after(call)
+    return row
+
+
+def _check_target(call: StepCall) -> None:
+    if call.step.outcomes:
+        assert call.target in call.step.outcomes, (call.machine.resource, call.step.action, call.target)
+
+
+async def _change(call: StepCall) -> Any:
+    """The conditional update, the event, the step's writes and effects."""
+    _check_target(call)
+    machine, step, row = call.machine, call.step, call.row
+    before = machine.state_of(row)
+    values: dict[str, Any] = dict(call.changes)
+    if call.target is not None:
+        values[machine.state_field] = call.target
+    values["version"] = F("version") + 1
+    for column in call.counters:
+        values[column] = F(column) + 1
+    if "updated_at" in machine.model._meta.fields_map and "updated_at" not in values:
+        values["updated_at"] = call.now
+    condition: dict[str, Any] = {"id": row.id}
+    if step.exclusive:
+        condition.update({machine.state_field: before, "version": row.version})
+    else:
+        condition[f"{machine.state_field}__in"] = sorted(step.sources)
+    if await machine.model.filter(**condition).update(**values) != 1:
+        raise _LostRace
+    changed = await machine.model.get(id=row.id)
+    call.row = changed
+    if step.recorded:
+        await record_event(
+            machine,
+            changed,
+            call.event_action,
+            before,
+            machine.state_of(changed),
+            call.note,
+            call.auth.actor.person_id,
+            call.now,
+        )
+    await _after(call)
+    return changed
+
+
+async def _after(call: StepCall) -> None:
+    if call.step.after is not None:
+        await call.step.after(call)
+    if call.machine.on_change is not None:
+        await call.machine.on_change(call)
+    for effect in call.step.effects:
+        await _apply_effect(call, effect)
+
+
+async def _apply_effect(cause: StepCall, effect: Effect) -> None:
+    machine = MACHINES[effect.resource]
+    action = effect.action if isinstance(effect.action, str) else effect.action(cause)
+    step = machine.get(action)
+    for target_id in await effect.targets(cause):
+        # Lock the linked row first, then decide: two callers finishing the last two tasks
+        # of one topic at once must not both see "one task still open".
+        row = await machine.model.filter(id=target_id).select_for_update().first()
+        if row is None or machine.blocked(row, step) is not None:
+            continue
+        if effect.when is not None and not await effect.when(cause, row):
+            continue
+        call = _call(cause.auth, machine, step, row, {})
+        call.now = cause.now
+        call.note = effect.note(cause)
+        if step.prepare is not None:
+            await step.prepare(call)
+        await _change(call)
+
+
+async def record_event(
+    machine: Machine,
+    row: Any,
+    action: str,
+    from_status: str | None,
+    to_status: str | None,
+    note: str,
+    actor_id: int | None,
+    at: datetime,
+) -> Model:
+    """The one event writer: the object's scope, owner and link columns are copied onto
+    the event, so the same people see the event as see the object."""
+    event_model = machine.event_model
+    keys = machine.event_keys(row)
+    if inspect.isawaitable(keys):
+        keys = await keys
+    values: dict[str, Any] = {
+        "scope_path": row.scope_path,
+        "owner_id": row.owner_id,
+        "actor_id": actor_id,
+        "action": action,
+        "from_status": from_status,
+        "to_status": to_status,
+        "note": note,
+        "created_at": at,
+        **keys,
+    }
+    for column in RESOURCES[event_model.__name__].links.values():
+        values[column] = getattr(row, column)
+    return await event_model.create(**values)
+
+
+def clean_note(
+    value: str | None, argument: str = "note", *, required: bool = False, limit: int = 2000
+) -> str:
+    text = (value or "").strip()
+    if required and not text:
+        raise BadUserInput(f"`{argument}` is required for this step.", argument=argument)
+    if len(text) > limit:
+        raise BadUserInput(f"`{argument}` is longer than {limit} characters.", argument=argument)
+    return text
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
