@@ -336,7 +336,14 @@ MEETINGS = [
      [("road", "道路积水", "Settle the drainage plan with engineers present.", "road", "resident_wu")]),
     ("civil_code", "xinqing", "民法典进院落", "2026-12-10T10:00:00", "新青村文化广场",
      [("civil_code", "民法典宣讲", "Legal outreach (普法) by the judges' workstation.", None, "secretary_huang")]),
+    # in deliberation right now: held, one topic accepted and one discussed, no decision yet
+    ("safety", "fulu", "楼道消防安全议事", "2026-11-28T14:00:00", "福禄巷北社区活动室",
+     [("charging", "楼道充电桩安装", "Where e-bikes may be charged safely.", None, "resident_li"),
+      ("lights", "楼道感应灯更换", "Replace the stairwell lights with motion sensors.", None, "resident_wang")]),
+    # drafted, not yet on the calendar
+    ("elevator_council", "fulu", "老楼加装电梯意见征集", "2026-12-18T19:00:00", "福禄巷北社区 5 号楼下", []),
 ]  # fmt: skip
+DRAFTS = {"elevator_council"}
 ATTENDEES = {
     "wall": [
         ("resident_wang", "resident"),
@@ -365,6 +372,7 @@ async def _seed_councils(demo: Demo) -> None:
             title=title,
             starts_at=_at(starts),
             place=place,
+            draft=key in DRAFTS,
         )
         for topic_key, topic_title, description, concern_key, raised_by in topics:
             concern = world.concerns[concern_key] if concern_key else None
@@ -479,6 +487,13 @@ async def _seed_councils(demo: Demo) -> None:
         alliance_unit_ids=[str(a["design"].id)],
     )  # fmt: skip
 
+    # Fire safety in the stairwells: held, the chargers accepted, the lights discussed.
+    safety = await step("secretary_zhang", MEETING, "hold", m["safety"], at="2026-11-28T14:00:00")
+    t["charging"] = await step("secretary_zhang", TOPIC, "accept", t["charging"], at="2026-11-28T14:10:00")
+    for action in ("accept", "discuss"):
+        t["lights"] = await step("secretary_zhang", TOPIC, action, t["lights"], at="2026-11-28T14:20:00")
+    m["safety"] = safety
+
     # The pocket park: the half-yearly anonymous review of the topic committee with the
     # 60% rule is open.
     world.votes["committee"] = await demo.run(
@@ -555,6 +570,12 @@ CASES = [
     ("parking", "duji_g2", "resident_wu", "mediator_shi", CaseCategory.PROPERTY, "小区车位被占", "secretary_yang", []),
     ("dog", "fulu_g1", "resident_wang", "mediator_qin", CaseCategory.DAILY_LIFE, "邻居犬只夜间吠叫", "grid_worker_chen",
      [("start", "mediator_qin", "", None), ("fail", "mediator_qin", "对方拒不到场", None)]),
+    ("balcony", "fulu_g2", "resident_zhao", "mediator_lu", CaseCategory.DAILY_LIFE, "阳台晾衣滴水纠纷", "grid_worker_liu",
+     []),
+    ("daylight", "xinqing_g1", "resident_sun", "mediator_tang", CaseCategory.CONSTRUCTION, "邻居翻建房屋影响采光",
+     "secretary_huang",
+     [("start", "mediator_tang", "", None), ("fail", "mediator_tang", "翻建方坚持按原方案施工", None),
+      ("refer", "secretary_huang", "诉调对接", "fulu"), ("accept", "judge_he", "受理, 约定现场勘验", None)]),
 ]  # fmt: skip
 
 

@@ -172,3 +172,6 @@ class AdminQuery:
             until=until,
         )
         return await connection(info, query, first, after, AuditRecord.from_row)
+
+
+QUERIES = (AdminQuery,)

@@ -89,3 +89,7 @@ class AllianceMutation:
         "updateAllianceUnit", "AllianceUnit", "update", service.update_alliance_unit, UpdateAllianceUnitInput,
         AllianceUnit, "Correct an alliance unit's name, kind or contact (`AllianceUnit` update).",
     )  # fmt: skip
+
+
+QUERIES = (AllianceQuery,)
+MUTATIONS = (AllianceMutation,)

@@ -12,7 +12,7 @@ from services import audit
 from services.errors import BandengError
 
 # Mutation root field -> (resource, action) it performs; a test keeps this complete.
-MUTATIONS: dict[str, tuple[str, str]] = {}
+AUDITED: dict[str, tuple[str, str]] = {}
 
 
 def _target_id(input_value: object) -> str | None:
@@ -30,7 +30,7 @@ def audited(field: str, resource: str, action: str | Callable[[object], str]) ->
     depends on it (a case's ESCALATE is decided as ``escalate``, its SETTLE as ``update``).
     A change writes the record in its own transaction (``services.audit.record_change``);
     a refusal or failure is written when the request ends."""
-    MUTATIONS[field] = (resource, action if isinstance(action, str) else "depends on input")
+    AUDITED[field] = (resource, action if isinstance(action, str) else "depends on input")
 
     def decorate(resolver):
         @functools.wraps(resolver)

@@ -205,3 +205,6 @@ ConcernSteps = step_mutations(
         StepMutation("supervise", "superviseConcern", "ConcernStepInput", STEP),
     ],
 )
+
+QUERIES = (ConcernQuery,)
+MUTATIONS = (ConcernMutation, ConcernSteps)

@@ -473,3 +473,6 @@ VoteSteps = step_mutations(
         StepMutation("close", "closeVote", "CloseVoteInput", "Close a vote and compute its threshold."),
     ],
 )
+
+QUERIES = (CouncilQuery,)
+MUTATIONS = (CouncilMutation, MeetingTransitions, TopicTransitions, TaskSteps, VoteSteps)

@@ -427,3 +427,6 @@ ReferralTransitions = action_mutation(
     input_description="A workstation's decision on a referral.",
     description="Accept or return a referral, or record its outcome",
 )
+
+QUERIES = (MediationQuery,)
+MUTATIONS = (MediationMutation, CaseTransitions, ReferralTransitions)

@@ -127,3 +127,6 @@ class OrgQuery:
         return await connection(info, query, first, after, Person.from_row)
 
     person = lookup("Person", Person, "person")
+
+
+QUERIES = (OrgQuery,)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from types import ModuleType
+
 import strawberry
 from strawberry.extensions import (
     AddValidationRules,
@@ -12,51 +16,35 @@ from strawberry.extensions import (
     ValidationCache,
 )
 
-from schema.admin import AdminQuery
-from schema.alliance import AllianceMutation, AllianceQuery
+import schema
 from schema.audit import AuditExtension
-from schema.concerns import ConcernMutation, ConcernQuery, ConcernSteps
-from schema.councils import (
-    CouncilMutation,
-    CouncilQuery,
-    MeetingTransitions,
-    TaskSteps,
-    TopicTransitions,
-    VoteSteps,
-)
 from schema.extensions import MaskUnexpectedErrors, classify_errors
-from schema.mediation import CaseTransitions, MediationMutation, MediationQuery, ReferralTransitions
-from schema.org import OrgQuery
-from schema.statistics import StatisticsQuery
 from services.config import Settings
 
 
-@strawberry.type(
+def _domains() -> list[ModuleType]:
+    """Every module of this package that names its root types in ``QUERIES`` and
+    ``MUTATIONS`` (a new domain is a new module here, found without being listed)."""
+    found = []
+    for info in sorted(pkgutil.iter_modules(schema.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"schema.{info.name}")
+        if hasattr(module, "QUERIES") or hasattr(module, "MUTATIONS"):
+            found.append(module)
+    return found
+
+
+DOMAINS = _domains()
+
+Query = strawberry.type(
+    type("Query", tuple(t for m in DOMAINS for t in getattr(m, "QUERIES", ())), {}),
     description="Everything a caller may read. Every field needs `Authorization: Bearer <token>` "
-    "and returns only what the policy (`policies/policy.csv`) lets the caller's roles see."
+    "and returns only what the policy (`policies/policy.csv`) lets the caller's roles see.",
 )
-class Query(OrgQuery, CouncilQuery, ConcernQuery, AdminQuery, StatisticsQuery, AllianceQuery, MediationQuery):
-    pass
-
-
-@strawberry.type(
+Mutation = strawberry.type(
+    type("Mutation", tuple(t for m in DOMAINS for t in getattr(m, "MUTATIONS", ())), {}),
     description="Changes. Each mutation reads its target within the caller's scope (NOT_FOUND "
-    "otherwise), asks the policy for the action (FORBIDDEN otherwise), then acts."
+    "otherwise), asks the policy for the action (FORBIDDEN otherwise), then acts.",
 )
-class Mutation(
-    CouncilMutation,
-    ConcernMutation,
-    ConcernSteps,
-    MeetingTransitions,
-    TopicTransitions,
-    TaskSteps,
-    VoteSteps,
-    AllianceMutation,
-    MediationMutation,
-    CaseTransitions,
-    ReferralTransitions,
-):
-    pass
 
 
 class BandengSchema(strawberry.Schema):

@@ -138,3 +138,6 @@ class StatisticsQuery:
         since, until = service.period(since, until)
         path = (await auth.get_visible("OrgUnit", unit_id, "unitId")).path if unit_id is not None else None
         return Statistics(since=since, until=until, unit_path=path)
+
+
+QUERIES = (StatisticsQuery,)

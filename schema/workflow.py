@@ -126,6 +126,11 @@ def _describe(machine: Machine, step: Step) -> str:
 # ----------------------------------------------------------------------------- mutations
 
 
+# (resource, step) -> (mutation, the ``action`` enum value it takes, or None): what the
+# permission matrix must cover (tests/test_permission_matrix.py).
+STEP_MUTATIONS: dict[tuple[str, str], tuple[str, str | None]] = {}
+
+
 @dataclass(frozen=True)
 class StepMutation:
     """The GraphQL names of one step's mutation."""
@@ -144,6 +149,7 @@ def step_mutations(machine: Machine, node: Any, result: Any, mutations: Sequence
         step = machine.get(spec.action)
         if spec.input not in inputs:
             inputs[spec.input] = input_type(spec.input, spec.input_description, step.inputs)
+        STEP_MUTATIONS[(machine.resource, step.action)] = (spec.name, None)
         namespace[_snake(spec.name)] = strawberry.mutation(
             resolver=_resolver(machine, spec.name, inputs[spec.input], node, result, [step]),
             description=_describe(machine, step),
@@ -172,6 +178,8 @@ def action_mutation(
     """A type to mix into ``Mutation``: one mutation whose input names the step in the
     ``actions`` enum (``action_enum``), e.g. ``transitionMeeting``."""
     steps = [machine.get(member.value) for member in actions]
+    for member in actions:
+        STEP_MUTATIONS[(machine.resource, member.value)] = (name, member.name)
     merged: dict[str, Input] = {}
     for s in steps:
         for item in s.inputs:

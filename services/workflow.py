@@ -332,19 +332,37 @@ async def create(auth: RequestAuth, machine: Machine, action: str, input: Mappin
     if not step.creates or step.locate is None or step.policy is None:
         raise ValueError(f"{machine.resource}.{action} does not create")
     async with in_transaction():
-        call = _call(auth, machine, step, None, input)
-        facts = await step.locate(call)
-        auth.require(step.resource or machine.resource, step.policy, facts)
         try:
-            if step.prepare is not None:
-                await step.prepare(call)
+            row = await _create(_call(auth, machine, step, None, input))
         except Refused as refused:
             return _refused(auth, machine, None, action, refused)
-        row = await insert(call)
         entry = await audit.record_change(row)
     if entry is not None:
         entry.written = True
     return row
+
+
+async def _create(call: StepCall) -> Any:
+    step = call.step
+    assert step.locate is not None and step.policy is not None
+    facts = await step.locate(call)
+    call.auth.require(step.resource or call.machine.resource, step.policy, facts)
+    if step.prepare is not None:
+        await step.prepare(call)
+    return await insert(call)
+
+
+async def create_linked(cause: StepCall, machine: Machine, action: str, input: Mapping[str, Any]) -> Any:
+    """Create an object of another machine as part of ``cause``'s step, by that machine's
+    own creation step (its parents found in the caller's scope, its policy decision, its
+    validation, its first event), in the cause's transaction (whose audit record covers
+    both). A round's finding becomes a concern this way."""
+    step = machine.get(action)
+    if not step.creates:
+        raise ValueError(f"{machine.resource}.{action} does not create")
+    call = _call(cause.auth, machine, step, None, input)
+    call.now = cause.now
+    return await _create(call)
 
 
 def _call(auth: RequestAuth, machine: Machine, step: Step, row: Any, input: Mapping[str, Any]) -> StepCall:

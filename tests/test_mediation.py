@@ -291,7 +291,10 @@ async def own_rows(demo: Demo, court_key: str) -> dict[str, set[str]]:
 
 @pytest.mark.parametrize(
     ("who", "court", "cases"),
-    [("court_district", "district", {"crack", "land"}), ("court_kuangshan", "kuangshan", {"site"})],
+    [
+        ("court_district", "district", {"crack", "land", "daylight"}),
+        ("court_kuangshan", "kuangshan", {"site"}),
+    ],
 )
 async def test_each_court_sees_only_its_own_cases_and_their_nested_rows(demo, who, court, cases):
     nodes = await court_pages(demo, who)

@@ -20,24 +20,18 @@ street 矿山集街道 (``kuangshan``) with 杜集社区 (``duji``).
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 import pytest
+from tortoise.models import Model
 
-from models.alliance import AllianceUnit
+from models import MODULES as MODEL_MODULES
 from models.concerns import Concern, ConcernEvent
 from models.councils import (
     AgendaTopic,
     Attendance,
-    Council,
     Meeting,
-    MeetingEvent,
-    MeetingUnit,
-    Rating,
-    Task,
-    TaskEvent,
-    Vote,
-    VoteParticipation,
 )
 from models.mediation import (
     LegalConsultation,
@@ -47,11 +41,11 @@ from models.mediation import (
     OutreachEvent,
     Referral,
 )
-from models.org import OrgUnit
-from models.people import Person, RoleAssignment
 from policies import vocabulary
 from schema.root import build_schema
+from schema.workflow import STEP_MUTATIONS
 from services.concerns import CATEGORIES
+from services.workflow import MACHINES
 from tests.conftest import Demo, error_codes, gql
 
 # ------------------------------------------------------------------------------ roles
@@ -129,8 +123,8 @@ P_ALL = rows(
 CL_FULU = rows("councils", "fulu")
 CL_NANCH = rows("councils", "fulu", "xinqing")  # also the judge's: its workstation serves both
 
-MT_FULU = rows("meetings", "wall", "park")
-MT_NANCH = rows("meetings", "wall", "park", "civil_code")
+MT_FULU = rows("meetings", "wall", "park", "safety", "elevator_council")
+MT_NANCH = rows("meetings", *MT_FULU.keys, "civil_code")
 
 CN_WANG = rows("concerns", "wall", "drain")  # the resident's own
 CN_G1 = rows("concerns", "wall", "ebikes", "drain")
@@ -146,10 +140,12 @@ P_COURT = rows("people", "court_district")
 
 MC_WANG = rows("cases", "noise", "dog")  # the applicant's own disputes
 MC_G1 = rows("cases", "noise", "leak", "dog")
-MC_FULU = rows("cases", "noise", "fee", "leak", "crack", "dog")
-MC_WS = rows("cases", "crack", "land")  # referred to the 福禄巷北 workstation (court 某区人民法院)
-MC_NANCH = rows("cases", "noise", "fee", "leak", "crack", "land", "dog")
-MC_LU = rows("cases", "fee", "leak", "crack")  # assigned to mediator_lu
+MC_FULU = rows("cases", "noise", "fee", "leak", "crack", "dog", "balcony")
+MC_WS = rows(
+    "cases", "crack", "land", "daylight"
+)  # referred to the 福禄巷北 workstation (court 某区人民法院)
+MC_NANCH = rows("cases", *MC_FULU.keys, "land", "daylight")
+MC_LU = rows("cases", "fee", "leak", "crack", "balcony")  # assigned to mediator_lu
 
 MD_G1 = rows("mediators", "mediator_lu", "mediator_qin")  # mediators of the grid worker's community
 MD_FULU = rows("mediators", "mediator_lu", "mediator_qin", "mediator_fang")  # and the street's
@@ -256,10 +252,17 @@ MUTATION_MATRIX: dict[str, dict[str, tuple[str, ...]]] = {
     # --- councils loop / alliance: `topic=`, `task=`, `vote=`, `unit=` name seed rows
     "transitionMeeting": {
         "meeting=park action=HOLD":            (FORBID, FORBID, OK,     FORBID, OK,     FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "meeting=park action=POSTPONE":        (FORBID, FORBID, OK,     FORBID, OK,     FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "meeting=park action=CANCEL":          (FORBID, FORBID, OK,     FORBID, OK,     FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "meeting=elevator_council action=SCHEDULE":
+                                               (FORBID, FORBID, OK,     FORBID, OK,     FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "meeting=safety action=CLOSE":         (FORBID, FORBID, OK,     FORBID, OK,     FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
         "meeting=drainage action=REVIEW":      (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
     },
     "transitionTopic": {
         "topic=park_site action=ACCEPT":       (FORBID, FORBID, OK,     FORBID, FORBID, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "topic=charging action=DISCUSS":       (FORBID, FORBID, OK,     FORBID, FORBID, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "topic=lights action=DECIDE":          (FORBID, FORBID, OK,     FORBID, FORBID, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
         "topic=road action=DEFER":             (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
     },
     "assignTask": {
@@ -348,6 +351,8 @@ MUTATION_MATRIX: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "transitionMediationCase": {
         "case=leak action=SETTLE":             (NOTFND, FORBID, FORBID, NOTFND, FORBID, FORBID, FORBID, UNAUTH, FORBID, OK, NOTFND),
+        "case=leak action=FAIL":               (NOTFND, FORBID, FORBID, NOTFND, FORBID, FORBID, FORBID, UNAUTH, FORBID, OK, NOTFND),
+        "case=balcony action=START":           (NOTFND, NOTFND, FORBID, NOTFND, FORBID, FORBID, FORBID, UNAUTH, FORBID, OK, NOTFND),
         "case=dog action=ESCALATE mediator=mediator_lu":
                                                (FORBID, FORBID, OK, NOTFND, OK, FORBID, FORBID, UNAUTH, FORBID, NOTFND, NOTFND),
         "case=dog action=REFER workstation=fulu":
@@ -357,6 +362,9 @@ MUTATION_MATRIX: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "decideReferral": {
         "referral=crack action=ACCEPT":        (FORBID, FORBID, FORBID, OK, FORBID, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "referral=crack action=RETURN":        (FORBID, FORBID, FORBID, OK, FORBID, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "referral=daylight action=RECORD_OUTCOME":
+                                               (FORBID, FORBID, NOTFND, OK, FORBID, FORBID, FORBID, UNAUTH, FORBID, NOTFND, FORBID),
         "referral=site action=ACCEPT":         (FORBID, FORBID, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID, NOTFND, NOTFND),
     },
     "recordOutreachEvent": {
@@ -397,6 +405,30 @@ def test_every_root_field_is_in_the_matrix():
     assert not in_matrix_mutations - mutations, (
         f"matrix rows for unknown mutations: {in_matrix_mutations - mutations}"
     )
+
+
+def test_every_declared_step_has_matrix_rows():
+    """The declared machines decide only the coverage: a step a caller can take
+    (services.workflow) without a matrix row fails. The cells stay written by hand."""
+    build_schema()
+    covered = {
+        (mutation, parse_target(target).get("action"))
+        for mutation, targets in MUTATION_MATRIX.items()
+        for target in targets
+    }
+    declared = {
+        (machine.resource, step.action)
+        for machine in MACHINES.values()
+        for step in machine.steps
+        if step.policy is not None and not step.creates
+    }
+    assert declared == set(STEP_MUTATIONS), "a declared step has no mutation"
+    missing = [
+        f"{resource}.{action} ({STEP_MUTATIONS[(resource, action)]})"
+        for resource, action in sorted(declared)
+        if STEP_MUTATIONS[(resource, action)] not in covered
+    ]
+    assert not missing, f"declared steps without matrix rows: {missing}"
 
 
 def test_every_role_of_the_policy_is_a_column():
@@ -565,32 +597,16 @@ async def test_query_matrix(demo, field, role, cell):
 
 # ------------------------------------------------------------------- mutation matrix
 
+# Every domain table (tokens and the audit log aside): any write shows up.
 TABLES = {
-    "org_unit": OrgUnit,
-    "person": Person,
-    "role_assignment": RoleAssignment,
-    "council": Council,
-    "meeting": Meeting,
-    "agenda_topic": AgendaTopic,
-    "attendance": Attendance,
-    "concern": Concern,
-    "concern_event": ConcernEvent,
-    # --- councils loop / alliance
-    "alliance_unit": AllianceUnit,
-    "meeting_event": MeetingEvent,
-    "meeting_alliance_unit": MeetingUnit,
-    "task": Task,
-    "task_event": TaskEvent,
-    "rating": Rating,
-    "vote": Vote,
-    "vote_participation": VoteParticipation,
-    # --- mediation
-    "mediation_case": MediationCase,
-    "mediation_session": MediationSession,
-    "referral": Referral,
-    "mediation_event": MediationEvent,
-    "outreach_event": OutreachEvent,
-    "legal_consultation": LegalConsultation,
+    model._meta.db_table: model
+    for module in MODEL_MODULES
+    for model in vars(importlib.import_module(module)).values()
+    if isinstance(model, type)
+    and issubclass(model, Model)
+    and model.__module__ == module
+    and not model._meta.abstract
+    and model._meta.db_table not in ("api_token", "audit_record")
 }
 
 # What one successful call adds (and nothing else changes).
@@ -652,6 +668,9 @@ for _mutation in LIFECYCLE:
 
 # --- mediation: writes that differ by target, and existing rows a step may change
 WRITES_BY_TARGET = {
+    # the referral's ending moves its case too (an effect), with an event of its own
+    ("decideReferral", "referral=crack action=RETURN"): {"mediation_event": 2},
+    ("decideReferral", "referral=daylight action=RECORD_OUTCOME"): {"mediation_event": 2},
     # the wall's last open task: done, the concern behind it is resolved (an effect)
     ("completeTask", "task=wall_recheck"): {"task_event": 1, "concern_event": 1},
     ("transitionMediationCase", "case=dog action=REFER workstation=fulu"): {
@@ -744,13 +763,19 @@ def mutation_input(demo: Demo, mutation: str, target: dict[str, str], person_key
         return values
     # --- councils loop / alliance
     if mutation == "transitionMeeting":
+        extra = {
+            "POSTPONE": {"startsAt": "2026-12-12T14:00:00+08:00"},
+            "CLOSE": {"minutes": "矩阵纪要", "attendanceCount": 9},
+        }.get(target["action"], {})
         return {
             "meetingId": demo.id("meetings", target["meeting"]),
             "action": target["action"],
             "note": "矩阵",
+            **extra,
         }
     if mutation == "transitionTopic":
-        return {"topicId": demo.id("topics", target["topic"]), "action": target["action"]}
+        extra = {"decision": "矩阵决定"} if target["action"] == "DECIDE" else {}
+        return {"topicId": demo.id("topics", target["topic"]), "action": target["action"], **extra}
     if mutation == "assignTask":
         values = {"title": "矩阵测试任务", "dueOn": "2027-01-15"}
         if "topic" in target:
@@ -809,10 +834,12 @@ def mutation_input(demo: Demo, mutation: str, target: dict[str, str], person_key
             values["workstationId"] = demo.id("workstations", target["workstation"])
         return values
     if mutation == "decideReferral":
+        extra = {"outcome": "FILED"} if target["action"] == "RECORD_OUTCOME" else {}
         return {
             "referralId": demo.id("referrals", target["referral"]),
             "action": target["action"],
             "note": "矩阵",
+            **extra,
         }
     where = {"workstationId": demo.id("workstations", target.get("workstation", "fulu"))}
     where["unitId"] = demo.id("units", target.get("unit", "fulu"))
@@ -1000,12 +1027,24 @@ async def check_mediation_call(demo: Demo, mutation: str, where: dict, actor, ne
     event = await MediationEvent.filter(actor_id=actor.id, referral_id=None).order_by("-id").first()
     if mutation == "transitionMediationCase":
         case = await MediationCase.get(id=new_id)
-        expected = {"SETTLE": "settled", "ESCALATE": "escalated", "REFER": "referred"}[where["action"]]
+        expected = {
+            "START": "in_mediation",
+            "SETTLE": "settled",
+            "FAIL": "failed",
+            "ESCALATE": "escalated",
+            "REFER": "referred",
+        }[where["action"]]
         assert case.status == expected and (event.case_id, event.to_status) == (case.id, expected)
         return
-    event = await MediationEvent.filter(actor_id=actor.id).order_by("-id").first()
     referral = await Referral.get(id=new_id)
-    assert referral.status == "accepted" and (event.referral_id, event.to_status) == (referral.id, "accepted")
+    expected, case_status = {
+        "ACCEPT": ("accepted", "referred"),
+        "RETURN": ("returned", "failed"),  # the case is back in the street's hands
+        "RECORD_OUTCOME": ("closed", "closed"),  # filed in court: the case is closed
+    }[where["action"]]
+    event = await MediationEvent.filter(actor_id=actor.id, referral_id=referral.id).order_by("-id").first()
+    assert referral.status == expected and event.to_status == expected
+    assert (await MediationCase.get(id=referral.case_id)).status == case_status
 
 
 # Bad input from a role that may act: BAD_USER_INPUT, nothing written.

@@ -57,7 +57,7 @@ SCOPES: dict[str, Scope] = {
         people=("resident_wang",),
         contact=("resident_wang",),
         councils=("fulu",),
-        meetings=("wall", "park"),
+        meetings=("wall", "park", "safety", "elevator_council"),
         concerns=("wall", "drain"),
         attendance_only_of=("resident_wang",),
     ),
@@ -66,7 +66,7 @@ SCOPES: dict[str, Scope] = {
         people=("resident_wang", "resident_li", "grid_worker_chen"),
         contact=("resident_wang", "resident_li", "grid_worker_chen"),
         councils=("fulu",),
-        meetings=("wall", "park"),
+        meetings=("wall", "park", "safety", "elevator_council"),
         concerns=("wall", "ebikes", "drain"),
     ),
     "secretary_zhang": Scope(
@@ -74,7 +74,7 @@ SCOPES: dict[str, Scope] = {
         people=FULU_PEOPLE,
         contact=FULU_PEOPLE,
         councils=("fulu",),
-        meetings=("wall", "park"),
+        meetings=("wall", "park", "safety", "elevator_council"),
         concerns=("wall", "ebikes", "pipe", "drain", "order"),
     ),
     "judge_he": Scope(
@@ -82,7 +82,7 @@ SCOPES: dict[str, Scope] = {
         people=("judge_he",),
         contact=("judge_he",),
         councils=("fulu", "xinqing"),
-        meetings=("wall", "park", "civil_code"),
+        meetings=("wall", "park", "safety", "elevator_council", "civil_code"),
         concerns=None,
         attendance_only_of=("judge_he",),
     ),
@@ -91,7 +91,7 @@ SCOPES: dict[str, Scope] = {
         people=(*FULU_PEOPLE, "resident_sun", "secretary_huang", "street_official_xu"),
         contact=("street_official_xu",),
         councils=("fulu", "xinqing"),
-        meetings=("wall", "park", "civil_code"),
+        meetings=("wall", "park", "safety", "elevator_council", "civil_code"),
         concerns=("wall", "ebikes", "pipe", "drain", "order", "lamp"),
     ),
     "street_official_gao": Scope(
@@ -112,7 +112,12 @@ SCOPES: dict[str, Scope] = {
         concern_events=False,
     ),
 }
-FOCUS = ["resident_wang", "grid_worker_chen", "secretary_zhang"]  # the callers of the brief
+FOCUS = ["resident_wang", "grid_worker_chen", "secretary_zhang"]
+FULU_2026 = (
+    "park",
+    "safety",
+    "elevator_council",
+)  # 福禄巷北社区's meetings of this year  # the callers of the brief
 MISSING_ID = 987654  # no seeded row has it
 
 
@@ -499,7 +504,7 @@ FILTERS: list[tuple[str, str, tuple[str, ...], tuple[str, ...], tuple[str, ...]]
     ("meetings", 'councilId: "{councils:duji}"',     (),                 (),           ()),
     ("meetings", 'councilId: "{councils:xinqing}"',  (),                 (),           ()),
     ("meetings", "status: CLOSED",                   ("wall",),          ("wall",),    ("wall",)),
-    ("meetings", 'startsAfter: "2026-01-01T00:00Z"', ("park",),          ("park",),    ("park",)),
+    ("meetings", 'startsAfter: "2026-01-01T00:00Z"', FULU_2026,          FULU_2026,    FULU_2026),
     ("orgUnits", 'parentId: "{units:duji}"',         (),                 (),           ()),
     ("orgUnits", 'parentId: "{units:nanchuan}"',     ("fulu",),          ("fulu",),    ("fulu",)),
     ("orgUnits", 'parentId: "{units:fulu}"',         ("fulu_g1",),       ("fulu_g1",), FULU_GRIDS),
