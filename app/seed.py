@@ -37,10 +37,11 @@ from models.mediation import (
 )
 from models.org import OrgUnit, UnitKind
 from models.people import Person
+from models.rounds import GridRound
 from policies.authorizer import Authorizer
 from policies.loader import load_policy
 from policies.relations import relation_matcher
-from services import alliance, concerns, councils, identity, mediation, org, people, workflow
+from services import alliance, concerns, councils, identity, mediation, org, people, rounds, workflow
 from services.authz import RequestAuth
 from services.config import POLICY_DIR_DEFAULT
 
@@ -128,6 +129,7 @@ class DemoWorld:
     referrals: dict[str, Referral] = field(default_factory=dict)
     outreach: dict[str, OutreachEvent] = field(default_factory=dict)
     consultations: dict[str, LegalConsultation] = field(default_factory=dict)
+    rounds: dict[str, GridRound] = field(default_factory=dict)
 
 
 def _at(text: str) -> datetime:
@@ -188,6 +190,7 @@ async def seed_demo(policy_dir: Path = POLICY_DIR_DEFAULT) -> DemoWorld:
     await _seed_concerns(demo)
     await _seed_councils(demo)
     await _seed_mediation(demo)
+    await _seed_rounds(demo)
     return world
 
 
@@ -667,4 +670,29 @@ async def _seed_legal_work(demo: Demo) -> None:
         world.consultations[key] = await demo.run(
             judge, mediation.record_consultation, workstation_id=str(world.workstations[station].id),
             unit_id=str(world.units[unit].id), question=question, answer=answer, asked_on=date(2026, 11, 2),
+        )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------ rounds
+
+# key: (grid worker, grid, kind, walked at, place, resident visited, findings)
+ROUNDS = [
+    ("chen_visit", "grid_worker_chen", "fulu_g1", "visit", "2026-11-25T09:30:00", "3 号楼 2 单元 201",
+     "resident_wang", "独居老人, 腿脚不便, 请志愿者每周上门一次。"),
+    ("chen_patrol", "grid_worker_chen", "fulu_g1", "patrol", "2026-11-26T16:00:00", "福禄巷北 12 号至 20 号",
+     None, "围墙复查点无新裂缝; 3 号楼楼道堆放纸箱。"),
+    ("liu_patrol", "grid_worker_liu", "fulu_g2", "patrol", "2026-11-27T10:00:00", "7 号楼地下室",
+     None, "水管仍有渗水, 已拍照。"),
+    ("ma_visit", "grid_worker_ma", "duji_g1", "visit", "2026-11-20T15:00:00", "杜集 5 号楼",
+     "resident_zhou", "住户再次询问加装电梯进度。"),
+]  # fmt: skip
+
+
+async def _seed_rounds(demo: Demo) -> None:
+    world = demo.world
+    for key, worker, grid, kind, walked_at, place, resident, findings in ROUNDS:
+        world.rounds[key] = await demo.run(
+            worker, rounds.record_round, at=walked_at, unit_id=str(world.units[grid].id), kind=kind,
+            walked_at=_at(walked_at), place=place, findings=findings,
+            resident_id=str(world.people[resident].id) if resident else None,
         )  # fmt: skip

@@ -77,6 +77,9 @@ RESOURCES: Mapping[str, ResourceFacts] = MappingProxyType(
         "Referral": ResourceFacts(("read", "update"), links=CASE_LINKS),
         "OutreachEvent": ResourceFacts(("read", "create"), links=WORKSTATION_LINKS),
         "LegalConsultation": ResourceFacts(("read", "create"), links=WORKSTATION_LINKS),
+        # --- the grid worker's rounds log (网格员走访/巡查日志)
+        "GridRound": ResourceFacts(("read", "create", "update")),
+        "GridRoundEvent": ResourceFacts(("read",)),
         # --- administration
         "Policy": ResourceFacts(("read", "explain"), owner_column=None, stored=False),
         "AuditRecord": ResourceFacts(("read",)),

@@ -55,6 +55,7 @@ from models.mediation import (
 )
 from models.org import PATH_LETTER, OrgUnit, UnitKind
 from models.people import Person, RoleAssignment
+from models.rounds import GridRound, GridRoundEvent
 from policies import scopes, vocabulary
 from policies.authorizer import Actor, Assignment, Authorizer
 from policies.loader import load_policy
@@ -141,6 +142,9 @@ RECORD_MODELS: dict[str, tuple[type, str | None]] = {
     "MediationEvent": (MediationEvent, "MediationCase"),
     "OutreachEvent": (OutreachEvent, None),
     "LegalConsultation": (LegalConsultation, None),
+    # --- rounds log
+    "GridRound": (GridRound, None),
+    "GridRoundEvent": (GridRoundEvent, "GridRound"),
 }
 # Organisations an assignment may act for; ids 1-3, a few of which exist in every world.
 AFFILIATIONS = [("workstation", 1), ("workstation", 2), ("court", 1), ("court", 2), ("alliance_unit", 1)]
@@ -261,6 +265,8 @@ def worlds(draw) -> WorldSpec:
     recs["MediationEvent"] = records(0, 4, "MediationCase", linked=True)
     recs["OutreachEvent"] = records(0, 3, linked=True)
     recs["LegalConsultation"] = records(0, 3, linked=True)
+    recs["GridRound"] = records(1, 4)
+    recs["GridRoundEvent"] = records(0, 3, "GridRound")
     return WorldSpec(tuple(units), tuple(people), recs)
 
 
@@ -341,6 +347,9 @@ TRAP_WORLD = WorldSpec(
             RecordSpec(4, None, workstation=2, court=2),
         ),
         "LegalConsultation": (RecordSpec(3, None, workstation=1, court=1), RecordSpec(8, 0, workstation=2)),
+        # --- rounds log: the grid worker's own (grid 41), a colleague's, another grid's
+        "GridRound": (RecordSpec(5, 1), RecordSpec(5, 0), RecordSpec(6, 1), RecordSpec(8, None)),
+        "GridRoundEvent": (RecordSpec(5, 1, 0), RecordSpec(6, 1, 2), RecordSpec(8, None, 3)),
     },
 )
 
@@ -482,6 +491,8 @@ async def build_world(world: WorldSpec) -> BuiltWorld:
                 "MediationEvent": {"case_id": fk_parent, "action": "opened"},
                 "OutreachEvent": {"unit_id": fk_unit, "title": "o", "held_at": "2026-01-01T10:00:00+00:00"},
                 "LegalConsultation": {"question": "q", "asked_on": "2026-01-01"},
+                "GridRound": {"unit_id": fk_unit, "kind": "visit", "walked_at": "2026-01-01T10:00:00+00:00"},
+                "GridRoundEvent": {"round_id": fk_parent, "action": "record"},
             }[resource]
             if resource == "Workstation":
                 common = {k: v for k, v in common.items() if k in ("id", "scope_path", "owner_id")}

@@ -157,6 +157,10 @@ OE_FULU = rows("outreach", "family_fulu")  # held in 福禄巷北社区
 OE_WS = rows("outreach", "family_fulu", "civil_code_xinqing")  # by the 福禄巷北 workstation
 LC_WS = rows("consultations", "inheritance", "wage")
 
+# --- rounds log: the grid worker's own grid; the community and the street read all of theirs
+RD_G1 = rows("rounds", "chen_visit", "chen_patrol")
+RD_FULU = rows("rounds", "chen_visit", "chen_patrol", "liu_patrol")
+
 WS_FULU = rows("workstations", "fulu")
 WS_ALL = rows("workstations", "fulu", "duji")
 
@@ -206,6 +210,9 @@ QUERY_MATRIX: dict[str, tuple[Cell, ...]] = {
     "workstations":      (WS_FULU, WS_FULU, WS_FULU, WS_FULU, WS_FULU, WS_ALL, FORBID, UNAUTH, FORBID, WS_FULU, WS_FULU),
     "outreachEvents":    (OE_FULU, OE_FULU, OE_FULU, OE_WS, OE_WS, FORBID, FORBID, UNAUTH, FORBID, FORBID, OE_WS),
     "legalConsultations":(FORBID, FORBID, FORBID, LC_WS, LC_WS, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+    # --- rounds log (网格员走访/巡查日志)
+    "gridRounds":        (FORBID, RD_G1, RD_FULU, FORBID, RD_FULU, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+    "gridRound":         (FORBID, RD_G1, RD_FULU, FORBID, RD_FULU, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
 }
 
 # statistics: which sections each role may read (the others come back null + FORBIDDEN)
@@ -371,6 +378,15 @@ MUTATION_MATRIX: dict[str, dict[str, tuple[str, ...]]] = {
         "workstation=fulu unit=xinqing":       (NOTFND, NOTFND, NOTFND, OK, FORBID, FORBID, FORBID, UNAUTH, FORBID, NOTFND, FORBID),
         "workstation=duji unit=duji":          (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID, NOTFND, NOTFND),
     },
+    # --- rounds log: `round=` names a seeded round (chen's in fulu_g1, liu's in fulu_g2)
+    "recordGridRound": {
+        "unit=fulu_g1":                        (FORBID, OK, FORBID, NOTFND, FORBID, FORBID, NOTFND, UNAUTH, NOTFND, NOTFND, FORBID),
+        "unit=fulu_g2":                        (NOTFND, NOTFND, FORBID, NOTFND, FORBID, FORBID, NOTFND, UNAUTH, NOTFND, NOTFND, FORBID),
+    },
+    "raiseConcernFromRound": {
+        "round=chen_visit":                    (FORBID, OK, FORBID, FORBID, FORBID, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+        "round=liu_patrol":                    (FORBID, NOTFND, FORBID, FORBID, FORBID, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+    },
     "recordLegalConsultation": {
         "workstation=fulu unit=xinqing":       (NOTFND, NOTFND, NOTFND, OK, FORBID, FORBID, FORBID, UNAUTH, FORBID, NOTFND, FORBID),
         "workstation=duji unit=duji":          (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID, NOTFND, NOTFND),
@@ -448,8 +464,10 @@ LOOKUP_KINDS = {
     "allianceUnit": "alliance_units",
     "task": "tasks",
     "mediationCase": "cases",  # --- mediation
+    "gridRound": "rounds",  # --- rounds log
 }
 LIST_FIELDS |= {"mediationCases", "mediators", "workstations", "outreachEvents", "legalConsultations"}
+LIST_FIELDS |= {"gridRounds"}
 MISSING_ID = "987654"  # no seeded row has it
 
 
@@ -634,6 +652,9 @@ WRITES = {
     "decideReferral": {"mediation_event": 1},
     "recordOutreachEvent": {"outreach_event": 1},
     "recordLegalConsultation": {"legal_consultation": 1},
+    "recordGridRound": {"grid_round": 1, "grid_round_event": 1},
+    # the round followed up, and the concern its finding became, with its first event
+    "raiseConcernFromRound": {"grid_round_event": 1, "concern": 1, "concern_event": 1},
 }
 # --- councils loop / alliance: what one successful call changes in place (one row each)
 UPDATES = {
@@ -643,6 +664,7 @@ UPDATES = {
     "castBallot": {"vote"},
     "closeVote": {"vote"},
     "updateAllianceUnit": {"alliance_unit"},
+    "raiseConcernFromRound": {"grid_round"},
 }
 
 # A concern's way to the end: each step changes its concern, records one event (and, for
@@ -725,6 +747,10 @@ MUTATION_DOCUMENTS = {
     "{ id } }",
     "recordLegalConsultation": "mutation($input: RecordLegalConsultationInput!) { recordLegalConsultation("
     "input: $input) { id } }",
+    # --- rounds log
+    "recordGridRound": "mutation($input: RecordGridRoundInput!) { recordGridRound(input: $input) { id } }",
+    "raiseConcernFromRound": "mutation($input: RaiseConcernFromRoundInput!) { raiseConcernFromRound("
+    "input: $input) { ... on GridRound { id } ... on InvalidTransition { message } } }",
 }
 
 
@@ -841,6 +867,15 @@ def mutation_input(demo: Demo, mutation: str, target: dict[str, str], person_key
             "note": "矩阵",
             **extra,
         }
+    if mutation == "recordGridRound":
+        return {
+            "unitId": demo.id("units", target["unit"]),
+            "kind": "PATROL",
+            "walkedAt": "2026-11-30T09:00:00+08:00",
+            "findings": "路灯不亮",
+        }
+    if mutation == "raiseConcernFromRound":
+        return {"roundId": demo.id("rounds", target["round"]), "title": "楼道纸箱堆放", "category": "safety"}
     where = {"workstationId": demo.id("workstations", target.get("workstation", "fulu"))}
     where["unitId"] = demo.id("units", target.get("unit", "fulu"))
     if mutation == "recordOutreachEvent":

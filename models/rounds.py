@@ -1,0 +1,49 @@
+"""The grid worker's rounds log (网格员走访/巡查日志): visits to households and patrols of
+the grid, with what was found; a finding can become a concern in one step."""
+
+from enum import StrEnum
+
+from tortoise import fields
+
+from models.base import EventRecord, StatefulModel
+
+
+class RoundKind(StrEnum):
+    VISIT = "visit"  # 走访: a household
+    PATROL = "patrol"  # 巡查: the grid
+
+
+class RoundStatus(StrEnum):
+    RECORDED = "recorded"
+    FOLLOWED_UP = "followed_up"  # a finding became a concern
+
+
+class GridRound(StatefulModel):
+    """One round of a grid worker in their grid: scope_path is the grid, owner_id the worker."""
+
+    id = fields.IntField(primary_key=True)
+    unit = fields.ForeignKeyField("models.OrgUnit", related_name="rounds", on_delete=fields.RESTRICT)
+    kind = fields.CharEnumField(RoundKind, max_length=16)
+    walked_at = fields.DatetimeField(db_index=True, description="When the visit or patrol took place")
+    place = fields.CharField(max_length=200, default="", description="Household or route, e.g. 3 号楼 2 单元")
+    resident = fields.ForeignKeyField(
+        "models.Person", related_name="rounds_visited", null=True, on_delete=fields.SET_NULL
+    )
+    findings = fields.TextField(default="", description="What the worker found")
+    status = fields.CharEnumField(RoundStatus, max_length=16, default=RoundStatus.RECORDED)
+    concern = fields.ForeignKeyField(
+        "models.Concern", related_name="rounds", null=True, on_delete=fields.SET_NULL
+    )
+
+    class Meta:
+        table = "grid_round"
+
+
+class GridRoundEvent(EventRecord):
+    """One step of a round: recorded, followed up."""
+
+    id = fields.IntField(primary_key=True)
+    round = fields.ForeignKeyField("models.GridRound", related_name="events", on_delete=fields.CASCADE)
+
+    class Meta:
+        table = "grid_round_event"
