@@ -9,7 +9,6 @@ from models.base import ScopedModel
 class AllianceUnit(ScopedModel):
     """An organisation allied with a street or community, scope_path is that unit's path."""
 
-    id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=128)
     kind = fields.CharField(max_length=32, description="state_company, institute, school, hospital ...")
     unit = fields.ForeignKeyField("models.OrgUnit", related_name="alliance_units", on_delete=fields.RESTRICT)

@@ -11,8 +11,23 @@
   columns and is written by one writer (``services.workflow.record_event``).
 """
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
+
+
+def person_ref(related_name: str) -> Any:
+    """A person the record names but does not belong to (who recorded it, who decided):
+    the record stays when the person is deleted, naming nobody."""
+    return fields.ForeignKeyField(
+        "models.Person", related_name=related_name, null=True, on_delete=fields.SET_NULL
+    )
+
+
+def history_of(model: str, *, null: bool = False) -> Any:
+    """An event table's link to the object whose history it is (``.events`` of that object)."""
+    return fields.ForeignKeyField(model, related_name="events", null=null, on_delete=fields.CASCADE)
 
 
 class ScopedModel(Model):

@@ -4,7 +4,7 @@ from enum import StrEnum
 
 from tortoise import fields
 
-from models.base import EventRecord, StatefulModel
+from models.base import EventRecord, StatefulModel, history_of, person_ref
 
 
 class ConcernKind(StrEnum):
@@ -37,13 +37,10 @@ class Concern(StatefulModel):
     """A resident's concern or service order, raised in a grid. owner_id is the resident,
     scope_path the grid it was raised in (it stays there when the matter is escalated)."""
 
-    id = fields.IntField(primary_key=True)
     kind = fields.CharEnumField(ConcernKind, max_length=16, default=ConcernKind.CONCERN, db_index=True)
     unit = fields.ForeignKeyField("models.OrgUnit", related_name="concerns", on_delete=fields.RESTRICT)
     raised_by = fields.ForeignKeyField("models.Person", related_name="concerns", on_delete=fields.RESTRICT)
-    recorded_by = fields.ForeignKeyField(
-        "models.Person", related_name="recorded_concerns", null=True, on_delete=fields.SET_NULL
-    )
+    recorded_by = person_ref("recorded_concerns")
     title = fields.CharField(max_length=200)
     description = fields.TextField(default="")
     category = fields.CharField(max_length=32, db_index=True)
@@ -59,9 +56,7 @@ class Concern(StatefulModel):
     duplicate_of = fields.ForeignKeyField(
         "models.Concern", related_name="duplicates", null=True, on_delete=fields.SET_NULL
     )
-    assignee = fields.ForeignKeyField(
-        "models.Person", related_name="assigned_concerns", null=True, on_delete=fields.SET_NULL
-    )
+    assignee = person_ref("assigned_concerns")
     assignee_name = fields.CharField(
         max_length=128, default="", description="Alliance unit or volunteer team"
     )
@@ -81,8 +76,7 @@ class Concern(StatefulModel):
 class ConcernEvent(EventRecord):
     """One step in a concern's history: who, when, from, to, note."""
 
-    id = fields.IntField(primary_key=True)
-    concern = fields.ForeignKeyField("models.Concern", related_name="events", on_delete=fields.CASCADE)
+    concern = history_of("models.Concern")
 
     class Meta:
         table = "concern_event"

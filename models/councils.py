@@ -7,7 +7,7 @@ from enum import StrEnum
 from tortoise import fields
 from tortoise.models import Model
 
-from models.base import EventRecord, ScopedModel, StatefulModel
+from models.base import EventRecord, ScopedModel, StatefulModel, history_of, person_ref
 
 
 class MeetingStatus(StrEnum):
@@ -52,7 +52,6 @@ class VoteChoice(StrEnum):
 class Council(ScopedModel):
     """A "little stool" council belonging to a community or village."""
 
-    id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=128)
     description = fields.TextField(default="")
     unit = fields.ForeignKeyField("models.OrgUnit", related_name="councils", on_delete=fields.RESTRICT)
@@ -64,15 +63,12 @@ class Council(ScopedModel):
 class Meeting(StatefulModel):
     """One sitting of a council: a time, a place, topics and attendees."""
 
-    id = fields.IntField(primary_key=True)
     council = fields.ForeignKeyField("models.Council", related_name="meetings", on_delete=fields.CASCADE)
     title = fields.CharField(max_length=200)
     starts_at = fields.DatetimeField(db_index=True)
     place = fields.CharField(max_length=200, default="")
     status = fields.CharEnumField(MeetingStatus, max_length=16, default=MeetingStatus.SCHEDULED)
-    scheduled_by = fields.ForeignKeyField(
-        "models.Person", related_name="scheduled_meetings", null=True, on_delete=fields.SET_NULL
-    )
+    scheduled_by = person_ref("scheduled_meetings")
     minutes = fields.TextField(
         default="", db_default="", description="Minutes recorded when the meeting closed"
     )
@@ -85,16 +81,13 @@ class Meeting(StatefulModel):
 class AgendaTopic(StatefulModel):
     """A topic on a meeting's agenda, raised by a resident or from a concern."""
 
-    id = fields.IntField(primary_key=True)
     meeting = fields.ForeignKeyField("models.Meeting", related_name="topics", on_delete=fields.CASCADE)
     title = fields.CharField(max_length=200)
     description = fields.TextField(default="")
     concern = fields.ForeignKeyField(
         "models.Concern", related_name="topics", null=True, on_delete=fields.SET_NULL
     )
-    raised_by = fields.ForeignKeyField(
-        "models.Person", related_name="raised_topics", null=True, on_delete=fields.SET_NULL
-    )
+    raised_by = person_ref("raised_topics")
     # db_default: existing rows get a value when the column is added
     status = fields.CharEnumField(
         TopicStatus, max_length=16, default=TopicStatus.PROPOSED, db_default=TopicStatus.PROPOSED.value
@@ -109,14 +102,11 @@ class AgendaTopic(StatefulModel):
 class Attendance(ScopedModel):
     """A person's attendance at a meeting, owner_id is the attendee."""
 
-    id = fields.IntField(primary_key=True)
     meeting = fields.ForeignKeyField("models.Meeting", related_name="attendance", on_delete=fields.CASCADE)
     person = fields.ForeignKeyField("models.Person", related_name="attendance", on_delete=fields.CASCADE)
     capacity = fields.CharField(max_length=32, default="resident")
     present = fields.BooleanField(default=True)
-    recorded_by = fields.ForeignKeyField(
-        "models.Person", related_name="recorded_attendance", null=True, on_delete=fields.SET_NULL
-    )
+    recorded_by = person_ref("recorded_attendance")
 
     class Meta:
         table = "attendance"
@@ -126,7 +116,6 @@ class Attendance(ScopedModel):
 class MeetingUnit(Model):
     """An alliance unit present at a meeting (recorded when the meeting is closed)."""
 
-    id = fields.IntField(primary_key=True)
     meeting = fields.ForeignKeyField("models.Meeting", related_name="present_units", on_delete=fields.CASCADE)
     alliance_unit = fields.ForeignKeyField(
         "models.AllianceUnit", related_name="meetings_attended", on_delete=fields.CASCADE
@@ -140,12 +129,9 @@ class MeetingUnit(Model):
 class MeetingEvent(EventRecord):
     """One step of a meeting, of one of its topics or of one of its votes."""
 
-    id = fields.IntField(primary_key=True)
-    meeting = fields.ForeignKeyField("models.Meeting", related_name="events", on_delete=fields.CASCADE)
-    topic = fields.ForeignKeyField(
-        "models.AgendaTopic", related_name="events", null=True, on_delete=fields.CASCADE
-    )
-    vote = fields.ForeignKeyField("models.Vote", related_name="events", null=True, on_delete=fields.CASCADE)
+    meeting = history_of("models.Meeting")
+    topic = history_of("models.AgendaTopic", null=True)
+    vote = history_of("models.Vote", null=True)
     subject = fields.CharField(max_length=16, description="meeting, topic or vote")
 
     class Meta:
@@ -155,16 +141,13 @@ class MeetingEvent(EventRecord):
 class Task(StatefulModel):
     """Work that a decision (or a concern) gives to a person, an alliance unit or a volunteer."""
 
-    id = fields.IntField(primary_key=True)
     title = fields.CharField(max_length=200)
     topic = fields.ForeignKeyField(
         "models.AgendaTopic", related_name="tasks", null=True, on_delete=fields.SET_NULL
     )
     concern_id = fields.IntField(null=True, db_index=True, description="The concern this task comes from")
     owner_kind = fields.CharEnumField(TaskOwnerKind, max_length=16)
-    owner_person = fields.ForeignKeyField(
-        "models.Person", related_name="tasks_owned", null=True, on_delete=fields.SET_NULL
-    )
+    owner_person = person_ref("tasks_owned")
     alliance_unit = fields.ForeignKeyField(
         "models.AllianceUnit", related_name="tasks", null=True, on_delete=fields.RESTRICT
     )
@@ -173,9 +156,7 @@ class Task(StatefulModel):
     status = fields.CharEnumField(TaskStatus, max_length=16, default=TaskStatus.OPEN)
     result = fields.TextField(default="")
     done_at = fields.DatetimeField(null=True)
-    assigned_by = fields.ForeignKeyField(
-        "models.Person", related_name="tasks_assigned", null=True, on_delete=fields.SET_NULL
-    )
+    assigned_by = person_ref("tasks_assigned")
 
     class Meta:
         table = "task"
@@ -184,8 +165,7 @@ class Task(StatefulModel):
 class TaskEvent(EventRecord):
     """One step of a task; the link columns are copied from the task."""
 
-    id = fields.IntField(primary_key=True)
-    task = fields.ForeignKeyField("models.Task", related_name="events", on_delete=fields.CASCADE)
+    task = history_of("models.Task")
     alliance_unit_id = fields.IntField(null=True, db_index=True)
     owner_person_id = fields.IntField(null=True)
 
@@ -196,7 +176,6 @@ class TaskEvent(EventRecord):
 class Rating(ScopedModel):
     """A resident's rating (1-5) of a meeting's outcome, owner_id is the rater."""
 
-    id = fields.IntField(primary_key=True)
     meeting = fields.ForeignKeyField("models.Meeting", related_name="ratings", on_delete=fields.CASCADE)
     score = fields.SmallIntField()
     comment = fields.TextField(default="")
@@ -209,7 +188,6 @@ class Rating(ScopedModel):
 class Vote(StatefulModel):
     """An anonymous vote on a topic with a threshold rule. Only tallies are stored."""
 
-    id = fields.IntField(primary_key=True)
     topic = fields.ForeignKeyField("models.AgendaTopic", related_name="votes", on_delete=fields.CASCADE)
     question = fields.CharField(max_length=200)
     threshold_choice = fields.CharEnumField(VoteChoice, max_length=16)
@@ -229,7 +207,6 @@ class Vote(StatefulModel):
 class VoteParticipation(Model):
     """Who has voted, only to refuse a second ballot. Never linked to a choice."""
 
-    id = fields.IntField(primary_key=True)
     vote = fields.ForeignKeyField("models.Vote", related_name="participations", on_delete=fields.CASCADE)
     voter_id = fields.IntField()
 

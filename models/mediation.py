@@ -11,7 +11,7 @@ from enum import StrEnum
 from tortoise import fields
 from tortoise.models import Model
 
-from models.base import EventRecord, ScopedModel, StatefulModel
+from models.base import EventRecord, ScopedModel, StatefulModel, history_of, person_ref
 
 
 class MediationLevel(StrEnum):
@@ -60,7 +60,6 @@ class ReferralOutcome(StrEnum):
 class Court(Model):
     """A court and the tribunal that founded workstations, e.g. 某区人民法院 行政审判庭."""
 
-    id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=128)
     tribunal = fields.CharField(max_length=128, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -72,7 +71,6 @@ class Court(Model):
 class Workstation(ScopedModel):
     """A judge workstation stationed in a street, scope_path is that street."""
 
-    id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=128)
     court = fields.ForeignKeyField("models.Court", related_name="workstations", on_delete=fields.RESTRICT)
     officers = fields.IntField(default=0, description="Court officers who founded or staff it")
@@ -85,7 +83,6 @@ class Workstation(ScopedModel):
 class WorkstationUnit(Model):
     """A community or village a workstation serves."""
 
-    id = fields.IntField(primary_key=True)
     workstation = fields.ForeignKeyField(
         "models.Workstation", related_name="served", on_delete=fields.CASCADE
     )
@@ -99,7 +96,6 @@ class WorkstationUnit(Model):
 class Mediator(ScopedModel):
     """A certified mediator working at one level, owner_id is the mediator's person id."""
 
-    id = fields.IntField(primary_key=True)
     person = fields.ForeignKeyField("models.Person", related_name="mediator_roles", on_delete=fields.CASCADE)
     unit = fields.ForeignKeyField("models.OrgUnit", related_name="mediators", on_delete=fields.RESTRICT)
     level = fields.CharEnumField(MediationLevel, max_length=16)
@@ -124,7 +120,6 @@ class CaseLinked(ScopedModel):
 class MediationCase(CaseLinked, StatefulModel):
     """A dispute in mediation, scope_path is where the dispute is, owner_id the applicant."""
 
-    id = fields.IntField(primary_key=True)
     unit = fields.ForeignKeyField("models.OrgUnit", related_name="mediation_cases", on_delete=fields.RESTRICT)
     title = fields.CharField(max_length=200)
     description = fields.TextField(default="")
@@ -145,13 +140,10 @@ class MediationCase(CaseLinked, StatefulModel):
 class MediationSession(CaseLinked):
     """One mediation session of a case: date and notes."""
 
-    id = fields.IntField(primary_key=True)
     case = fields.ForeignKeyField("models.MediationCase", related_name="sessions", on_delete=fields.CASCADE)
     held_on = fields.DateField()
     notes = fields.TextField(default="")
-    recorded_by = fields.ForeignKeyField(
-        "models.Person", related_name="recorded_sessions", null=True, on_delete=fields.SET_NULL
-    )
+    recorded_by = person_ref("recorded_sessions")
 
     class Meta:
         table = "mediation_session"
@@ -160,7 +152,6 @@ class MediationSession(CaseLinked):
 class Referral(CaseLinked, StatefulModel):
     """A case referred to a workstation (诉调对接): pending, accepted, returned or closed."""
 
-    id = fields.IntField(primary_key=True)
     case = fields.ForeignKeyField("models.MediationCase", related_name="referrals", on_delete=fields.CASCADE)
     status = fields.CharEnumField(ReferralStatus, max_length=16, default=ReferralStatus.PENDING)
     return_reason = fields.TextField(default="")
@@ -175,11 +166,8 @@ class Referral(CaseLinked, StatefulModel):
 class MediationEvent(EventRecord):
     """One step in a case's history (its referrals included), with the case's link columns."""
 
-    id = fields.IntField(primary_key=True)
-    case = fields.ForeignKeyField("models.MediationCase", related_name="events", on_delete=fields.CASCADE)
-    referral = fields.ForeignKeyField(
-        "models.Referral", related_name="events", null=True, on_delete=fields.CASCADE
-    )
+    case = history_of("models.MediationCase")
+    referral = history_of("models.Referral", null=True)
     assignee_id = fields.IntField(null=True, db_index=True, description="Person id of the mediator in charge")
     workstation_id = fields.IntField(null=True, db_index=True, description="Workstation referred to")
     court_id = fields.IntField(null=True, db_index=True, description="Court of that workstation")
@@ -191,7 +179,6 @@ class MediationEvent(EventRecord):
 class OutreachEvent(ScopedModel):
     """Legal outreach (普法) by a workstation, e.g. 民法典进院落, scope_path is where it was held."""
 
-    id = fields.IntField(primary_key=True)
     workstation_id = fields.IntField(db_index=True, description="Workstation that ran it")
     court_id = fields.IntField(null=True, db_index=True, description="Court of that workstation")
     unit = fields.ForeignKeyField("models.OrgUnit", related_name="outreach_events", on_delete=fields.RESTRICT)
@@ -200,9 +187,7 @@ class OutreachEvent(ScopedModel):
     held_at = fields.DatetimeField(db_index=True)
     place = fields.CharField(max_length=200, default="")
     attendance = fields.IntField(default=0, description="Residents reached")
-    recorded_by = fields.ForeignKeyField(
-        "models.Person", related_name="recorded_outreach", null=True, on_delete=fields.SET_NULL
-    )
+    recorded_by = person_ref("recorded_outreach")
 
     class Meta:
         table = "outreach_event"
@@ -211,15 +196,12 @@ class OutreachEvent(ScopedModel):
 class LegalConsultation(ScopedModel):
     """A resident's legal question answered at a workstation, owner_id is the resident."""
 
-    id = fields.IntField(primary_key=True)
     workstation_id = fields.IntField(db_index=True, description="Workstation that answered")
     court_id = fields.IntField(null=True, db_index=True, description="Court of that workstation")
     question = fields.TextField()
     answer = fields.TextField(default="")
     asked_on = fields.DateField()
-    answered_by = fields.ForeignKeyField(
-        "models.Person", related_name="answered_consultations", null=True, on_delete=fields.SET_NULL
-    )
+    answered_by = person_ref("answered_consultations")
 
     class Meta:
         table = "legal_consultation"

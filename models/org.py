@@ -31,7 +31,6 @@ ALLOWED_PARENT: dict[UnitKind, tuple[UnitKind | None, ...]] = {
 class OrgUnit(Model):
     """A street, community, village or grid, path is its materialised path."""
 
-    id = fields.IntField(primary_key=True)
     kind = fields.CharEnumField(UnitKind, max_length=16)
     name = fields.CharField(max_length=128)
     parent = fields.ForeignKeyField(

@@ -10,7 +10,6 @@ class Person(ScopedModel):
     """A resident, worker or official. scope_path is the unit they live or work in,
     owner_id is their own id, so the own relation reads "this is me"."""
 
-    id = fields.IntField(primary_key=True)
     name = fields.CharField(max_length=64)
     phone = fields.CharField(max_length=32, null=True)
     address = fields.CharField(max_length=255, null=True)
@@ -25,7 +24,6 @@ class Person(ScopedModel):
 class RoleAssignment(Model):
     """Person P holds role R in the scope of org unit U (a Casbin g line in data)."""
 
-    id = fields.IntField(primary_key=True)
     person = fields.ForeignKeyField("models.Person", related_name="assignments", on_delete=fields.CASCADE)
     role = fields.CharField(max_length=32)
     unit = fields.ForeignKeyField(
@@ -46,7 +44,6 @@ class RoleAssignment(Model):
 class ApiToken(Model):
     """A bearer token. Only its SHA-256 is stored, revoking sets revoked_at."""
 
-    id = fields.IntField(primary_key=True)
     person = fields.ForeignKeyField("models.Person", related_name="tokens", on_delete=fields.CASCADE)
     token_hash = fields.CharField(max_length=64, unique=True)
     label = fields.CharField(max_length=64, default="")

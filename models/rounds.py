@@ -5,7 +5,7 @@ from enum import StrEnum
 
 from tortoise import fields
 
-from models.base import EventRecord, StatefulModel
+from models.base import EventRecord, StatefulModel, history_of, person_ref
 
 
 class RoundKind(StrEnum):
@@ -21,14 +21,11 @@ class RoundStatus(StrEnum):
 class GridRound(StatefulModel):
     """One round of a grid worker in their grid: scope_path is the grid, owner_id the worker."""
 
-    id = fields.IntField(primary_key=True)
     unit = fields.ForeignKeyField("models.OrgUnit", related_name="rounds", on_delete=fields.RESTRICT)
     kind = fields.CharEnumField(RoundKind, max_length=16)
     walked_at = fields.DatetimeField(db_index=True, description="When the visit or patrol took place")
     place = fields.CharField(max_length=200, default="", description="Household or route, e.g. 3 号楼 2 单元")
-    resident = fields.ForeignKeyField(
-        "models.Person", related_name="rounds_visited", null=True, on_delete=fields.SET_NULL
-    )
+    resident = person_ref("rounds_visited")
     findings = fields.TextField(default="", description="What the worker found")
     status = fields.CharEnumField(RoundStatus, max_length=16, default=RoundStatus.RECORDED)
     concern = fields.ForeignKeyField(
@@ -42,8 +39,7 @@ class GridRound(StatefulModel):
 class GridRoundEvent(EventRecord):
     """One step of a round: recorded, followed up."""
 
-    id = fields.IntField(primary_key=True)
-    round = fields.ForeignKeyField("models.GridRound", related_name="events", on_delete=fields.CASCADE)
+    round = history_of("models.GridRound")
 
     class Meta:
         table = "grid_round_event"

@@ -32,6 +32,10 @@ END_MARKER = "# end of policy"
 MAX_ROLE_DEPTH = 10
 
 
+# The fields of each line type: a rule (p) and a role link (g).
+LINE_SHAPES = {"p": ("role", "resource", "action", "relation"), "g": ("member role", "parent role")}
+
+
 class PolicyError(Exception):
     """A policy file cannot be used. ``problems`` lists ``file:line: message`` strings."""
 
@@ -104,13 +108,17 @@ def parse_policy(directory: Path) -> ParsedPolicy:
         if any(("::" in t or '"' in t or " " in t) for t in tokens[1:]):
             problems.append(f"{where}: names may not contain spaces, quotes or '::': {line!r}")
             continue
+        if kind not in LINE_SHAPES:
+            problems.append(f"{where}: unknown line type {kind!r} (expected 'p' or 'g')")
+            continue
+        fields = LINE_SHAPES[kind]
+        if len(tokens) != len(fields) + 1:
+            problems.append(
+                f"{where}: a {'rule' if kind == 'p' else 'role link'} has {len(fields)} fields "
+                f"({', '.join(fields)}), found {len(tokens) - 1}: {line!r}"
+            )
+            continue
         if kind == "p":
-            if len(tokens) != 5:
-                problems.append(
-                    f"{where}: a rule has 4 fields (role, resource, action, relation), "
-                    f"found {len(tokens) - 1}: {line!r}"
-                )
-                continue
             _, role, resource, action, relation = tokens
             bad = _check_rule(role, resource, action, relation)
             if bad:
@@ -122,21 +130,13 @@ def parse_policy(directory: Path) -> ParsedPolicy:
                 continue
             seen[key] = number
             rules.append(Rule(role, resource, action, relation, number))
-        elif kind == "g":
-            if len(tokens) != 3:
-                problems.append(
-                    f"{where}: a role link has 2 fields (member role, parent role), "
-                    f"found {len(tokens) - 1}: {line!r}"
-                )
-                continue
+        else:
             _, member, parent = tokens
             unknown = [r for r in (member, parent) if r not in vocabulary.ROLES]
             if unknown:
                 problems.append(f"{where}: unknown role {unknown[0]!r}")
                 continue
             links.append(RoleLink(member, parent, number))
-        else:
-            problems.append(f"{where}: unknown line type {kind!r} (expected 'p' or 'g')")
     problems.extend(_check_links(links, policy_path.name))
     last = [line.strip() for line in policy_text.splitlines() if line.strip()]
     if not last or last[-1] != END_MARKER:

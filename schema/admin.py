@@ -9,8 +9,7 @@ import strawberry
 
 from policies.relations import Facts
 from schema.context import Info
-from schema.pagination import Connection, connection
-from schema.types import After, First, Node, optional_id
+from schema.types import Node, listing, optional_id
 from services import audit as audit_service
 from services import explain as explain_service
 from services.identity import actor_for_person
@@ -145,33 +144,17 @@ class AdminQuery:
             list_filter=result.list_filter,
         )
 
-    @strawberry.field(description="The audit log (`AuditRecord` read), newest first.")
-    async def audit_log(
-        self,
-        info: Info,
-        actor_id: Annotated[
-            strawberry.ID | None, strawberry.argument(description="Only this person's records.")
-        ] = None,
-        resource: Annotated[str | None, strawberry.argument(description="Only this policy resource.")] = None,
-        object_id: Annotated[
-            str | None, strawberry.argument(description="Only this object (with `resource`).")
-        ] = None,
-        decision: Annotated[str | None, strawberry.argument(description="`allow` or `deny`.")] = None,
-        since: Annotated[datetime | None, strawberry.argument(description="At or after this time.")] = None,
-        until: Annotated[datetime | None, strawberry.argument(description="Before this time.")] = None,
-        first: First = None,
-        after: After = None,
-    ) -> Connection[AuditRecord] | None:
-        query = audit_service.visible_records(
-            info.context.auth,
-            actor_id=optional_id(actor_id, "actorId"),
-            resource=resource,
-            object_id=object_id,
-            decision=decision,
-            since=since,
-            until=until,
-        )
-        return await connection(info, query, first, after, AuditRecord.from_row)
+    audit_log = listing(
+        AuditRecord,
+        audit_service.RECORDS,
+        "The audit log (`AuditRecord` read), newest first.",
+        actor_id=(strawberry.ID, "Only this person's records."),
+        resource=(str, "Only this policy resource."),
+        object_id=(str, "Only this object (with `resource`)."),
+        decision=(str, "`allow` or `deny`."),
+        since=(datetime, "At or after this time."),
+        until=(datetime, "Before this time."),
+    )
 
 
 QUERIES = (AdminQuery,)

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
 import strawberry
 
-from schema.context import Info
 from schema.org import OrgUnit
-from schema.pagination import Connection, connection
-from schema.types import After, First, Node, lazy, lookup, many, one, optional_id
+from schema.types import Node, lazy, listing, lookup, many, one
 from schema.workflow import command
 from services import alliance as service
 
@@ -26,7 +23,7 @@ class AllianceUnit(Node):
     )
     contact: str = strawberry.field(description="Contact desk of the organisation (public).")
     created_at: datetime = strawberry.field(description="When the alliance was recorded.")
-    allied_with = one("allied_with", OrgUnit, "The street or community the unit is allied with.")
+    allied_with = one("unit", OrgUnit, "The street or community the unit is allied with.")
     tasks = many(
         "tasks",
         lazy("Task", "schema.councils"),
@@ -36,23 +33,13 @@ class AllianceUnit(Node):
 
 @strawberry.type
 class AllianceQuery:
-    @strawberry.field(description="Alliance units the caller may see (`AllianceUnit` read), newest first.")
-    async def alliance_units(
-        self,
-        info: Info,
-        kind: Annotated[str | None, strawberry.argument(description="Only this kind.")] = None,
-        unit_id: Annotated[
-            strawberry.ID | None,
-            strawberry.argument(description="Only units allied with this street/community."),
-        ] = None,
-        first: First = None,
-        after: After = None,
-    ) -> Connection[AllianceUnit] | None:
-        query = service.visible_alliance_units(
-            info.context.auth, kind=kind, unit_id=optional_id(unit_id, "unitId")
-        )
-        return await connection(info, query, first, after, AllianceUnit.from_row)
-
+    alliance_units = listing(
+        AllianceUnit,
+        service.ALLIANCE_UNITS,
+        "Alliance units the caller may see (`AllianceUnit` read), newest first.",
+        kind=(str, "Only this kind."),
+        unit_id=(strawberry.ID, "Only units allied with this street/community."),
+    )
     alliance_unit = lookup("AllianceUnit", AllianceUnit, "alliance unit")
 
 

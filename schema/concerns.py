@@ -4,15 +4,14 @@ The step mutations are made from the declared machine (``services.concerns.CONCE
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
 import strawberry
 
 from models import concerns as models
 from schema.context import Info
+from schema.events import Event
 from schema.org import OrgUnit, Person
-from schema.pagination import Connection, connection
-from schema.types import After, First, Node, enum_type, lazy, lookup, many, one, optional_id
+from schema.types import Node, enum_type, lazy, listing, lookup, many, one
 from schema.workflow import StepMutation, command, result_union, step_mutations
 from services import concerns as service
 
@@ -28,18 +27,13 @@ ConcernLevel = enum_type(
 
 
 @strawberry.type(description="One step in a concern's history: who, when, from, to, note.")
-class ConcernEvent(Node):
-    id: strawberry.ID = strawberry.field(description="Identifier of the event.")
-
-    @strawberry.field(description="What happened, e.g. `submitted`, `accept`, `escalated_to_street`.")
+class ConcernEvent(Event):
+    @strawberry.field(
+        description="What happened, e.g. `submitted`, `accept`, `escalated_to_street` (the same as `action`).",
+        deprecation_reason="Use `action`, the name every history uses.",
+    )
     def kind(self) -> str:
         return self.row.action
-
-    from_status: str | None = strawberry.field(description="State before, if it changed.")
-    to_status: str | None = strawberry.field(description="State after, if it changed.")
-    note: str = strawberry.field(description="Note left by the actor.")
-    created_at: datetime = strawberry.field(description="When it happened.")
-    actor = one("actor", Person, "Who acted; null when the caller may not see that person.")
 
 
 @strawberry.type(description="A resident's concern (诉求): a request or complaint raised in a grid.")
@@ -98,44 +92,18 @@ class ConcernCategory:
 
 @strawberry.type
 class ConcernQuery:
-    @strawberry.field(description="Concerns the caller may see (`Concern` read), newest first.")
-    async def concerns(
-        self,
-        info: Info,
-        status: Annotated[
-            ConcernStatus | None, strawberry.argument(description="Only concerns in this state.")
-        ] = None,
-        category: Annotated[str | None, strawberry.argument(description="Only this category.")] = None,
-        unit_id: Annotated[
-            strawberry.ID | None, strawberry.argument(description="Only concerns raised in this grid.")
-        ] = None,
-        search: Annotated[str | None, strawberry.argument(description="Part of the title.")] = None,
-        kind: Annotated[
-            ConcernKind | None, strawberry.argument(description="Only concerns or only service orders.")
-        ] = None,
-        level: Annotated[
-            ConcernLevel | None,
-            strawberry.argument(description="Only those the given level is responsible for."),
-        ] = None,
-        overdue: Annotated[
-            bool | None,
-            strawberry.argument(description="Only overdue ones (true) or only the others (false)."),
-        ] = None,
-        first: First = None,
-        after: After = None,
-    ) -> Connection[Concern] | None:
-        query = service.visible_concerns(
-            info.context.auth,
-            status=status,
-            category=category,
-            unit_id=optional_id(unit_id, "unitId"),
-            search=search,
-            kind=kind,
-            level=level,
-            overdue=overdue,
-        )
-        return await connection(info, query, first, after, Concern.from_row)
-
+    concerns = listing(
+        Concern,
+        service.CONCERNS,
+        "Concerns the caller may see (`Concern` read), newest first.",
+        status=(ConcernStatus, "Only concerns in this state."),
+        category=(str, "Only this category."),
+        unit_id=(strawberry.ID, "Only concerns raised in this grid."),
+        search=(str, "Part of the title."),
+        kind=(ConcernKind, "Only concerns or only service orders."),
+        level=(ConcernLevel, "Only those the given level is responsible for."),
+        overdue=(bool, "Only overdue ones (true) or only the others (false)."),
+    )
     concern = lookup("Concern", Concern, "concern")
 
     @strawberry.field(description="The categories a concern can have.")
@@ -176,32 +144,13 @@ ConcernSteps = step_mutations(
     [
         StepMutation("accept", "acceptConcern", "ConcernStepInput", STEP),
         StepMutation("reject", "rejectConcern", "ConcernStepInput", STEP),
-        StepMutation(
-            "merge", "mergeConcern", "MergeConcernInput", "Merge a concern into the one it duplicates."
-        ),
-        StepMutation(
-            "agenda",
-            "putConcernOnAgenda",
-            "PutConcernOnAgendaInput",
-            "Put a concern on the agenda of a council meeting (公开说事).",
-        ),
-        StepMutation(
-            "assign",
-            "assignConcern",
-            "AssignConcernInput",
-            "Assign a concern (派单): to a person, or to a unit or volunteer team by name.",
-        ),
+        StepMutation("merge", "mergeConcern", "MergeConcernInput"),
+        StepMutation("agenda", "putConcernOnAgenda", "PutConcernOnAgendaInput"),
+        StepMutation("assign", "assignConcern", "AssignConcernInput"),
         StepMutation("start", "startConcernWork", "ConcernStepInput", STEP),
         StepMutation("escalate", "escalateConcern", "ConcernStepInput", STEP),
-        StepMutation(
-            "resolve", "resolveConcern", "ResolveConcernInput", "Mark a concern resolved, with proof."
-        ),
-        StepMutation(
-            "rate",
-            "rateConcern",
-            "RateConcernInput",
-            "The resident's rating of how their concern was handled (评单).",
-        ),
+        StepMutation("resolve", "resolveConcern", "ResolveConcernInput"),
+        StepMutation("rate", "rateConcern", "RateConcernInput"),
         StepMutation("supervise", "superviseConcern", "ConcernStepInput", STEP),
     ],
 )

@@ -5,16 +5,15 @@ and the policy; the transition mutations are made from the declared machines."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
 
 import strawberry
 
 from models import councils as models
 from schema.alliance import AllianceUnit
 from schema.context import Info
+from schema.events import Event
 from schema.org import OrgUnit, Person
-from schema.pagination import Connection, connection
-from schema.types import After, First, Node, enum_type, lazy, lookup, many, one, optional_id
+from schema.types import Node, enum_type, lazy, listing, lookup, many, one
 from schema.workflow import StepMutation, action_enum, action_mutation, command, result_union, step_mutations
 from services import councils as service
 
@@ -50,15 +49,9 @@ class Council(Node):
 
 
 @strawberry.type(description="One transition of a meeting, a topic or a vote: who, when, from, to, note.")
-class MeetingEvent(Node):
-    id: strawberry.ID = strawberry.field(description="Identifier of the event.")
+class MeetingEvent(Event):
     subject: str = strawberry.field(description="What moved: meeting, topic or vote.")
-    action: str = strawberry.field(description="The move, e.g. hold, decide, close.")
-    from_status: str | None = strawberry.field(description="Status before (null when created).")
     to_status: str = strawberry.field(description="Status after.")
-    note: str = strawberry.field(description="Why, in the actor's words.")
-    created_at: datetime = strawberry.field(description="When it happened.")
-    actor = one("actor", Person, "Who made the move; null when the caller may not see that person.")
 
 
 @strawberry.type(description="A resident's rating (1-5) of a meeting's outcome (事后评事).")
@@ -122,14 +115,8 @@ class Attendance(Node):
 
 
 @strawberry.type(description="One transition of a task: who, when, from, to, note (the result when done).")
-class TaskEvent(Node):
-    id: strawberry.ID = strawberry.field(description="Identifier of the event.")
-    action: str = strawberry.field(description="assign or complete.")
-    from_status: str | None = strawberry.field(description="Status before (null when assigned).")
+class TaskEvent(Event):
     to_status: str = strawberry.field(description="Status after.")
-    note: str = strawberry.field(description="Note or result.")
-    created_at: datetime = strawberry.field(description="When it happened.")
-    actor = one("actor", Person, "Who made the move; null when the caller may not see that person.")
 
 
 @strawberry.type(
@@ -232,78 +219,34 @@ class AgendaTopic(Node):
 
 @strawberry.type
 class CouncilQuery:
-    @strawberry.field(description="Councils the caller may see (`Council` read), newest first.")
-    async def councils(
-        self,
-        info: Info,
-        unit_id: Annotated[
-            strawberry.ID | None, strawberry.argument(description="Only councils of this unit.")
-        ] = None,
-        search: Annotated[str | None, strawberry.argument(description="Part of the name.")] = None,
-        first: First = None,
-        after: After = None,
-    ) -> Connection[Council] | None:
-        query = service.visible_councils(
-            info.context.auth, unit_id=optional_id(unit_id, "unitId"), search=search
-        )
-        return await connection(info, query, first, after, Council.from_row)
-
+    councils = listing(
+        Council,
+        service.COUNCILS,
+        "Councils the caller may see (`Council` read), newest first.",
+        unit_id=(strawberry.ID, "Only councils of this unit."),
+        search=(str, "Part of the name."),
+    )
     council = lookup("Council", Council, "council")
 
-    @strawberry.field(description="Meetings the caller may see (`Meeting` read), newest first.")
-    async def meetings(
-        self,
-        info: Info,
-        council_id: Annotated[
-            strawberry.ID | None, strawberry.argument(description="Only this council's meetings.")
-        ] = None,
-        status: Annotated[
-            MeetingStatus | None, strawberry.argument(description="Only meetings in this state.")
-        ] = None,
-        starts_after: Annotated[
-            datetime | None, strawberry.argument(description="Starting at or after this time.")
-        ] = None,
-        starts_before: Annotated[
-            datetime | None, strawberry.argument(description="Starting before this time.")
-        ] = None,
-        first: First = None,
-        after: After = None,
-    ) -> Connection[Meeting] | None:
-        query = service.visible_meetings(
-            info.context.auth,
-            council_id=optional_id(council_id, "councilId"),
-            status=status,
-            starts_after=starts_after,
-            starts_before=starts_before,
-        )
-        return await connection(info, query, first, after, Meeting.from_row)
-
+    meetings = listing(
+        Meeting,
+        service.MEETINGS,
+        "Meetings the caller may see (`Meeting` read), newest first.",
+        council_id=(strawberry.ID, "Only this council's meetings."),
+        status=(MeetingStatus, "Only meetings in this state."),
+        starts_after=(datetime, "Starting at or after this time."),
+        starts_before=(datetime, "Starting before this time."),
+    )
     meeting = lookup("Meeting", Meeting, "meeting")
 
-    @strawberry.field(description="Tasks the caller may see (`Task` read), newest first.")
-    async def tasks(
-        self,
-        info: Info,
-        status: Annotated[
-            TaskStatus | None, strawberry.argument(description="Only tasks in this state.")
-        ] = None,
-        overdue: Annotated[
-            bool | None, strawberry.argument(description="True: only overdue tasks, false: none of them.")
-        ] = None,
-        alliance_unit_id: Annotated[
-            strawberry.ID | None, strawberry.argument(description="Only this alliance unit's tasks.")
-        ] = None,
-        first: First = None,
-        after: After = None,
-    ) -> Connection[Task] | None:
-        query = service.visible_tasks(
-            info.context.auth,
-            status=status,
-            overdue=overdue,
-            alliance_unit_id=optional_id(alliance_unit_id, "allianceUnitId"),
-        )
-        return await connection(info, query, first, after, Task.from_row)
-
+    tasks = listing(
+        Task,
+        service.TASKS,
+        "Tasks the caller may see (`Task` read), newest first.",
+        status=(TaskStatus, "Only tasks in this state."),
+        overdue=(bool, "True: only overdue tasks, false: none of them."),
+        alliance_unit_id=(strawberry.ID, "Only this alliance unit's tasks."),
+    )
     task = lookup("Task", Task, "task")
 
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
 
 import strawberry
 
 from models import mediation as models
 from schema.context import Info
+from schema.events import Event
 from schema.org import OrgUnit, Person
-from schema.pagination import Connection, connection
-from schema.types import After, First, Node, enum_type, lazy, lookup, many, one, optional_id
+from schema.types import Node, enum_type, lazy, listing, lookup, many, one
 from schema.workflow import action_enum, action_mutation, command, result_union
 from services import mediation as service
 
@@ -110,22 +109,17 @@ class MediationSession(Node):
     created_at: datetime = strawberry.field(description="When it was recorded.")
 
 
-@strawberry.type(description="One step in a case's history: who, when, from, to, note.")
-class MediationEvent(Node):
-    id: strawberry.ID = strawberry.field(description="Identifier of the event.")
-
+@strawberry.type(
+    description="One step in a case's history (its referrals' included): who, when, from, to, note."
+)
+class MediationEvent(Event):
     @strawberry.field(
-        description="opened, start, settle, fail, escalate, refer, referred (the referral made), "
-        "referral_accept, referral_return, referral_record_outcome, returned, settled_in_court, filed_in_court."
+        description="opened, start, settle, fail, escalate, refer, referred (the referral made), referral_accept, "
+        "referral_return, referral_record_outcome, returned, settled_in_court, filed_in_court (as `action`).",
+        deprecation_reason="Use `action`, the name every history uses.",
     )
     def kind(self) -> str:
         return self.row.action
-
-    from_status: str | None = strawberry.field(description="State before (of the case or the referral).")
-    to_status: str | None = strawberry.field(description="State after.")
-    note: str = strawberry.field(description="Why, in the actor's words.")
-    created_at: datetime = strawberry.field(description="When.")
-    actor = one("actor", Person, "Who took the step; null when the caller may not see them.")
 
 
 @strawberry.type(description="A dispute in mediation (人民调解), scoped to where it arose.")
@@ -239,88 +233,41 @@ ReferralResult = result_union(
 
 @strawberry.type
 class MediationQuery:
-    @strawberry.field(
-        description="Mediation cases the caller may see (`MediationCase` read), newest first. A court's "
-        "partner token sees exactly the cases referred to its own workstations: sync incrementally "
-        "with `updatedSince` and the cursor."
+    mediation_cases = listing(
+        MediationCase,
+        service.CASES,
+        "Mediation cases the caller may see (`MediationCase` read), newest first. A court's partner token "
+        "sees exactly the cases referred to its own workstations: sync incrementally with `updatedSince` "
+        "and the cursor.",
+        status=(CaseStatus, "Only cases in this state."),
+        category=(CaseCategory, "Only cases of this kind."),
+        updated_since=(datetime, "Only cases changed at or after this time (with time zone)."),
     )
-    async def mediation_cases(
-        self,
-        info: Info,
-        status: Annotated[
-            CaseStatus | None, strawberry.argument(description="Only cases in this state.")
-        ] = None,
-        category: Annotated[
-            CaseCategory | None, strawberry.argument(description="Only cases of this kind.")
-        ] = None,
-        updated_since: Annotated[
-            datetime | None,
-            strawberry.argument(description="Only cases changed at or after this time (with time zone)."),
-        ] = None,
-        first: First = None,
-        after: After = None,
-    ) -> Connection[MediationCase] | None:
-        query = service.visible_cases(
-            info.context.auth, status=status, category=category, updated_since=updated_since
-        )
-        return await connection(info, query, first, after, MediationCase.from_row)
-
     mediation_case = lookup("MediationCase", MediationCase, "mediation case")
 
-    @strawberry.field(description="Mediators the caller may see (`Mediator` read), newest first.")
-    async def mediators(
-        self,
-        info: Info,
-        level: Annotated[
-            MediationLevel | None, strawberry.argument(description="Only mediators of this level.")
-        ] = None,
-        first: First = None,
-        after: After = None,
-    ) -> Connection[Mediator] | None:
-        query = service.visible_mediators(info.context.auth, level=level)
-        return await connection(info, query, first, after, Mediator.from_row)
-
-    @strawberry.field(
-        description="Legal outreach events the caller may see (`OutreachEvent` read), newest first."
+    mediators = listing(
+        Mediator,
+        service.MEDIATORS,
+        "Mediators the caller may see (`Mediator` read), newest first.",
+        level=(MediationLevel, "Only mediators of this level."),
     )
-    async def outreach_events(
-        self,
-        info: Info,
-        workstation_id: Annotated[
-            strawberry.ID | None, strawberry.argument(description="Only this workstation's events.")
-        ] = None,
-        first: First = None,
-        after: After = None,
-    ) -> Connection[OutreachEvent] | None:
-        query = service.visible_outreach(
-            info.context.auth, workstation_id=optional_id(workstation_id, "workstationId")
-        )
-        return await connection(info, query, first, after, OutreachEvent.from_row)
-
-    @strawberry.field(
-        description="Legal consultations the caller may see (`LegalConsultation` read), newest first."
+    outreach_events = listing(
+        OutreachEvent,
+        service.OUTREACH,
+        "Legal outreach events the caller may see (`OutreachEvent` read), newest first.",
+        workstation_id=(strawberry.ID, "Only this workstation's events."),
     )
-    async def legal_consultations(
-        self,
-        info: Info,
-        workstation_id: Annotated[
-            strawberry.ID | None, strawberry.argument(description="Only this workstation's consultations.")
-        ] = None,
-        first: First = None,
-        after: After = None,
-    ) -> Connection[LegalConsultation] | None:
-        query = service.visible_consultations(
-            info.context.auth, workstation_id=optional_id(workstation_id, "workstationId")
-        )
-        return await connection(info, query, first, after, LegalConsultation.from_row)
-
-    @strawberry.field(description="Judge workstations the caller may see (`Workstation` read), newest first.")
-    async def workstations(
-        self, info: Info, first: First = None, after: After = None
-    ) -> Connection[Workstation] | None:
-        return await connection(
-            info, service.visible_workstations(info.context.auth), first, after, Workstation.from_row
-        )
+    legal_consultations = listing(
+        LegalConsultation,
+        service.CONSULTATIONS,
+        "Legal consultations the caller may see (`LegalConsultation` read), newest first.",
+        workstation_id=(strawberry.ID, "Only this workstation's consultations."),
+    )
+    workstations = listing(
+        Workstation,
+        service.WORKSTATIONS,
+        "Judge workstations the caller may see (`Workstation` read), newest first.",
+    )
 
 
 @strawberry.input(description="A party to a dispute (confidential).")

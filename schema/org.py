@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
 import strawberry
 
 from models import org as org_models
 from schema.context import Info
-from schema.pagination import Connection, connection
-from schema.types import After, First, Node, enum_type, lazy, lookup, many, one, optional_id
+from schema.types import Node, enum_type, lazy, listing, lookup, many, one
 from services import org as org_service
 from services import people as people_service
 
@@ -92,40 +90,23 @@ class OrgQuery:
             policy_version=auth.authorizer.version,
         )
 
-    @strawberry.field(description="Org units the caller may see (`OrgUnit` read), ordered by id.")
-    async def org_units(
-        self,
-        info: Info,
-        kind: Annotated[UnitKind | None, strawberry.argument(description="Only units of this level.")] = None,
-        parent_id: Annotated[
-            strawberry.ID | None, strawberry.argument(description="Only children of this unit.")
-        ] = None,
-        first: First = None,
-        after: After = None,
-    ) -> Connection[OrgUnit] | None:
-        query = org_service.visible_units(
-            info.context.auth, kind=kind, parent_id=optional_id(parent_id, "parentId")
-        )
-        return await connection(info, query, first, after, OrgUnit.from_row, newest_first=False)
-
+    org_units = listing(
+        OrgUnit,
+        org_service.UNITS,
+        "Org units the caller may see (`OrgUnit` read), ordered by id.",
+        newest_first=False,
+        kind=(UnitKind, "Only units of this level."),
+        parent_id=(strawberry.ID, "Only children of this unit."),
+    )
     org_unit = lookup("OrgUnit", OrgUnit, "org unit")
 
-    @strawberry.field(description="People the caller may see (`Person` read), newest first.")
-    async def people(
-        self,
-        info: Info,
-        unit_id: Annotated[
-            strawberry.ID | None, strawberry.argument(description="Only people living under this unit.")
-        ] = None,
-        search: Annotated[str | None, strawberry.argument(description="Part of the name.")] = None,
-        first: First = None,
-        after: After = None,
-    ) -> Connection[Person] | None:
-        query = await people_service.visible_people(
-            info.context.auth, unit_id=optional_id(unit_id, "unitId"), search=search
-        )
-        return await connection(info, query, first, after, Person.from_row)
-
+    people = listing(
+        Person,
+        people_service.visible_people,
+        "People the caller may see (`Person` read), newest first.",
+        unit_id=(strawberry.ID, "Only people living under this unit."),
+        search=(str, "Part of the name."),
+    )
     person = lookup("Person", Person, "person")
 
 

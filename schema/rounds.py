@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
 import strawberry
 
 from models import rounds as models
 from schema.concerns import Concern
-from schema.context import Info
+from schema.events import Event
 from schema.org import OrgUnit, Person
-from schema.pagination import Connection, connection
-from schema.types import After, First, Node, enum_type, lookup, many, one, optional_id
+from schema.types import Node, enum_type, listing, lookup, many, one
 from schema.workflow import StepMutation, command, result_union, step_mutations
 from services import rounds as service
 
@@ -20,15 +18,9 @@ RoundKind = enum_type(models.RoundKind, "A visit to a household (走访) or a pa
 RoundStatus = enum_type(models.RoundStatus, "Recorded, or followed up: a finding became a concern.")
 
 
-@strawberry.type(description="One step of a round: who, when, from, to, note.")
-class GridRoundEvent(Node):
-    id: strawberry.ID = strawberry.field(description="Identifier of the event.")
-    action: str = strawberry.field(description="record or follow_up.")
-    from_status: str | None = strawberry.field(description="State before (null when recorded).")
+@strawberry.type(description="One step of a round: record or follow_up.")
+class GridRoundEvent(Event):
     to_status: str = strawberry.field(description="State after.")
-    note: str = strawberry.field(description="Why, in the worker's words.")
-    created_at: datetime = strawberry.field(description="When.")
-    actor = one("actor", Person, "Who took the step; null when the caller may not see them.")
 
 
 @strawberry.type(
@@ -52,25 +44,14 @@ class GridRound(Node):
 
 @strawberry.type
 class RoundsQuery:
-    @strawberry.field(description="Rounds the caller may see (`GridRound` read), newest first.")
-    async def grid_rounds(
-        self,
-        info: Info,
-        kind: Annotated[
-            RoundKind | None, strawberry.argument(description="Only visits or only patrols.")
-        ] = None,
-        unit_id: Annotated[strawberry.ID | None, strawberry.argument(description="Only this grid.")] = None,
-        since: Annotated[
-            datetime | None, strawberry.argument(description="Walked at or after this time.")
-        ] = None,
-        first: First = None,
-        after: After = None,
-    ) -> Connection[GridRound] | None:
-        query = service.visible_rounds(
-            info.context.auth, kind=kind, unit_id=optional_id(unit_id, "unitId"), since=since
-        )
-        return await connection(info, query, first, after, GridRound.from_row)
-
+    grid_rounds = listing(
+        GridRound,
+        service.ROUNDS,
+        "Rounds the caller may see (`GridRound` read), newest first.",
+        kind=(RoundKind, "Only visits or only patrols."),
+        unit_id=(strawberry.ID, "Only this grid."),
+        since=(datetime, "Walked at or after this time."),
+    )
     grid_round = lookup("GridRound", GridRound, "round")
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 
 from schema.context import Info
+from schema.types import mirror
 from services import statistics as service
 
 
@@ -49,7 +50,10 @@ class CouncilStatistics:
 )
 class DisputeStatistics:
     opened: int = strawberry.field(description="Cases opened in the period.")
-    settled: int = strawberry.field(description="Of those, settled by mediation.")
+    settled: int = strawberry.field(
+        description="Of those, settled: by mediation, or after referral by a settlement the court guided "
+        "or confirmed."
+    )
     referred: int = strawberry.field(description="Of those, referred to a judge workstation (诉调对接).")
     by_category: list[CategoryFigure] = strawberry.field(
         description="Opened per category, with the same period a year earlier (e.g. 物业纠纷 -22.77%)."
@@ -62,61 +66,35 @@ class OutreachStatistics:
     residents_reached: int = strawberry.field(description="Residents reached by them.")
 
 
-def _categories(figures) -> list[CategoryFigure]:
-    return [
-        CategoryFigure(
-            category=c.category,
-            count=c.count,
-            count_a_year_earlier=c.count_a_year_earlier,
-            change_percent=c.change_percent,
-        )
-        for c in figures
-    ]
-
-
 @strawberry.type(description="Figures for the caller's scope (or a unit within it) over a period.")
 class Statistics:
     since: datetime = strawberry.field(description="Start of the period (inclusive).")
     until: datetime = strawberry.field(description="End of the period (exclusive).")
     unit_path: strawberry.Private[str | None]
 
+    @property
+    def period(self) -> tuple[datetime, datetime, str | None]:
+        return self.since, self.until, self.unit_path
+
     @strawberry.field(
         description="Concern figures; null with FORBIDDEN when the caller may not read concerns."
     )
     async def concerns(self, info: Info) -> ConcernStatistics | None:
-        figures = await service.concern_figures(info.context.auth, self.since, self.until, self.unit_path)
-        return ConcernStatistics(
-            collected=figures.collected,
-            resolved=figures.resolved,
-            closed=figures.closed,
-            overdue_now=figures.overdue_now,
-            mean_hours_to_close=figures.mean_hours_to_close,
-            by_category=_categories(figures.by_category),
-        )
+        return mirror(ConcernStatistics, await service.concern_figures(info.context.auth, *self.period))
 
     @strawberry.field(
         description="Council figures; null with FORBIDDEN when the caller may not read meetings."
     )
     async def councils(self, info: Info) -> CouncilStatistics | None:
-        figures = await service.council_figures(info.context.auth, self.since, self.until, self.unit_path)
-        return CouncilStatistics(
-            councils=figures.councils, meetings_held=figures.meetings_held, attendances=figures.attendances
-        )
+        return mirror(CouncilStatistics, await service.council_figures(info.context.auth, *self.period))
 
     @strawberry.field(description="Dispute figures; null with FORBIDDEN when the caller may not read cases.")
     async def disputes(self, info: Info) -> DisputeStatistics | None:
-        figures = await service.dispute_figures(info.context.auth, self.since, self.until, self.unit_path)
-        return DisputeStatistics(
-            opened=figures.opened,
-            settled=figures.settled,
-            referred=figures.referred,
-            by_category=_categories(figures.by_category),
-        )
+        return mirror(DisputeStatistics, await service.dispute_figures(info.context.auth, *self.period))
 
     @strawberry.field(description="Outreach figures; null with FORBIDDEN when the caller may not read them.")
     async def outreach(self, info: Info) -> OutreachStatistics | None:
-        figures = await service.outreach_figures(info.context.auth, self.since, self.until, self.unit_path)
-        return OutreachStatistics(events=figures.events, residents_reached=figures.residents_reached)
+        return mirror(OutreachStatistics, await service.outreach_figures(info.context.auth, *self.period))
 
 
 @strawberry.type

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import inspect
 import typing
 from collections.abc import Iterable
 from typing import Annotated, Any, Optional
@@ -22,7 +23,7 @@ from strawberry.types.lazy_type import StrawberryLazyReference
 
 from schema.context import Info
 from services import reads
-from services.ids import parse_id
+from services.ids import camel, parse_id
 
 
 @strawberry.type
@@ -135,3 +136,54 @@ def lookup(resource: str, type_: Any, noun: str) -> Any:
     return strawberry.field(
         resolver=resolve, description=f"One {noun}; NOT_FOUND if it does not exist or is out of scope."
     )
+
+
+def listing(type_: Any, read: Any, description: str, *, newest_first: bool = True, **filters: Any) -> Any:
+    """A root list: ``read(auth, **filters)`` (an authorized query, see ``services``),
+    paged with ``first``/``after``. ``filters`` name the arguments: ``name=(type,
+    description)``, each optional; an ``ID`` argument is parsed as an id."""
+    from schema.pagination import Connection, connection
+
+    arguments = {
+        name: Annotated[kind | None, strawberry.argument(description=text)]
+        for name, (kind, text) in filters.items()
+    }
+    ids = {name for name, (kind, _) in filters.items() if kind is strawberry.ID}
+
+    async def resolve(self: Any, info: Info, **values: Any) -> Any:
+        first, after = values.pop("first", None), values.pop("after", None)
+        values = {k: optional_id(v, camel(k)) if k in ids else v for k, v in values.items()}
+        query = read(info.context.auth, **values)
+        if inspect.iscoroutine(query):  # a read that looks something up first (people by unit)
+            query = await query
+        return await connection(info, query, first, after, type_.from_row, newest_first=newest_first)
+
+    parameters = [
+        inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        inspect.Parameter("info", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Info),
+    ]
+    annotations: dict[str, Any] = {"info": Info, **arguments, "first": First, "after": After}
+    for name in (*arguments, "first", "after"):
+        parameters.append(
+            inspect.Parameter(
+                name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotations[name]
+            )
+        )
+    annotations["return"] = Optional[Connection[type_]]  # noqa: UP045
+    resolve.__signature__ = inspect.Signature(parameters, return_annotation=annotations["return"])  # type: ignore[attr-defined]
+    resolve.__annotations__ = annotations
+    return strawberry.field(resolver=resolve, description=description)
+
+
+def mirror(cls: Any, source: Any) -> Any:
+    """``cls`` (a plain GraphQL type) filled from ``source``'s attributes of the same names,
+    nested lists of GraphQL types included: the figures and reports the services compute
+    are shown without a converter per type."""
+    values = {}
+    for f in cls.__strawberry_definition__.fields:
+        value = getattr(source, f.python_name)
+        item = getattr(f.type, "of_type", None)
+        if value is not None and hasattr(item, "__strawberry_definition__"):
+            value = [mirror(item, v) for v in value]
+        values[f.python_name] = value
+    return cls(**values)

@@ -138,7 +138,7 @@ class StepMutation:
     action: str
     name: str  # e.g. acceptConcern
     input: str  # e.g. ConcernStepInput (steps with the same inputs may share one)
-    input_description: str
+    input_description: str = ""  # default: the step's description
 
 
 def step_mutations(machine: Machine, node: Any, result: Any, mutations: Sequence[StepMutation]) -> type:
@@ -148,7 +148,9 @@ def step_mutations(machine: Machine, node: Any, result: Any, mutations: Sequence
     for spec in mutations:
         step = machine.get(spec.action)
         if spec.input not in inputs:
-            inputs[spec.input] = input_type(spec.input, spec.input_description, step.inputs)
+            inputs[spec.input] = input_type(
+                spec.input, spec.input_description or step.description, step.inputs
+            )
         STEP_MUTATIONS[(machine.resource, step.action)] = (spec.name, None)
         namespace[_snake(spec.name)] = strawberry.mutation(
             resolver=_resolver(machine, spec.name, inputs[spec.input], node, result, [step]),

@@ -3,8 +3,6 @@ community that take on tasks. Street officials record and correct them."""
 
 from __future__ import annotations
 
-from tortoise.queryset import QuerySet
-
 from models.alliance import AllianceUnit
 from models.org import UnitKind
 from policies.relations import Facts
@@ -30,15 +28,7 @@ reads.relations(
 )
 
 
-def visible_alliance_units(
-    auth: RequestAuth, *, kind: str | None = None, unit_id: int | None = None
-) -> QuerySet[AllianceUnit]:
-    query = auth.listing("AllianceUnit")
-    if kind is not None:
-        query = query.filter(kind=kind)
-    if unit_id is not None:
-        query = query.filter(unit_id=unit_id)
-    return query
+ALLIANCE_UNITS = reads.listing("AllianceUnit", "kind", "unit_id")
 
 
 def _kind(kind: str) -> str:

@@ -13,13 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, fields
-from datetime import datetime
 from typing import Any
 
-from tortoise.queryset import QuerySet
-
 from models.audit import AuditRecord
-from services.authz import RequestAuth
+from services import reads
 from services.times import to_utc
 
 log = logging.getLogger("bandeng.audit")
@@ -100,27 +97,12 @@ async def write(entries: list[AuditEntry]) -> None:
             entry.written = True
 
 
-def visible_records(
-    auth: RequestAuth,
-    *,
-    actor_id: int | None = None,
-    resource: str | None = None,
-    object_id: str | None = None,
-    decision: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-) -> QuerySet[AuditRecord]:
-    query = auth.listing("AuditRecord")
-    if actor_id is not None:
-        query = query.filter(actor_id=actor_id)
-    if resource is not None:
-        query = query.filter(resource=resource)
-    if object_id is not None:
-        query = query.filter(object_id=object_id)
-    if decision is not None:
-        query = query.filter(decision=decision)
-    if since is not None:
-        query = query.filter(at__gte=to_utc(since))
-    if until is not None:
-        query = query.filter(at__lt=to_utc(until))
-    return query
+RECORDS = reads.listing(
+    "AuditRecord",
+    "actor_id",
+    "resource",
+    "object_id",
+    "decision",
+    since=("at__gte", to_utc),
+    until=("at__lt", to_utc),
+)

@@ -28,7 +28,7 @@ from services.ids import parse_id
 
 
 @functools.cache
-def _models_by_name() -> dict[str, type[Model]]:
+def models_by_name() -> dict[str, type[Model]]:
     found: dict[str, type[Model]] = {}
     for module_name in models.MODULES:
         module = importlib.import_module(module_name)
@@ -44,7 +44,7 @@ def model_of(resource: str) -> type[Model]:
     name = table_resource(resource)
     if not RESOURCES[name].stored:
         raise ValueError(f"{resource} is decided on facts only and has no table")
-    return _models_by_name()[name]
+    return models_by_name()[name]
 
 
 def _now() -> datetime:
@@ -75,13 +75,14 @@ class RequestAuth:
             queryset = model_of(resource).all()
         return self.plan(resource, "read").apply(queryset)
 
-    def listing(self, resource: str) -> QuerySet:
+    def listing(self, resource: str, /, **conditions: Any) -> QuerySet:
         """Root lists and lookups: like ``visible``, but a role with no read rule at all
         for the resource gets FORBIDDEN (it says nothing about the data, only the policy).
-        Nested fields use ``visible`` and simply come back empty."""
+        Nested fields use ``visible`` and simply come back empty. ``conditions`` narrow
+        the list (Tortoise filters); one that is ``None`` was not asked for."""
         if not self.plan(resource, "read").grants:
             raise Forbidden(f"Your roles may not read {resource}.", resource=resource, action="read")
-        return self.visible(resource)
+        return self.visible(resource).filter(**{k: v for k, v in conditions.items() if v is not None})
 
     async def get_visible(self, resource: str, object_id: int | str, argument: str = "id") -> Any:
         """One object if the actor may read it; otherwise NOT_FOUND, the same for both cases."""

@@ -26,11 +26,11 @@ from models.councils import MeetingStatus
 from models.org import UnitKind
 from policies import scopes
 from policies.relations import Facts
-from services import reads, workflow
+from services import org, reads, workflow
 from services.authz import RequestAuth
 from services.errors import BadUserInput
 from services.ids import clean_text
-from services.workflow import Input, Ref, Step, StepCall, clean_note, step
+from services.workflow import Input, Ref, Step, StepCall, creation, step
 
 S = ConcernStatus
 
@@ -70,45 +70,15 @@ NEXT_LEVEL = {ConcernLevel.GRID: ConcernLevel.COMMUNITY, ConcernLevel.COMMUNITY:
 
 # -------------------------------------------------------------------------------- reads
 
-reads.relations(
-    "Concern",
-    assignee=reads.One("Person", "assignee_id"),
-    duplicate_of=reads.One("Concern", "duplicate_of_id"),
-    unit=reads.One("OrgUnit", "unit_id"),
-    raised_by=reads.One("Person", "raised_by_id"),
-    recorded_by=reads.One("Person", "recorded_by_id"),
-    events=reads.Many("ConcernEvent", "concern_id"),
+
+def _overdue(query: QuerySet[Concern], overdue: bool, auth: RequestAuth) -> QuerySet[Concern]:
+    late = Q(due_at__lt=auth.now(), status__in=list(OPEN))
+    return query.filter(late if overdue else ~late)
+
+
+CONCERNS = reads.listing(
+    "Concern", "status", "category", "unit_id", "kind", "level", search="title__icontains", overdue=_overdue
 )
-
-
-def visible_concerns(
-    auth: RequestAuth,
-    *,
-    status: ConcernStatus | None = None,
-    category: str | None = None,
-    unit_id: int | None = None,
-    search: str | None = None,
-    kind: ConcernKind | None = None,
-    level: ConcernLevel | None = None,
-    overdue: bool | None = None,
-) -> QuerySet[Concern]:
-    query = auth.listing("Concern")
-    if kind is not None:
-        query = query.filter(kind=kind)
-    if level is not None:
-        query = query.filter(level=level)
-    if overdue is not None:
-        late = Q(due_at__lt=datetime.now(UTC), status__in=list(OPEN))
-        query = query.filter(late if overdue else ~late)
-    if status is not None:
-        query = query.filter(status=status)
-    if category is not None:
-        query = query.filter(category=category)
-    if unit_id is not None:
-        query = query.filter(unit_id=unit_id)
-    if search:
-        query = query.filter(title__icontains=search)
-    return query
 
 
 def is_overdue(concern: Concern, now: datetime | None = None) -> bool:
@@ -154,11 +124,9 @@ def references(values: list[str] | None, argument: str) -> list[str]:
 
 
 async def _locate_new(call: StepCall) -> Facts:
-    auth = call.auth
-    unit = await auth.get_visible("OrgUnit", call.arg("unit_id"), "unitId")
-    owner_id = auth.actor.person_id
-    if call.arg("resident_id") is not None:
-        owner_id = (await auth.get_visible("Person", call.arg("resident_id"), "residentId")).id
+    unit, owner_id = await org.unit_and_person(
+        call.auth, call.arg("unit_id"), call.arg("resident_id"), "residentId"
+    )
     call.context.update(unit=unit, owner_id=owner_id)
     # The policy is asked before the input is judged: a caller who may not act here
     # learns nothing from validation messages.
@@ -197,7 +165,7 @@ def _with_note(required: bool = False, **changes: Any):
     """A step whose only input is its note (``required`` for reject, escalate, supervise)."""
 
     async def prepare(call: StepCall) -> None:
-        call.note = clean_note(call.arg("note"), required=required)
+        call.take_note(required=required)
         call.changes.update({k: (call.now if v is _NOW else v) for k, v in changes.items()})
 
     return prepare
@@ -212,7 +180,7 @@ async def _prepare_merge(call: StepCall) -> None:
         raise BadUserInput(
             "A concern is merged into another one that is not itself merged.", argument="duplicateOfId"
         )
-    call.note = clean_note(call.arg("note")) or f"duplicate of #{original.id}"
+    call.note = call.take_note() or f"duplicate of #{original.id}"
     call.changes.update(duplicate_of_id=original.id, closed_at=call.now)
 
 
@@ -221,7 +189,7 @@ async def _prepare_agenda(call: StepCall) -> None:
     if meeting.status not in AGENDA_OPEN:
         raise BadUserInput("Concerns go on the agenda of a meeting still to be held.", argument="meetingId")
     call.context["meeting"] = meeting
-    call.note = clean_note(call.arg("note")) or f"on the agenda of meeting #{meeting.id}"
+    call.note = call.take_note() or f"on the agenda of meeting #{meeting.id}"
 
 
 async def _put_on_agenda(call: StepCall) -> None:
@@ -245,7 +213,7 @@ async def _prepare_assign(call: StepCall) -> None:
     person = await call.auth.get_visible("Person", assignee_id, "assigneeId") if assignee_id else None
     if person is None and not name:
         raise BadUserInput("Name an assignee: a person (`assigneeId`) or a unit or team (`assigneeName`).")
-    call.note = clean_note(call.arg("note")) or f"assigned to {person.name if person else name}"
+    call.note = call.take_note() or f"assigned to {person.name if person else name}"
     call.changes.update(
         assignee_id=person.id if person else None, assignee_name=name or (person.name if person else "")
     )
@@ -253,13 +221,13 @@ async def _prepare_assign(call: StepCall) -> None:
 
 async def _prepare_escalate(call: StepCall) -> None:
     level = NEXT_LEVEL[call.row.level]
-    call.note = clean_note(call.arg("note"), required=True)
+    call.take_note(required=True)
     call.changes["level"] = level
     call.event_action = f"escalated_to_{level}"
 
 
 async def _prepare_resolve(call: StepCall) -> None:
-    text = clean_note(call.arg("resolution"), "resolution", required=True)
+    text = clean_text(call.arg("resolution"), "resolution", 2000)
     proof = references(call.arg("proof"), "proof")
     if not proof:
         raise BadUserInput(
@@ -273,7 +241,7 @@ async def _prepare_rate(call: StepCall) -> None:
     rating = call.arg("rating")
     if not isinstance(rating, int) or not 1 <= rating <= 5:
         raise BadUserInput("`rating` is from 1 to 5.", argument="rating")
-    comment = clean_note(call.arg("comment"), "comment")
+    comment = clean_text(call.arg("comment"), "comment", 2000, required=False)
     call.note = comment
     call.changes.update(rating=rating, rating_comment=comment)
     if call.arg("satisfied"):
@@ -292,28 +260,13 @@ NOTE = Input("note", str, "Note for the history (required to reject, escalate, s
 CONCERN_ID = Input("concern_id", Ref, "The concern.", required=True)
 
 CONCERN = workflow.Machine(
-    resource="Concern",
-    noun="concern",
-    states=ConcernStatus,
-    event_model=ConcernEvent,
-    event_keys=lambda concern: {"concern_id": concern.id},
-    id_input="concern_id",
+    "Concern", "concern", ConcernEvent,
     facts=_facts,
     guard=_guard,
     steps=(
-        step(
-            "raise", (), S.SUBMITTED, "create",
+        creation(
+            "raise", S.SUBMITTED,
             "Raise a concern (or record one for a resident); records a `submitted` event.",
-            inputs=(
-                Input("unit_id", Ref, "The grid (网格) it concerns.", required=True),
-                Input("title", str, "The matter (1-200 characters).", required=True),
-                Input("category", str, "One of `concernCategories`.", required=True),
-                Input("description", str, "Details.", default=""),
-                Input("location", str, "Where exactly.", default=""),
-                Input("resident_id", Ref, "When a worker records it for a resident: that resident."),
-                Input("kind", ConcernKind, "A concern, or a service order (群众点单).", default=ConcernKind.CONCERN),
-                Input("photos", list[str], "Photo references (at most 20).", default=()),
-            ),
             locate=_locate_new, prepare=_prepare_new,
         ),
         step(

@@ -46,7 +46,7 @@ from services.authz import RequestAuth
 from services.errors import BadUserInput
 from services.ids import clean_text, parse_id
 from services.times import to_utc
-from services.workflow import Effect, Input, Ref, Refused, StepCall, clean_note, step
+from services.workflow import Effect, Input, Ref, Refused, StepCall, creation, step
 
 # Capacities in which someone attends: the policy's roles (an alliance unit's staff attend
 # for their unit), and guests.
@@ -58,88 +58,28 @@ ATTENDANCE_CAPACITIES: tuple[str, ...] = (
 
 M, T = MeetingStatus, TopicStatus
 
-One, Many = reads.One, reads.Many
-reads.relations(
-    "Council", unit=One("OrgUnit", "unit_id"), meetings=Many("Meeting", "council_id", "starts_at")
-)
-reads.relations(
-    "Meeting",
-    council=One("Council", "council_id"),
-    topics=Many("AgendaTopic", "meeting_id"),
-    attendance=Many("Attendance", "meeting_id"),
-    events=Many("MeetingEvent", "meeting_id"),
-    ratings=Many("Rating", "meeting_id"),
-)
-reads.relations(
-    "AgendaTopic",
-    meeting=One("Meeting", "meeting_id"),
-    concern=One("Concern", "concern_id"),
-    raised_by=One("Person", "raised_by_id"),
-    tasks=Many("Task", "topic_id", "due_on"),
-    votes=Many("Vote", "topic_id"),
-    events=Many("MeetingEvent", "topic_id"),
-)
-reads.relations("Attendance", person=One("Person", "person_id"), meeting=One("Meeting", "meeting_id"))
-reads.relations(
-    "Task",
-    topic=One("AgendaTopic", "topic_id"),
-    alliance_unit=One("AllianceUnit", "alliance_unit_id"),
-    owner_person=One("Person", "owner_person_id"),
-    events=Many("TaskEvent", "task_id"),
-)
-reads.relations("Rating", author=One("Person", "owner_id", guard="Rating.author"))
+# Relations beyond the foreign keys: the orders lists are read in, and who rated.
+reads.relations("Council", meetings=reads.Many("Meeting", "council_id", "starts_at"))
+reads.relations("AgendaTopic", tasks=reads.Many("Task", "topic_id", "due_on"))
+reads.relations("Rating", author=reads.One("Person", "owner_id", guard="Rating.author"))
 
 # -------------------------------------------------------------------------------- reads
 
 
-def visible_councils(
-    auth: RequestAuth, *, unit_id: int | None = None, search: str | None = None
-) -> QuerySet[Council]:
-    query = auth.listing("Council")
-    if unit_id is not None:
-        query = query.filter(unit_id=unit_id)
-    if search:
-        query = query.filter(name__icontains=search)
-    return query
+def _overdue_tasks(query: QuerySet[Task], overdue: bool, auth: RequestAuth) -> QuerySet[Task]:
+    late = {"status": TaskStatus.OPEN, "due_on__lt": auth.now().date()}
+    return query.filter(**late) if overdue else query.exclude(**late)
 
 
-def visible_meetings(
-    auth: RequestAuth,
-    *,
-    council_id: int | None = None,
-    status: MeetingStatus | None = None,
-    starts_after: datetime | None = None,
-    starts_before: datetime | None = None,
-) -> QuerySet[Meeting]:
-    query = auth.listing("Meeting")
-    if council_id is not None:
-        query = query.filter(council_id=council_id)
-    if status is not None:
-        query = query.filter(status=status)
-    if starts_after is not None:
-        query = query.filter(starts_at__gte=to_utc(starts_after))
-    if starts_before is not None:
-        query = query.filter(starts_at__lt=to_utc(starts_before))
-    return query
-
-
-def visible_tasks(
-    auth: RequestAuth,
-    *,
-    status: TaskStatus | None = None,
-    overdue: bool | None = None,
-    alliance_unit_id: int | None = None,
-    today: date | None = None,
-) -> QuerySet[Task]:
-    query = auth.listing("Task")
-    if status is not None:
-        query = query.filter(status=status)
-    if alliance_unit_id is not None:
-        query = query.filter(alliance_unit_id=alliance_unit_id)
-    if overdue is not None:
-        late = {"status": TaskStatus.OPEN, "due_on__lt": today or auth.now().date()}
-        query = query.filter(**late) if overdue else query.exclude(**late)
-    return query
+COUNCILS = reads.listing("Council", "unit_id", search="name__icontains")
+MEETINGS = reads.listing(
+    "Meeting",
+    "council_id",
+    "status",
+    starts_after=("starts_at__gte", to_utc),
+    starts_before=("starts_at__lt", to_utc),
+)
+TASKS = reads.listing("Task", "status", "alliance_unit_id", overdue=_overdue_tasks)
 
 
 def is_task_overdue(task: Task, today: date) -> bool:
@@ -193,12 +133,6 @@ def _starts_at(value: datetime | None, argument: str = "startsAt") -> datetime:
     return value
 
 
-async def _locate_meeting(call: StepCall) -> Facts:
-    council = await call.auth.get_visible("Council", call.arg("council_id"), "councilId")
-    call.context["council"] = council
-    return Facts(council.scope_path)
-
-
 async def _prepare_new_meeting(call: StepCall) -> None:
     council = call.context["council"]
     title = clean_text(call.arg("title"), "title", 200)
@@ -223,7 +157,7 @@ async def _prepare_meeting_step(call: StepCall) -> None:
     """Every move of a meeting takes a note; a new time only to schedule or postpone;
     minutes, head count and the alliance units present only to close."""
     action = call.step.action
-    call.note = clean_note(call.arg("note"))
+    call.take_note()
     starts_at = call.arg("starts_at")
     if action == "postpone" or starts_at is not None:
         if action not in ("postpone", "schedule"):
@@ -277,16 +211,12 @@ def _meeting_step(
 
 
 MEETING = workflow.Machine(
-    resource="Meeting",
-    noun="meeting",
-    states=MeetingStatus,
-    event_model=MeetingEvent,
+    "Meeting", "meeting", MeetingEvent,
     event_keys=lambda meeting: {"meeting_id": meeting.id, "subject": "meeting"},
-    id_input="meeting_id",
     steps=(
-        step(
-            "schedule_new", (), {M.SCHEDULED, M.DRAFTED}, "create", "Schedule a meeting of a council (or draft it).",
-            locate=_locate_meeting, prepare=_prepare_new_meeting,
+        creation(
+            "schedule_new", {M.SCHEDULED, M.DRAFTED}, "Schedule a meeting of a council (or draft it).",
+            locate=workflow.within("Council", "council_id", "council"), prepare=_prepare_new_meeting,
         ),
         _meeting_step("schedule", {M.DRAFTED}, M.SCHEDULED, "drafted → scheduled"),
         _meeting_step("hold", {M.SCHEDULED}, M.HELD, "scheduled → held (the sitting takes place)"),
@@ -362,7 +292,7 @@ async def _prepare_topic_step(call: StepCall) -> None:
                 f"it is {meeting.status}.",
                 excluded=("discuss", "decide"),
             )
-    call.note = clean_note(call.arg("note"))
+    call.take_note()
     decision = call.arg("decision")
     if action == "decide":
         call.changes.update(decision=clean_text(decision, "decision", 4000), decided_at=call.now)
@@ -384,15 +314,11 @@ def _topic_step(action: str, sources: Iterable[TopicStatus], target: TopicStatus
 
 
 TOPIC = workflow.Machine(
-    resource="AgendaTopic",
-    noun="topic",
-    states=TopicStatus,
-    event_model=MeetingEvent,
+    "AgendaTopic", "topic", MeetingEvent,
     event_keys=lambda topic: {"meeting_id": topic.meeting_id, "topic_id": topic.id, "subject": "topic"},
-    id_input="topic_id",
     steps=(
-        step(
-            "propose", (), T.PROPOSED, "create", "Put a topic on a meeting's agenda (公开说事).",
+        creation(
+            "propose", T.PROPOSED, "Put a topic on a meeting's agenda (公开说事).",
             locate=_locate_topic, prepare=_prepare_new_topic,
         ),
         _topic_step("accept", {T.PROPOSED, T.DEFERRED}, T.ACCEPTED, "proposed or deferred → accepted"),
@@ -490,15 +416,10 @@ async def _no_open_task_left(call: StepCall, concern: Any) -> bool:
 
 
 TASK = workflow.Machine(
-    resource="Task",
-    noun="task",
-    states=TaskStatus,
-    event_model=TaskEvent,
-    event_keys=lambda task: {"task_id": task.id},
-    id_input="task_id",
+    "Task", "task", TaskEvent,
     steps=(
-        step(
-            "assign", (), TaskStatus.OPEN, "create",
+        creation(
+            "assign", TaskStatus.OPEN,
             "Turn a decision (a decided topic) or a concern into a task with one owner (集中干事).",
             locate=_locate_task, prepare=_prepare_new_task,
         ),
@@ -544,12 +465,6 @@ def threshold_met(vote: Vote) -> bool:
     return total > 0 and chosen * 100 > vote.threshold_percent * total
 
 
-async def _locate_vote(call: StepCall) -> Facts:
-    topic = await call.auth.get_visible("AgendaTopic", call.arg("topic_id"), "topicId")
-    call.context["topic"] = topic
-    return Facts(topic.scope_path)
-
-
 async def _prepare_new_vote(call: StepCall) -> None:
     topic = call.context["topic"]
     question = clean_text(call.arg("question"), "question", 200)
@@ -583,7 +498,7 @@ async def _count_voter(call: StepCall) -> None:
 
 
 async def _prepare_close_vote(call: StepCall) -> None:
-    call.note = clean_note(call.arg("note"))
+    call.take_note()
     call.changes["closed_at"] = call.now
 
 
@@ -606,19 +521,15 @@ async def _vote_event_keys(vote: Vote) -> dict[str, Any]:
 
 
 VOTE = workflow.Machine(
-    resource="Vote",
-    noun="vote",
-    states=VoteStatus,
-    event_model=MeetingEvent,
+    "Vote", "vote", MeetingEvent,
     event_keys=_vote_event_keys,
-    id_input="vote_id",
     facts=_vote_facts,
     steps=(
-        step(
-            "open", (), VoteStatus.OPEN, "create",
+        creation(
+            "open", VoteStatus.OPEN,
             "Put a topic to an anonymous vote with a threshold rule (e.g. re-elect the committee when "
             "more than 60% vote against).",
-            locate=_locate_vote, prepare=_prepare_new_vote,
+            locate=workflow.within("AgendaTopic", "topic_id", "topic"), prepare=_prepare_new_vote,
         ),
         step(
             "cast", {VoteStatus.OPEN}, None, "create",
@@ -677,12 +588,8 @@ async def rate_meeting(
     meeting = await auth.get_visible("Meeting", meeting_id, "meetingId")
     auth.require("Rating", "create", Facts(meeting.scope_path, auth.actor.person_id))
     if meeting.status != M.CLOSED:
-        return MEETING.refusal(
-            auth,
-            meeting,
-            "rate",
-            f"Outcomes are rated while the meeting is closed and under review; it is {meeting.status}.",
-        )
+        why = f"Outcomes are rated while the meeting is closed and under review; it is {meeting.status}."
+        return MEETING.refusal(auth, meeting, "rate", why)
     if not 1 <= score <= 5:
         raise BadUserInput("`score` is 1 to 5.", argument="score")
     values = {"score": score, "comment": clean_text(comment, "comment", 2000, required=False)}

@@ -13,6 +13,12 @@ def parse_id(value: object, argument: str = "id") -> int:
     return number
 
 
+def camel(name: str) -> str:
+    """The API's name of an argument: ``unit_id`` -> ``unitId``."""
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
 def clean_text(value: str | None, field: str, limit: int, *, required: bool = True) -> str:
     """Stripped text of at most ``limit`` characters; BAD_USER_INPUT naming ``field`` otherwise."""
     value = (value or "").strip()

@@ -41,11 +41,11 @@ from models.mediation import (
 from models.org import OrgUnit
 from policies import scopes
 from policies.relations import Facts
-from services import reads, workflow
+from services import org, reads, workflow
 from services.authz import RequestAuth
 from services.errors import BadUserInput
 from services.ids import clean_text as _text
-from services.workflow import Effect, Input, Ref, StepCall, clean_note, step
+from services.workflow import Effect, Input, Ref, StepCall, creation, step
 
 CATEGORY_LABELS: dict[CaseCategory, str] = {
     CaseCategory.PROPERTY: "物业纠纷",
@@ -60,57 +60,41 @@ PARTY_KEYS = ("name", "role", "phone", "id_number")
 # How a referral's outcome ends the case: settled by the court's guidance or confirmation,
 # or closed because it was filed in court (立案).
 SETTLING_OUTCOMES = (ReferralOutcome.GUIDED_SETTLEMENT, ReferralOutcome.JUDICIAL_CONFIRMATION)
+OUTCOME_LABELS = {
+    ReferralOutcome.GUIDED_SETTLEMENT: "引导和解",
+    ReferralOutcome.JUDICIAL_CONFIRMATION: "司法确认",
+    ReferralOutcome.FILED: "立案",
+}
 C, R = CaseStatus, ReferralStatus
 
 # -------------------------------------------------------------------------------- reads
 
-One, Many = reads.One, reads.Many
-reads.relations("Mediator", person=One("Person", "person_id"), unit=One("OrgUnit", "unit_id"))
+# Relations beyond the foreign keys: the applicant (the owner), the workstation a row is
+# tied to (a link column), and sessions by date.
+WORKSTATION = reads.One("Workstation", "workstation_id")
 reads.relations(
     "MediationCase",
-    unit=One("OrgUnit", "unit_id"),
-    applicant=One("Person", "owner_id"),
-    mediator=One("Mediator", "mediator_id"),
-    workstation=One("Workstation", "workstation_id"),
-    sessions=Many("MediationSession", "case_id", "held_on"),
-    referrals=Many("Referral", "case_id"),
-    events=Many("MediationEvent", "case_id"),
+    applicant=reads.One("Person", "owner_id"),
+    workstation=WORKSTATION,
+    sessions=reads.Many("MediationSession", "case_id", "held_on"),
 )
-reads.relations(
-    "Referral", workstation=One("Workstation", "workstation_id"), case=One("MediationCase", "case_id")
-)
-reads.relations(
-    "OutreachEvent", unit=One("OrgUnit", "unit_id"), workstation=One("Workstation", "workstation_id")
-)
-reads.relations("LegalConsultation", workstation=One("Workstation", "workstation_id"))
+for _resource in ("Referral", "OutreachEvent", "LegalConsultation"):
+    reads.relations(_resource, workstation=WORKSTATION)
 
 
-def visible_cases(
-    auth: RequestAuth,
-    *,
-    status: CaseStatus | None = None,
-    category: CaseCategory | None = None,
-    updated_since: datetime | None = None,
+def _updated_since(
+    query: QuerySet[MediationCase], since: datetime, auth: RequestAuth
 ) -> QuerySet[MediationCase]:
-    query = auth.listing("MediationCase")
-    if status is not None:
-        query = query.filter(status=status)
-    if category is not None:
-        query = query.filter(category=category)
-    if updated_since is not None:
-        if updated_since.tzinfo is None:
-            raise BadUserInput("`updatedSince` needs a time zone offset.", argument="updatedSince")
-        query = query.filter(updated_at__gte=updated_since)
-    return query
+    if since.tzinfo is None:
+        raise BadUserInput("`updatedSince` needs a time zone offset.", argument="updatedSince")
+    return query.filter(updated_at__gte=since)
 
 
-def visible_mediators(auth: RequestAuth, *, level: MediationLevel | None = None) -> QuerySet[Mediator]:
-    query = auth.listing("Mediator")
-    return query if level is None else query.filter(level=level)
-
-
-def visible_workstations(auth: RequestAuth) -> QuerySet[Workstation]:
-    return auth.listing("Workstation")
+CASES = reads.listing("MediationCase", "status", "category", updated_since=_updated_since)
+MEDIATORS = reads.listing("Mediator", "level")
+WORKSTATIONS = reads.listing("Workstation")
+OUTREACH = reads.listing("OutreachEvent", "workstation_id")
+CONSULTATIONS = reads.listing("LegalConsultation", "workstation_id")
 
 
 async def court_of(workstation: Workstation) -> Court | None:
@@ -200,12 +184,10 @@ async def check_served(workstation: Workstation, path: str, argument: str) -> No
 
 
 async def _locate_case(call: StepCall) -> Facts:
-    auth = call.auth
-    unit = await auth.get_visible("OrgUnit", call.arg("unit_id"), "unitId")
-    owner_id = auth.actor.person_id
-    if call.arg("applicant_id") is not None:
-        owner_id = (await auth.get_visible("Person", call.arg("applicant_id"), "applicantId")).id
-    mediator = await auth.get_visible("Mediator", call.arg("mediator_id"), "mediatorId")
+    unit, owner_id = await org.unit_and_person(
+        call.auth, call.arg("unit_id"), call.arg("applicant_id"), "applicantId"
+    )
+    mediator = await call.auth.get_visible("Mediator", call.arg("mediator_id"), "mediatorId")
     call.context.update(unit=unit, owner_id=owner_id, mediator=mediator)
     return Facts(unit.path, owner_id)
 
@@ -233,7 +215,7 @@ async def _prepare_new_case(call: StepCall) -> None:
 
 def _with_note(required: bool = False, outcome: bool = False):
     async def prepare(call: StepCall) -> None:
-        call.note = clean_note(call.arg("note"), required=required)
+        call.take_note(required=required)
         if outcome:
             call.changes["outcome"] = call.note
 
@@ -242,7 +224,7 @@ def _with_note(required: bool = False, outcome: bool = False):
 
 async def _prepare_escalate(call: StepCall) -> None:
     case = call.row
-    call.note = clean_note(call.arg("note"))
+    call.take_note()
     if call.arg("mediator_id") is None:
         raise BadUserInput("Escalation needs the mediator of the next level.", argument="mediatorId")
     mediator = await call.auth.get_visible("Mediator", call.arg("mediator_id"), "mediatorId")
@@ -255,7 +237,7 @@ async def _prepare_escalate(call: StepCall) -> None:
 
 
 async def _prepare_refer(call: StepCall) -> None:
-    call.note = clean_note(call.arg("note"))
+    call.take_note()
     if call.arg("workstation_id") is None:
         raise BadUserInput("A referral needs a workstation.", argument="workstationId")
     workstation = await call.auth.get_visible("Workstation", call.arg("workstation_id"), "workstationId")
@@ -281,6 +263,11 @@ async def _create_referral(call: StepCall) -> None:
     await _sync_case_links(call)
 
 
+async def _court_outcome(call: StepCall) -> None:
+    """The case's outcome is now the court's (the mediation's failure stays in its history)."""
+    call.changes["outcome"] = call.note
+
+
 def _case_guard(case: MediationCase, step: workflow.Step) -> str | None:
     if step.action == "escalate" and case.level not in NEXT_LEVEL:
         return "The case is already at the street level; refer it to a workstation instead."
@@ -297,16 +284,11 @@ CASE_INPUTS = (
 
 
 CASE = workflow.Machine(
-    resource="MediationCase",
-    noun="case",
-    states=CaseStatus,
-    event_model=MediationEvent,
-    event_keys=lambda case: {"case_id": case.id},
-    id_input="case_id",
+    "MediationCase", "case", MediationEvent,
     guard=_case_guard,
     steps=(
-        step(
-            "open", (), C.OPEN, "create", "Record a dispute where it arose and assign it to a mediator of that area.",
+        creation(
+            "open", C.OPEN, "Record a dispute where it arose and assign it to a mediator of that area.",
             locate=_locate_case, prepare=_prepare_new_case,
         ),
         step(
@@ -331,8 +313,14 @@ CASE = workflow.Machine(
             "To a judge workstation serving the dispute's community (诉调对接): a pending referral.",
             inputs=CASE_INPUTS, prepare=_prepare_refer, after=_create_referral,
         ),
-        step("settled_in_court", {C.REFERRED}, C.SETTLED, None, "The referral ended in a settlement the court guided or confirmed."),
-        step("filed_in_court", {C.REFERRED}, C.CLOSED, None, "The referral ended with the dispute filed in court (立案)."),
+        step(
+            "settled_in_court", {C.REFERRED}, C.SETTLED, None,
+            "The referral ended in a settlement the court guided or confirmed.", prepare=_court_outcome,
+        ),
+        step(
+            "filed_in_court", {C.REFERRED}, C.CLOSED, None,
+            "The referral ended with the dispute filed in court (立案).", prepare=_court_outcome,
+        ),
         step("returned", {C.REFERRED}, C.FAILED, None, "The workstation returned the referral: back to the street's hands."),
     ),
 )  # fmt: skip
@@ -346,27 +334,32 @@ async def open_case(auth: RequestAuth, **input: Any) -> MediationCase:
 
 
 async def _prepare_return(call: StepCall) -> None:
-    call.note = clean_note(call.arg("note"), required=True)
+    call.take_note(required=True)
     call.changes["return_reason"] = call.note
     if call.arg("outcome") is not None:
         raise BadUserInput("An outcome is recorded with RECORD_OUTCOME.", argument="outcome")
 
 
 async def _prepare_outcome(call: StepCall) -> None:
-    call.note = clean_note(call.arg("note"))
+    call.take_note()
     if call.arg("outcome") is None:
         raise BadUserInput("Say how the referral ended.", argument="outcome")
     call.changes.update(outcome=ReferralOutcome(call.arg("outcome")), outcome_note=call.note)
 
 
 async def _prepare_accept(call: StepCall) -> None:
-    call.note = clean_note(call.arg("note"))
+    call.take_note()
     if call.arg("outcome") is not None:
         raise BadUserInput("An outcome is recorded with RECORD_OUTCOME.", argument="outcome")
 
 
 async def _case_of(call: StepCall) -> list[int]:
     return [call.row.case_id]
+
+
+def _outcome_text(call: StepCall) -> str:
+    label = OUTCOME_LABELS[ReferralOutcome(call.row.outcome)]
+    return f"{label}: {call.note}" if call.note else label
 
 
 def _court_ending(call: StepCall) -> str:
@@ -385,12 +378,8 @@ REFERRAL_INPUTS = (
 )
 
 REFERRAL = workflow.Machine(
-    resource="Referral",
-    noun="referral",
-    states=ReferralStatus,
-    event_model=MediationEvent,
+    "Referral", "referral", MediationEvent,
     event_keys=lambda referral: {"case_id": referral.case_id, "referral_id": referral.id},
-    id_input="referral_id",
     event_prefix="referral_",
     on_change=_touch_case,
     steps=(
@@ -410,7 +399,7 @@ REFERRAL = workflow.Machine(
             "How it ended: guided settlement (引导和解) or judicial confirmation (司法确认) settle the case; "
             "filed in court (立案) closes it.",
             inputs=REFERRAL_INPUTS, prepare=_prepare_outcome,
-            effects=(Effect("MediationCase", _court_ending, targets=_case_of, note=lambda call: call.note),),
+            effects=(Effect("MediationCase", _court_ending, targets=_case_of, note=_outcome_text),),
         ),
     ),
 )  # fmt: skip
@@ -427,12 +416,8 @@ async def record_session(
     case = await auth.get_visible("MediationCase", case_id, "caseId")
     auth.require("MediationSession", "create", Facts.of(case, "MediationCase"))
     if case.status != C.IN_MEDIATION:
-        return CASE.refusal(
-            auth,
-            case,
-            "record_session",
-            f"Sessions are recorded while a case is in mediation; this one is {case.status}.",
-        )
+        why = f"Sessions are recorded while a case is in mediation; this one is {case.status}."
+        return CASE.refusal(auth, case, "record_session", why)
     notes = _text(notes, "notes", 4000, required=False)
     async with workflow.command() as done:
         session = await MediationSession.create(
@@ -451,18 +436,6 @@ async def record_session(
 
 
 # ------------------------------------------------------- the workstation's legal work
-
-
-def visible_outreach(auth: RequestAuth, *, workstation_id: int | None = None) -> QuerySet[OutreachEvent]:
-    query = auth.listing("OutreachEvent")
-    return query if workstation_id is None else query.filter(workstation_id=workstation_id)
-
-
-def visible_consultations(
-    auth: RequestAuth, *, workstation_id: int | None = None
-) -> QuerySet[LegalConsultation]:
-    query = auth.listing("LegalConsultation")
-    return query if workstation_id is None else query.filter(workstation_id=workstation_id)
 
 
 async def _served_unit(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from tortoise.queryset import QuerySet
-
 from models.org import ALLOWED_PARENT, PATH_LETTER, OrgUnit, UnitKind
 from policies import scopes
 from services import reads
@@ -22,17 +20,15 @@ async def create_unit(kind: UnitKind, name: str, parent: OrgUnit | None = None) 
     return unit
 
 
-reads.relations(
-    "OrgUnit", parent=reads.One("OrgUnit", "parent_id"), children=reads.Many("OrgUnit", "parent_id")
-)
+async def unit_and_person(
+    auth: RequestAuth, unit_id: object, person_id: object, argument: str
+) -> tuple[OrgUnit, int]:
+    """Where a new record is, and whose it is: the caller's own, or the person named
+    (``argument``), both found in the caller's scope (NOT_FOUND otherwise)."""
+    unit = await auth.get_visible("OrgUnit", unit_id, "unitId")
+    if person_id is None:
+        return unit, auth.actor.person_id
+    return unit, (await auth.get_visible("Person", person_id, argument)).id
 
 
-def visible_units(
-    auth: RequestAuth, *, kind: str | None = None, parent_id: int | None = None
-) -> QuerySet[OrgUnit]:
-    query = auth.listing("OrgUnit")
-    if kind is not None:
-        query = query.filter(kind=kind)
-    if parent_id is not None:
-        query = query.filter(parent_id=parent_id)
-    return query
+UNITS = reads.listing("OrgUnit", "kind", "parent_id")

@@ -13,11 +13,8 @@ from models.org import OrgUnit, UnitKind
 from models.people import Person, RoleAssignment
 from policies import vocabulary
 from policies.relations import under_condition
-from services import reads
 from services.authz import RequestAuth
 from services.errors import BadUserInput
-
-reads.relations("Person", home_unit=reads.One("OrgUnit", "home_unit_id"))
 
 
 async def visible_people(

@@ -1,20 +1,26 @@
 """Nested reads: the relations of each resource, and batched, authorized loading.
 
-Each domain declares its resources' relations once (``relations("Concern", unit=One(
-"OrgUnit", "unit_id"), events=Many("ConcernEvent", "concern_id"))``): which column leads
-to which resource. The GraphQL layer names a relation, never a column. Every batch goes
-through the same visibility filter as the root lists (one SQL statement per batch), so
-a nested field never shows a row that the list would hide.
+A resource's relations come from its model's foreign keys, declared once there: a
+foreign key ``Concern.unit`` is the relation ``unit`` of ``Concern`` (to one
+``OrgUnit``), and its ``related_name`` the relation back (``OrgUnit.concerns``, to
+many). Relations that are not foreign keys (a case's applicant is its ``owner_id``), or
+that want another order than by id, are declared by their domain with ``relations()``.
+The GraphQL layer names a relation, never a column. Every batch goes through the same
+visibility filter as the root lists (one SQL statement per batch), so a nested field
+never shows a row that the list would hide.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from services.authz import RequestAuth
+from tortoise.queryset import QuerySet
+
+from services.authz import RequestAuth, models_by_name
 
 
 @dataclass(frozen=True)
@@ -60,8 +66,28 @@ class Loaders(Protocol):
     def children(self, resource: str, parent_field: str, order: str = "id") -> Loader: ...
 
 
+@functools.cache
+def _from_foreign_keys() -> dict[tuple[str, str], One | Many]:
+    found: dict[tuple[str, str], One | Many] = {}
+    for resource, model in models_by_name().items():
+        for name in model._meta.fk_fields:
+            field = model._meta.fields_map[name]
+            target = field.model_name.rpartition(".")[2]  # type: ignore[attr-defined]
+            column = field.source_field or f"{name}_id"
+            found[(resource, name)] = One(target, column)
+            if field.related_name:  # type: ignore[attr-defined]
+                found[(target, field.related_name)] = Many(resource, column)  # type: ignore[attr-defined]
+    return found
+
+
+def relation(resource: str, name: str) -> One | Many:
+    """A relation of ``resource``: declared by its domain, or a foreign key of its model."""
+    declared = RELATIONS.get((resource, name))
+    return declared if declared is not None else _from_foreign_keys()[(resource, name)]
+
+
 def _relation(row: Any, name: str) -> One | Many:
-    return RELATIONS[(type(row).__name__, name)]
+    return relation(type(row).__name__, name)
 
 
 async def related(loaders: Loaders, row: Any, name: str) -> Any:
@@ -99,3 +125,39 @@ async def children_of(
     for row in rows:
         grouped[getattr(row, parent_field)].append(row)
     return [grouped.get(i, []) for i in parent_ids]
+
+
+Narrow = Callable[[QuerySet, Any, RequestAuth], QuerySet]
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A root list of a resource, declared: the filters a caller may give. A filter is a
+    column lookup (``"name__icontains"``), a lookup and a conversion of the value
+    (``("starts_at__gte", to_utc)``), or a function of the query, the value and the
+    caller. The list is always the caller's visible rows (``RequestAuth.listing``);
+    a filter left out (``None``) is not applied."""
+
+    resource: str
+    filters: Mapping[str, str | tuple[str, Callable[[Any], Any]] | Narrow] = field(default_factory=dict)
+
+    def __call__(self, auth: RequestAuth, **values: Any) -> QuerySet:
+        query = auth.listing(self.resource)
+        for name, value in values.items():
+            how = self.filters[name]
+            if value is None:
+                continue
+            if isinstance(how, str):
+                query = query.filter(**{how: value})
+            elif isinstance(how, tuple):
+                query = query.filter(**{how[0]: how[1](value)})
+            else:
+                query = how(query, value, auth)
+        return query
+
+
+def listing(
+    resource: str, *columns: str, **filters: str | tuple[str, Callable[[Any], Any]] | Narrow
+) -> Listing:
+    """``Listing(resource, ...)``: each name in ``columns`` filters the column of that name."""
+    return Listing(resource, {**{column: column for column in columns}, **filters})

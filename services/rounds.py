@@ -10,10 +10,7 @@ community's secretary and the street read them.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-
-from tortoise.queryset import QuerySet
 
 from models.org import UnitKind
 from models.rounds import GridRound, GridRoundEvent, RoundKind, RoundStatus
@@ -23,33 +20,12 @@ from services.authz import RequestAuth
 from services.errors import BadUserInput
 from services.ids import clean_text
 from services.times import to_utc
-from services.workflow import Input, Ref, StepCall, step
+from services.workflow import Input, Ref, StepCall, creation, step
 
-reads.relations(
-    "GridRound",
-    unit=reads.One("OrgUnit", "unit_id"),
-    walked_by=reads.One("Person", "owner_id"),
-    resident=reads.One("Person", "resident_id"),
-    concern=reads.One("Concern", "concern_id"),
-    events=reads.Many("GridRoundEvent", "round_id"),
-)
+reads.relations("GridRound", walked_by=reads.One("Person", "owner_id"))  # the worker who walked
 
 
-def visible_rounds(
-    auth: RequestAuth,
-    *,
-    kind: RoundKind | None = None,
-    unit_id: int | None = None,
-    since: datetime | None = None,
-) -> QuerySet[GridRound]:
-    query = auth.listing("GridRound")
-    if kind is not None:
-        query = query.filter(kind=kind)
-    if unit_id is not None:
-        query = query.filter(unit_id=unit_id)
-    if since is not None:
-        query = query.filter(walked_at__gte=to_utc(since))
-    return query
+ROUNDS = reads.listing("GridRound", "kind", "unit_id", since=("walked_at__gte", to_utc))
 
 
 async def _locate(call: StepCall) -> Facts:
@@ -81,7 +57,7 @@ async def _prepare_record(call: StepCall) -> None:
 
 
 async def _prepare_follow_up(call: StepCall) -> None:
-    call.note = clean_text(call.arg("note"), "note", 2000, required=False)
+    call.take_note()
 
 
 async def _raise_concern(call: StepCall) -> None:
@@ -103,15 +79,10 @@ async def _raise_concern(call: StepCall) -> None:
 
 
 ROUND = workflow.Machine(
-    resource="GridRound",
-    noun="round",
-    states=RoundStatus,
-    event_model=GridRoundEvent,
-    event_keys=lambda round_: {"round_id": round_.id},
-    id_input="round_id",
+    "GridRound", "round", GridRoundEvent,
     steps=(
-        step(
-            "record", (), RoundStatus.RECORDED, "create",
+        creation(
+            "record", RoundStatus.RECORDED,
             "Record a visit to a household (走访) or a patrol of the grid (巡查) with what was found.",
             locate=_locate, prepare=_prepare_record,
         ),

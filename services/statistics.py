@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from tortoise import connections
 from tortoise.expressions import Q, RawSQL
 from tortoise.functions import Avg, Count, Sum
+from tortoise.queryset import QuerySet
 
 from models.concerns import ConcernStatus
 from models.councils import MeetingStatus
@@ -78,12 +79,20 @@ def _narrow(query, unit_path: str | None, column: str = "scope_path"):
     return query if unit_path is None else query.filter(under_condition(column, unit_path))
 
 
+def _created(
+    auth: RequestAuth, resource: str, since: datetime, until: datetime, unit_path: str | None
+) -> tuple[QuerySet, QuerySet, datetime, datetime]:
+    """The caller's visible rows of ``resource`` (within ``unit_path``), those created in
+    the period, and the period in UTC."""
+    since, until = period(since, until)
+    visible = _narrow(auth.listing(resource), unit_path)
+    return visible, visible.filter(created_at__gte=since, created_at__lt=until), since, until
+
+
 async def concern_figures(
     auth: RequestAuth, since: datetime, until: datetime, unit_path: str | None = None
 ) -> ConcernFigures:
-    since, until = period(since, until)
-    visible = _narrow(auth.listing("Concern"), unit_path)
-    in_period = visible.filter(created_at__gte=since, created_at__lt=until)
+    visible, in_period, since, until = _created(auth, "Concern", since, until, unit_path)
     closed = visible.filter(status=ConcernStatus.CLOSED, closed_at__gte=since, closed_at__lt=until)
     dialect = connections.get("default").capabilities.dialect
     mean = await closed.annotate(seconds=Avg(RawSQL(SECONDS_TO_CLOSE[dialect]))).first().values("seconds")
@@ -127,9 +136,7 @@ async def dispute_figures(
     auth: RequestAuth, since: datetime, until: datetime, unit_path: str | None = None
 ) -> DisputeFigures:
     """Mediation cases (纠纷) of the period, per category against a year earlier."""
-    since, until = period(since, until)
-    visible = _narrow(auth.listing("MediationCase"), unit_path)
-    in_period = visible.filter(created_at__gte=since, created_at__lt=until)
+    visible, in_period, since, until = _created(auth, "MediationCase", since, until, unit_path)
     return DisputeFigures(
         opened=await in_period.count(),
         settled=await in_period.filter(status=CaseStatus.SETTLED).count(),

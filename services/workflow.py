@@ -41,9 +41,9 @@ from tortoise.transactions import in_transaction
 
 from policies.relations import Facts
 from policies.resources import RESOURCES
-from services import audit, reads
+from services import audit
 from services.authz import RequestAuth, model_of
-from services.errors import BadUserInput
+from services.ids import camel, clean_text
 
 
 @dataclass(frozen=True)
@@ -123,8 +123,26 @@ class StepCall:
         value = self.input.get(name, default)
         return default if value is None else value
 
+    def take_note(self, required: bool = False) -> str:
+        """The input's ``note`` (stripped, at most 2000 characters) as the event's note."""
+        self.note = clean_text(self.arg("note"), "note", 2000, required=required)
+        return self.note
+
 
 Hook = Callable[[StepCall], Awaitable[None]]
+
+
+def within(resource: str, input_name: str, key: str) -> Callable[[StepCall], Awaitable[Facts]]:
+    """A creation step's ``locate``: the parent the input names, found in the caller's scope
+    (NOT_FOUND otherwise) and kept as ``call.context[key]``; the new object lies in the
+    parent's scope."""
+
+    async def locate(call: StepCall) -> Facts:
+        parent = await call.auth.get_visible(resource, call.arg(input_name), camel(input_name))
+        call.context[key] = parent
+        return Facts(parent.scope_path)
+
+    return locate
 
 
 @dataclass(frozen=True)
@@ -195,6 +213,11 @@ def step(
     )
 
 
+def creation(action: str, target: Any, description: str, **options: Any) -> Step:
+    """A step that creates the object (from no state), decided by the policy's ``create``."""
+    return step(action, (), target, "create", description, **options)
+
+
 def _value(state: Any) -> str:
     return state.value if isinstance(state, enum.Enum) else str(state)
 
@@ -206,13 +229,15 @@ class Machine:
 
     resource: str
     noun: str  # "concern", for messages
-    states: type[enum.Enum]
-    steps: tuple[Step, ...]
     event_model: type[Model]
-    # The event's columns that name the object (may be a coroutine function).
-    event_keys: Callable[[Any], dict[str, Any] | Awaitable[dict[str, Any]]]
-    id_input: str  # the input naming the object, e.g. "concern_id"
+    steps: tuple[Step, ...] = ()
+    # The event's columns that name the object (may be a coroutine function); by default
+    # the event table's foreign key to the object (``concern_id``).
+    event_keys: Callable[[Any], dict[str, Any] | Awaitable[dict[str, Any]]] | None = None
+    # The input naming the object; by default that same column's name (``concern_id``).
+    id_input: str = ""
     state_field: str = "status"
+    states: type[enum.Enum] | None = None  # by default the enum of the state column
     event_prefix: str = ""  # events of a referral read referral_accept, referral_return ...
     # The facts a step is decided on, given the caller's person id (default: the object's
     # own columns).
@@ -224,6 +249,19 @@ class Machine:
     on_change: Hook | None = None
 
     def __post_init__(self) -> None:
+        fields = self.model._meta.fields_map
+        if self.states is None:
+            object.__setattr__(self, "states", fields[self.state_field].enum_type)  # type: ignore[attr-defined]
+        (link,) = (
+            name
+            for name in self.event_model._meta.fk_fields
+            if self.event_model._meta.fields_map[name].model_name == f"models.{self.resource}"  # type: ignore[attr-defined]
+        )
+        column = f"{link}_id"
+        if self.event_keys is None:
+            object.__setattr__(self, "event_keys", lambda row: {column: row.id})
+        if not self.id_input:
+            object.__setattr__(self, "id_input", column)
         names = [s.action for s in self.steps]
         assert len(names) == len(set(names)), f"{self.resource}: duplicate steps"
         known = {_value(s) for s in self.states}
@@ -235,9 +273,6 @@ class Machine:
                 f"{self.resource}.{s.action}: {s.policy} is not in the vocabulary"
             )
         MACHINES[self.resource] = self
-        # Every event table names its actor the same way (models.base.EventRecord).
-        if (self.event_model.__name__, "actor") not in reads.RELATIONS:
-            reads.relations(self.event_model.__name__, actor=reads.One("Person", "actor_id"))
 
     @property
     def model(self) -> type[Model]:
@@ -299,7 +334,7 @@ async def perform(
     try:
         async with in_transaction():
             row = await auth.get_visible(
-                machine.resource, input.get(machine.id_input), _camel(machine.id_input)
+                machine.resource, input.get(machine.id_input), camel(machine.id_input)
             )
             facts = machine.facts_for(row, step, auth.actor.person_id)
             auth.require(step.resource or machine.resource, step.policy, facts)
@@ -420,24 +455,13 @@ async def insert(call: StepCall) -> Any:
     steps of other machines that create a linked object (putting a concern on the agenda
     creates a topic)."""
     _check_target(call)
-    machine, step = call.machine, call.step
+    machine = call.machine
     values = dict(call.changes)
     if call.target is not None:
         values[machine.state_field] = call.target
     row = await machine.model.create(**values)
     call.row = row
-    if step.recorded:
-        await record_event(
-            machine,
-            row,
-            call.event_action,
-            None,
-            machine.state_of(row),
-            call.note,
-            call.auth.actor.person_id,
-            call.now,
-        )
-    await _after(call)
+    await _recorded(call, None)
     return row
 
 
@@ -468,19 +492,24 @@ async def _change(call: StepCall) -> Any:
         raise _LostRace
     changed = await machine.model.get(id=row.id)
     call.row = changed
-    if step.recorded:
+    await _recorded(call, before)
+    return changed
+
+
+async def _recorded(call: StepCall, before: str | None) -> None:
+    """The step's event (``call.row`` is the object as changed), then what follows it."""
+    if call.step.recorded:
         await record_event(
-            machine,
-            changed,
+            call.machine,
+            call.row,
             call.event_action,
             before,
-            machine.state_of(changed),
+            call.machine.state_of(call.row),
             call.note,
             call.auth.actor.person_id,
             call.now,
         )
     await _after(call)
-    return changed
 
 
 async def _after(call: StepCall) -> None:
@@ -542,19 +571,3 @@ async def record_event(
     for column in RESOURCES[event_model.__name__].links.values():
         values[column] = getattr(row, column)
     return await event_model.create(**values)
-
-
-def clean_note(
-    value: str | None, argument: str = "note", *, required: bool = False, limit: int = 2000
-) -> str:
-    text = (value or "").strip()
-    if required and not text:
-        raise BadUserInput(f"`{argument}` is required for this step.", argument=argument)
-    if len(text) > limit:
-        raise BadUserInput(f"`{argument}` is longer than {limit} characters.", argument=argument)
-    return text
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)

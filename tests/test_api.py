@@ -112,12 +112,12 @@ async def test_pages_follow_cursors_without_overlap(demo):
 
 
 async def test_unexpected_errors_are_masked_and_logged(demo, monkeypatch, caplog):
-    from services import concerns
+    from services.authz import RequestAuth
 
     def explode(*args, **kwargs):
         raise RuntimeError("secret connection string postgres://admin:hunter2@db")
 
-    monkeypatch.setattr(concerns, "visible_concerns", explode)
+    monkeypatch.setattr(RequestAuth, "listing", explode)
     with caplog.at_level(logging.ERROR, logger="bandeng.errors"):
         async with demo.client("secretary_zhang") as client:
             body = await gql(client, "{ concerns { totalCount } me { name } }")
@@ -128,12 +128,12 @@ async def test_unexpected_errors_are_masked_and_logged(demo, monkeypatch, caplog
 
 
 async def test_database_down_during_a_query_says_so(demo, monkeypatch):
-    from services import concerns
+    from services.authz import RequestAuth
 
     def down(*args, **kwargs):
         raise ConnectionRefusedError("connection refused")
 
-    monkeypatch.setattr(concerns, "visible_concerns", down)
+    monkeypatch.setattr(RequestAuth, "listing", down)
     async with demo.client("secretary_zhang") as client:
         body = await gql(client, "{ concerns { totalCount } }")
     assert error_codes(body) == ["SERVICE_UNAVAILABLE"]

@@ -28,7 +28,7 @@ from models.people import Person
 from policies import store as policy_store_module
 from policies.loader import END_MARKER, content_version
 from policies.store import PolicyStore
-from services import people as people_service
+from services.authz import RequestAuth
 from tests.conftest import POLICY_DIR, error_codes, gql
 
 DEBOUNCE_MS = 50
@@ -326,16 +326,17 @@ async def test_reload_under_load_never_fails_or_misdecides_a_request(
 async def test_a_request_keeps_the_policy_it_started_with(demo, settings, tmp_path, monkeypatch):
     directory = copy_policies(tmp_path / "policies")
     inst = instance(directory, settings)
-    real = people_service.visible_people
+    real = RequestAuth.listing
     swaps = []
 
-    async def swap_then_list(auth, **kwargs):
-        # The policy changes on disk and is put in force while this request runs.
-        write_atomically(directory, CHANGED)
-        swaps.append(inst.store.reload())
-        return await real(auth, **kwargs)
+    def swap_then_list(self, resource, /, **conditions):
+        if resource == "Person":
+            # The policy changes on disk and is put in force while this request runs.
+            write_atomically(directory, CHANGED)
+            swaps.append(inst.store.reload())
+        return real(self, resource, **conditions)
 
-    monkeypatch.setattr(people_service, "visible_people", swap_then_list)
+    monkeypatch.setattr(RequestAuth, "listing", swap_then_list)
     newest = await AuditRecord.all().order_by("-id").first()
     mark = newest.id if newest else 0
     async with inst.client(demo.tokens["grid_worker_chen"]) as client:
@@ -354,7 +355,7 @@ async def test_a_request_keeps_the_policy_it_started_with(demo, settings, tmp_pa
     [record] = await AuditRecord.filter(id__gt=mark)
     assert (record.resource, record.policy_version) == ("AuditRecord", V_ORIGINAL)
 
-    monkeypatch.setattr(people_service, "visible_people", real)
+    monkeypatch.setattr(RequestAuth, "listing", real)
     async with inst.client(demo.tokens["grid_worker_chen"]) as client:
         body = await gql(client, QUERIES["grid_worker_chen"])
     assert body["data"]["me"]["policyVersion"] == V_CHANGED

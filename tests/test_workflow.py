@@ -133,6 +133,12 @@ async def test_a_referral_outcome_ends_the_case_accordingly(mutable_demo, outcom
     last = await MediationEvent.filter(case_id=referral.case_id).order_by("-id").first()
     assert (last.action, last.from_status, last.to_status) == (event, "referred", case_status.lower())
     assert (await Referral.get(id=referral.id)).outcome == outcome.lower()
+    # the case's outcome is now the court's; why mediation failed stays in its history
+    case = await MediationCase.get(id=referral.case_id)
+    assert (
+        case.outcome
+        == {"GUIDED_SETTLEMENT": "引导和解", "JUDICIAL_CONFIRMATION": "司法确认", "FILED": "立案"}[outcome]
+    )
 
 
 async def test_the_seeded_judicial_confirmation_settled_its_case(demo):
