@@ -63,7 +63,7 @@ class Rating(Node):
     author = one(
         "author",
         Person,
-        "Who rated: needs `Rating.author` read (the rater and the secretary); null for others.",
+        "Who rated: the policy resource `Rating.author` (read); null for callers it does not grant.",
     )
 
 

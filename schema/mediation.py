@@ -42,14 +42,13 @@ ReferralOutcome = enum_type(
 CaseAction = action_enum(
     service.CASE,
     "CaseAction",
-    "A step of a case: START, SETTLE, FAIL (`MediationCase` update, the assigned mediator); "
-    "ESCALATE, REFER (`MediationCase` escalate, the secretary or street official).",
+    "A step of a case: START, SETTLE, FAIL (`MediationCase` update); ESCALATE, REFER (`MediationCase` "
+    "escalate). Who may take them is the policy's (`explainAccess`).",
 )
 ReferralAction = action_enum(
     service.REFERRAL,
     "ReferralAction",
-    "A step of a referral (`Referral` update, the workstation's judges): ACCEPT, RETURN "
-    "(with a reason), RECORD_OUTCOME.",
+    "A step of a referral (`Referral` update): ACCEPT, RETURN (with a reason), RECORD_OUTCOME.",
 )
 
 
@@ -137,9 +136,8 @@ class MediationCase(Node):
     )
 
     @strawberry.field(
-        description="Parties' personal details (names, phones, id numbers): policy resource "
-        "`MediationCase.parties`, for the assigned mediator, the judges of the workstation it is "
-        "referred to, the secretary and the street official. Null for everyone else, without an error."
+        description="Parties' personal details (names, phones, id numbers): the policy resource "
+        "`MediationCase.parties` (read). Null for callers it does not grant, without an error."
     )
     def parties(self, info: Info) -> list[Party] | None:
         if not info.context.auth.may_read_field("MediationCase.parties", self.row):

@@ -25,7 +25,7 @@ class GridRoundEvent(Event):
 
 @strawberry.type(
     description="A grid worker's round (网格员走访/巡查): a visit to a household or a patrol of the grid, "
-    "with what was found (`GridRound` read: the worker, the community's secretary, the street)."
+    "with what was found (`GridRound` read)."
 )
 class GridRound(Node):
     id: strawberry.ID = strawberry.field(description="Identifier of the round.")

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import Annotated, Any, Optional
 
 import strawberry
-from strawberry.types.base import StrawberryOptional
+from strawberry.types.base import StrawberryList, StrawberryOptional
 from strawberry.types.lazy_type import StrawberryLazyReference
 
 from schema.context import Info
@@ -34,11 +34,13 @@ class Node:
 
     @classmethod
     def from_row(cls, row: Any) -> Any:
-        values = {
-            f.python_name: _plain(getattr(row, f.python_name), f.type)
-            for f in cls.__strawberry_definition__.fields
-            if f.base_resolver is None and f.python_name != "row"
-        }
+        plan = _PLANS.get(cls)
+        if plan is None:
+            plan = _PLANS[cls] = _plan(cls)
+        values = {}
+        for name, convert in plan:
+            value = getattr(row, name)
+            values[name] = value if value is None or convert is None else convert(value)
         return cls(**values, row=row)
 
     @classmethod
@@ -50,16 +52,21 @@ class Node:
         return [cls.from_row(row) for row in rows]
 
 
-def _plain(value: Any, field_type: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(field_type, StrawberryOptional):
-        field_type = field_type.of_type
-    if field_type is strawberry.ID:
-        return strawberry.ID(str(value))
-    if isinstance(value, list):
-        return list(value)
-    return value
+# Per type, once: which row attributes fill which fields, and how (ids as strings, lists copied).
+_PLANS: dict[type, list[tuple[str, Any]]] = {}
+
+
+def _plan(cls: type) -> list[tuple[str, Any]]:
+    plan = []
+    for f in cls.__strawberry_definition__.fields:  # type: ignore[attr-defined]
+        if f.base_resolver is not None or f.python_name == "row":
+            continue
+        kind = f.type.of_type if isinstance(f.type, StrawberryOptional) else f.type
+        convert = (lambda v: strawberry.ID(str(v))) if kind is strawberry.ID else None
+        if isinstance(kind, StrawberryList):
+            convert = list
+        plan.append((f.python_name, convert))
+    return plan
 
 
 def node_class(type_: Any) -> Any:
