@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from tortoise import connections
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "models" / "migrations"
 
 DETECT_CHANGES = """
@@ -111,3 +114,31 @@ def test_councils_loop_migration_upgrades_a_database_with_meetings(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[('proposed', '')] [('',)]"
+
+
+async def test_every_scoped_table_has_its_pattern_index_on_postgres(database_url):
+    """On PostgreSQL, ``scope_path LIKE '/s/1/c/2/%'`` needs a ``varchar_pattern_ops`` index;
+    every table with a scope_path column gets one by the migrations' one convention
+    (``models.base.ensure_scope_indexes``), the tables added later (tasks, cases, rounds ...)
+    included. Runs in the PostgreSQL pass of the suite (CI runs both)."""
+    from tests.conftest import is_postgres
+
+    if not is_postgres():
+        pytest.skip("SQLite has no pattern operator classes; this runs in the PostgreSQL pass")
+    conn = connections.get("default")
+    scoped = {
+        row["table_name"]
+        for row in await conn.execute_query_dict(
+            "SELECT table_name FROM information_schema.columns "
+            "WHERE column_name = 'scope_path' AND table_schema = current_schema()"
+        )
+    }
+    indexed = {
+        row["tablename"]
+        for row in await conn.execute_query_dict(
+            "SELECT tablename FROM pg_indexes WHERE schemaname = current_schema() "
+            "AND indexdef LIKE '%scope_path varchar_pattern_ops%'"
+        )
+    }
+    assert len(scoped) >= 20, scoped
+    assert scoped - indexed == set(), "scoped tables without a pattern index"
