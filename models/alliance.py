@@ -1,9 +1,16 @@
 """Party-building alliance units (党建联盟单位): organisations allied with a street or
 community that take on tasks (inspect and repair a wall, send engineers)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from tortoise import fields
 
 from models.base import ScopedModel
+
+if TYPE_CHECKING:
+    from models.org import OrgUnit
 
 
 class AllianceUnit(ScopedModel):
@@ -11,7 +18,10 @@ class AllianceUnit(ScopedModel):
 
     name = fields.CharField(max_length=128)
     kind = fields.CharField(max_length=32, description="state_company, institute, school, hospital ...")
-    unit = fields.ForeignKeyField("models.OrgUnit", related_name="alliance_units", on_delete=fields.RESTRICT)
+    unit: fields.ForeignKeyRelation[OrgUnit] = fields.ForeignKeyField(
+        "models.OrgUnit", related_name="alliance_units", on_delete=fields.RESTRICT
+    )
+    unit_id: int
     contact = fields.CharField(max_length=128, default="")
 
     class Meta:

@@ -7,6 +7,7 @@ from tortoise.models import Model
 class AuditRecord(Model):
     """Who did (or was refused) what, on which object, under which policy version."""
 
+    id: int  # the primary key Tortoise adds
     at = fields.DatetimeField(auto_now_add=True, db_index=True)
     actor_id = fields.IntField(null=True, db_index=True, description="Person behind the token, if any")
     token_id = fields.IntField(null=True)

@@ -11,13 +11,20 @@
   columns and is written by one writer (``services.workflow.record_event``).
 """
 
-from typing import Any
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, TypeVar, overload
 
 from tortoise import fields
 from tortoise.models import Model
 
+if TYPE_CHECKING:
+    from models.people import Person
 
-def person_ref(related_name: str) -> Any:
+MODEL = TypeVar("MODEL", bound=Model)
+
+
+def person_ref(related_name: str) -> fields.ForeignKeyNullableRelation[Person]:
     """A person the record names but does not belong to (who recorded it, who decided):
     the record stays when the person is deleted, naming nobody."""
     return fields.ForeignKeyField(
@@ -25,14 +32,29 @@ def person_ref(related_name: str) -> Any:
     )
 
 
-def history_of(model: str, *, null: bool = False) -> Any:
-    """An event table's link to the object whose history it is (``.events`` of that object)."""
-    return fields.ForeignKeyField(model, related_name="events", null=null, on_delete=fields.CASCADE)
+@overload
+def history_of(
+    model: type[MODEL] | str, *, null: Literal[False] = False
+) -> fields.ForeignKeyRelation[MODEL]: ...
+@overload
+def history_of(
+    model: type[MODEL] | str, *, null: Literal[True]
+) -> fields.ForeignKeyNullableRelation[MODEL]: ...
+def history_of(
+    model: type[MODEL] | str, *, null: bool = False
+) -> fields.ForeignKeyRelation[MODEL] | fields.ForeignKeyNullableRelation[MODEL]:
+    """An event table's link to the object whose history it is (``.events`` of that object).
+    The object's model is the declared type of the field:
+    ``concern: fields.ForeignKeyRelation[Concern] = history_of("models.Concern")``."""
+    if null:
+        return fields.ForeignKeyField(model, related_name="events", null=True, on_delete=fields.CASCADE)
+    return fields.ForeignKeyField(model, related_name="events", null=False, on_delete=fields.CASCADE)
 
 
 class ScopedModel(Model):
     """A record that knows its scope (and, where it has one, its owning person)."""
 
+    id: int  # the primary key Tortoise adds
     scope_path = fields.CharField(
         max_length=255, db_index=True, description="Materialised path of the owning org unit"
     )
@@ -60,7 +82,10 @@ class EventRecord(ScopedModel):
     ``scope_path``, ``owner_id`` and the link columns of a concrete event table are copied
     from the record it belongs to, so the same people see the event as see the record."""
 
-    actor = fields.ForeignKeyField("models.Person", related_name=False, null=True, on_delete=fields.SET_NULL)
+    actor: fields.ForeignKeyNullableRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name=False, null=True, on_delete=fields.SET_NULL
+    )
+    actor_id: int | None
     action = fields.CharField(max_length=32, description="The step, e.g. accept, escalated_to_street")
     from_status = fields.CharField(max_length=16, null=True, description="State before (null: created)")
     to_status = fields.CharField(max_length=16, null=True, description="State after")

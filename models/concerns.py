@@ -1,10 +1,17 @@
 """Residents' concerns (诉求), service orders, and their event history."""
 
+from __future__ import annotations
+
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from tortoise import fields
 
 from models.base import EventRecord, StatefulModel, history_of, person_ref
+
+if TYPE_CHECKING:
+    from models.org import OrgUnit
+    from models.people import Person
 
 
 class ConcernKind(StrEnum):
@@ -38,14 +45,23 @@ class Concern(StatefulModel):
     scope_path the grid it was raised in (it stays there when the matter is escalated)."""
 
     kind = fields.CharEnumField(ConcernKind, max_length=16, default=ConcernKind.CONCERN, db_index=True)
-    unit = fields.ForeignKeyField("models.OrgUnit", related_name="concerns", on_delete=fields.RESTRICT)
-    raised_by = fields.ForeignKeyField("models.Person", related_name="concerns", on_delete=fields.RESTRICT)
+    unit: fields.ForeignKeyRelation[OrgUnit] = fields.ForeignKeyField(
+        "models.OrgUnit", related_name="concerns", on_delete=fields.RESTRICT
+    )
+    unit_id: int
+    raised_by: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="concerns", on_delete=fields.RESTRICT
+    )
+    raised_by_id: int
     recorded_by = person_ref("recorded_concerns")
+    recorded_by_id: int | None
     title = fields.CharField(max_length=200)
     description = fields.TextField(default="")
     category = fields.CharField(max_length=32, db_index=True)
     location = fields.CharField(max_length=200, default="")
-    photos = fields.JSONField(default=list, description="Photo references from the mini-program")
+    photos: fields.JSONField[list[str]] = fields.JSONField(
+        default=list, description="Photo references from the mini-program"
+    )
     status = fields.CharEnumField(
         ConcernStatus, max_length=16, default=ConcernStatus.SUBMITTED, db_index=True
     )
@@ -53,15 +69,19 @@ class Concern(StatefulModel):
     due_at = fields.DatetimeField(
         null=True, db_index=True, description="When the category's due time runs out"
     )
-    duplicate_of = fields.ForeignKeyField(
+    duplicate_of: fields.ForeignKeyNullableRelation[Concern] = fields.ForeignKeyField(
         "models.Concern", related_name="duplicates", null=True, on_delete=fields.SET_NULL
     )
+    duplicate_of_id: int | None
     assignee = person_ref("assigned_concerns")
+    assignee_id: int | None
     assignee_name = fields.CharField(
         max_length=128, default="", description="Alliance unit or volunteer team"
     )
     resolution = fields.TextField(default="")
-    proof = fields.JSONField(default=list, description="Photo or document references proving the resolution")
+    proof: fields.JSONField[list[str]] = fields.JSONField(
+        default=list, description="Photo or document references proving the resolution"
+    )
     rating = fields.IntField(null=True)
     rating_comment = fields.TextField(default="")
     supervision_count = fields.IntField(default=0, description="How often the street urged it (督办)")
@@ -76,7 +96,8 @@ class Concern(StatefulModel):
 class ConcernEvent(EventRecord):
     """One step in a concern's history: who, when, from, to, note."""
 
-    concern = history_of("models.Concern")
+    concern: fields.ForeignKeyRelation[Concern] = history_of("models.Concern")
+    concern_id: int
 
     class Meta:
         table = "concern_event"

@@ -2,12 +2,21 @@
 meetings, agenda topics, attendance, decisions turned into tasks, ratings and anonymous
 votes, with the history of every step."""
 
+from __future__ import annotations
+
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from tortoise import fields
 from tortoise.models import Model
 
 from models.base import EventRecord, ScopedModel, StatefulModel, history_of, person_ref
+
+if TYPE_CHECKING:
+    from models.alliance import AllianceUnit
+    from models.concerns import Concern
+    from models.org import OrgUnit
+    from models.people import Person
 
 
 class MeetingStatus(StrEnum):
@@ -54,7 +63,10 @@ class Council(ScopedModel):
 
     name = fields.CharField(max_length=128)
     description = fields.TextField(default="")
-    unit = fields.ForeignKeyField("models.OrgUnit", related_name="councils", on_delete=fields.RESTRICT)
+    unit: fields.ForeignKeyRelation[OrgUnit] = fields.ForeignKeyField(
+        "models.OrgUnit", related_name="councils", on_delete=fields.RESTRICT
+    )
+    unit_id: int
 
     class Meta:
         table = "council"
@@ -63,12 +75,16 @@ class Council(ScopedModel):
 class Meeting(StatefulModel):
     """One sitting of a council: a time, a place, topics and attendees."""
 
-    council = fields.ForeignKeyField("models.Council", related_name="meetings", on_delete=fields.CASCADE)
+    council: fields.ForeignKeyRelation[Council] = fields.ForeignKeyField(
+        "models.Council", related_name="meetings", on_delete=fields.CASCADE
+    )
+    council_id: int
     title = fields.CharField(max_length=200)
     starts_at = fields.DatetimeField(db_index=True)
     place = fields.CharField(max_length=200, default="")
     status = fields.CharEnumField(MeetingStatus, max_length=16, default=MeetingStatus.SCHEDULED)
     scheduled_by = person_ref("scheduled_meetings")
+    scheduled_by_id: int | None
     minutes = fields.TextField(
         default="", db_default="", description="Minutes recorded when the meeting closed"
     )
@@ -81,13 +97,18 @@ class Meeting(StatefulModel):
 class AgendaTopic(StatefulModel):
     """A topic on a meeting's agenda, raised by a resident or from a concern."""
 
-    meeting = fields.ForeignKeyField("models.Meeting", related_name="topics", on_delete=fields.CASCADE)
+    meeting: fields.ForeignKeyRelation[Meeting] = fields.ForeignKeyField(
+        "models.Meeting", related_name="topics", on_delete=fields.CASCADE
+    )
+    meeting_id: int
     title = fields.CharField(max_length=200)
     description = fields.TextField(default="")
-    concern = fields.ForeignKeyField(
+    concern: fields.ForeignKeyNullableRelation[Concern] = fields.ForeignKeyField(
         "models.Concern", related_name="topics", null=True, on_delete=fields.SET_NULL
     )
+    concern_id: int | None
     raised_by = person_ref("raised_topics")
+    raised_by_id: int | None
     # db_default: existing rows get a value when the column is added
     status = fields.CharEnumField(
         TopicStatus, max_length=16, default=TopicStatus.PROPOSED, db_default=TopicStatus.PROPOSED.value
@@ -102,11 +123,18 @@ class AgendaTopic(StatefulModel):
 class Attendance(ScopedModel):
     """A person's attendance at a meeting, owner_id is the attendee."""
 
-    meeting = fields.ForeignKeyField("models.Meeting", related_name="attendance", on_delete=fields.CASCADE)
-    person = fields.ForeignKeyField("models.Person", related_name="attendance", on_delete=fields.CASCADE)
+    meeting: fields.ForeignKeyRelation[Meeting] = fields.ForeignKeyField(
+        "models.Meeting", related_name="attendance", on_delete=fields.CASCADE
+    )
+    meeting_id: int
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="attendance", on_delete=fields.CASCADE
+    )
+    person_id: int
     capacity = fields.CharField(max_length=32, default="resident")
     present = fields.BooleanField(default=True)
     recorded_by = person_ref("recorded_attendance")
+    recorded_by_id: int | None
 
     class Meta:
         table = "attendance"
@@ -116,10 +144,15 @@ class Attendance(ScopedModel):
 class MeetingUnit(Model):
     """An alliance unit present at a meeting (recorded when the meeting is closed)."""
 
-    meeting = fields.ForeignKeyField("models.Meeting", related_name="present_units", on_delete=fields.CASCADE)
-    alliance_unit = fields.ForeignKeyField(
+    id: int  # the primary key Tortoise adds
+    meeting: fields.ForeignKeyRelation[Meeting] = fields.ForeignKeyField(
+        "models.Meeting", related_name="present_units", on_delete=fields.CASCADE
+    )
+    meeting_id: int
+    alliance_unit: fields.ForeignKeyRelation[AllianceUnit] = fields.ForeignKeyField(
         "models.AllianceUnit", related_name="meetings_attended", on_delete=fields.CASCADE
     )
+    alliance_unit_id: int
 
     class Meta:
         table = "meeting_alliance_unit"
@@ -129,9 +162,12 @@ class MeetingUnit(Model):
 class MeetingEvent(EventRecord):
     """One step of a meeting, of one of its topics or of one of its votes."""
 
-    meeting = history_of("models.Meeting")
-    topic = history_of("models.AgendaTopic", null=True)
-    vote = history_of("models.Vote", null=True)
+    meeting: fields.ForeignKeyRelation[Meeting] = history_of("models.Meeting")
+    meeting_id: int
+    topic: fields.ForeignKeyNullableRelation[AgendaTopic] = history_of("models.AgendaTopic", null=True)
+    topic_id: int | None
+    vote: fields.ForeignKeyNullableRelation[Vote] = history_of("models.Vote", null=True)
+    vote_id: int | None
     subject = fields.CharField(max_length=16, description="meeting, topic or vote")
 
     class Meta:
@@ -142,21 +178,25 @@ class Task(StatefulModel):
     """Work that a decision (or a concern) gives to a person, an alliance unit or a volunteer."""
 
     title = fields.CharField(max_length=200)
-    topic = fields.ForeignKeyField(
+    topic: fields.ForeignKeyNullableRelation[AgendaTopic] = fields.ForeignKeyField(
         "models.AgendaTopic", related_name="tasks", null=True, on_delete=fields.SET_NULL
     )
+    topic_id: int | None
     concern_id = fields.IntField(null=True, db_index=True, description="The concern this task comes from")
     owner_kind = fields.CharEnumField(TaskOwnerKind, max_length=16)
     owner_person = person_ref("tasks_owned")
-    alliance_unit = fields.ForeignKeyField(
+    owner_person_id: int | None
+    alliance_unit: fields.ForeignKeyNullableRelation[AllianceUnit] = fields.ForeignKeyField(
         "models.AllianceUnit", related_name="tasks", null=True, on_delete=fields.RESTRICT
     )
+    alliance_unit_id: int | None
     volunteer_name = fields.CharField(max_length=64, default="")
     due_on = fields.DateField(db_index=True)
     status = fields.CharEnumField(TaskStatus, max_length=16, default=TaskStatus.OPEN)
     result = fields.TextField(default="")
     done_at = fields.DatetimeField(null=True)
     assigned_by = person_ref("tasks_assigned")
+    assigned_by_id: int | None
 
     class Meta:
         table = "task"
@@ -165,7 +205,8 @@ class Task(StatefulModel):
 class TaskEvent(EventRecord):
     """One step of a task; the link columns are copied from the task."""
 
-    task = history_of("models.Task")
+    task: fields.ForeignKeyRelation[Task] = history_of("models.Task")
+    task_id: int
     alliance_unit_id = fields.IntField(null=True, db_index=True)
     owner_person_id = fields.IntField(null=True)
 
@@ -176,7 +217,10 @@ class TaskEvent(EventRecord):
 class Rating(ScopedModel):
     """A resident's rating (1-5) of a meeting's outcome, owner_id is the rater."""
 
-    meeting = fields.ForeignKeyField("models.Meeting", related_name="ratings", on_delete=fields.CASCADE)
+    meeting: fields.ForeignKeyRelation[Meeting] = fields.ForeignKeyField(
+        "models.Meeting", related_name="ratings", on_delete=fields.CASCADE
+    )
+    meeting_id: int
     score = fields.SmallIntField()
     comment = fields.TextField(default="")
 
@@ -188,7 +232,10 @@ class Rating(ScopedModel):
 class Vote(StatefulModel):
     """An anonymous vote on a topic with a threshold rule. Only tallies are stored."""
 
-    topic = fields.ForeignKeyField("models.AgendaTopic", related_name="votes", on_delete=fields.CASCADE)
+    topic: fields.ForeignKeyRelation[AgendaTopic] = fields.ForeignKeyField(
+        "models.AgendaTopic", related_name="votes", on_delete=fields.CASCADE
+    )
+    topic_id: int
     question = fields.CharField(max_length=200)
     threshold_choice = fields.CharEnumField(VoteChoice, max_length=16)
     threshold_percent = fields.SmallIntField(description="Met when more than this share chose the choice")
@@ -207,7 +254,11 @@ class Vote(StatefulModel):
 class VoteParticipation(Model):
     """Who has voted, only to refuse a second ballot. Never linked to a choice."""
 
-    vote = fields.ForeignKeyField("models.Vote", related_name="participations", on_delete=fields.CASCADE)
+    id: int  # the primary key Tortoise adds
+    vote: fields.ForeignKeyRelation[Vote] = fields.ForeignKeyField(
+        "models.Vote", related_name="participations", on_delete=fields.CASCADE
+    )
+    vote_id: int
     voter_id = fields.IntField()
 
     class Meta:

@@ -6,12 +6,19 @@ id of the mediator in charge), workstation_id and court_id (where the case is re
 copied onto sessions, events and referrals so that every row is decided by its own columns.
 """
 
+from __future__ import annotations
+
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from tortoise import fields
 from tortoise.models import Model
 
 from models.base import EventRecord, ScopedModel, StatefulModel, history_of, person_ref
+
+if TYPE_CHECKING:
+    from models.org import OrgUnit
+    from models.people import Person
 
 
 class MediationLevel(StrEnum):
@@ -60,6 +67,7 @@ class ReferralOutcome(StrEnum):
 class Court(Model):
     """A court and the tribunal that founded workstations, e.g. 某区人民法院 行政审判庭."""
 
+    id: int  # the primary key Tortoise adds
     name = fields.CharField(max_length=128)
     tribunal = fields.CharField(max_length=128, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -72,7 +80,10 @@ class Workstation(ScopedModel):
     """A judge workstation stationed in a street, scope_path is that street."""
 
     name = fields.CharField(max_length=128)
-    court = fields.ForeignKeyField("models.Court", related_name="workstations", on_delete=fields.RESTRICT)
+    court: fields.ForeignKeyRelation[Court] = fields.ForeignKeyField(
+        "models.Court", related_name="workstations", on_delete=fields.RESTRICT
+    )
+    court_id: int
     officers = fields.IntField(default=0, description="Court officers who founded or staff it")
     founded_on = fields.DateField(null=True)
 
@@ -83,10 +94,15 @@ class Workstation(ScopedModel):
 class WorkstationUnit(Model):
     """A community or village a workstation serves."""
 
-    workstation = fields.ForeignKeyField(
+    id: int  # the primary key Tortoise adds
+    workstation: fields.ForeignKeyRelation[Workstation] = fields.ForeignKeyField(
         "models.Workstation", related_name="served", on_delete=fields.CASCADE
     )
-    unit = fields.ForeignKeyField("models.OrgUnit", related_name="workstations", on_delete=fields.RESTRICT)
+    workstation_id: int
+    unit: fields.ForeignKeyRelation[OrgUnit] = fields.ForeignKeyField(
+        "models.OrgUnit", related_name="workstations", on_delete=fields.RESTRICT
+    )
+    unit_id: int
 
     class Meta:
         table = "workstation_unit"
@@ -96,8 +112,14 @@ class WorkstationUnit(Model):
 class Mediator(ScopedModel):
     """A certified mediator working at one level, owner_id is the mediator's person id."""
 
-    person = fields.ForeignKeyField("models.Person", related_name="mediator_roles", on_delete=fields.CASCADE)
-    unit = fields.ForeignKeyField("models.OrgUnit", related_name="mediators", on_delete=fields.RESTRICT)
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="mediator_roles", on_delete=fields.CASCADE
+    )
+    person_id: int
+    unit: fields.ForeignKeyRelation[OrgUnit] = fields.ForeignKeyField(
+        "models.OrgUnit", related_name="mediators", on_delete=fields.RESTRICT
+    )
+    unit_id: int
     level = fields.CharEnumField(MediationLevel, max_length=16)
     certification = fields.CharEnumField(Certification, max_length=16, default=Certification.STANDARD)
     room = fields.CharField(max_length=128, default="", description="Mediation room (调解室)")
@@ -120,16 +142,22 @@ class CaseLinked(ScopedModel):
 class MediationCase(CaseLinked, StatefulModel):
     """A dispute in mediation, scope_path is where the dispute is, owner_id the applicant."""
 
-    unit = fields.ForeignKeyField("models.OrgUnit", related_name="mediation_cases", on_delete=fields.RESTRICT)
+    unit: fields.ForeignKeyRelation[OrgUnit] = fields.ForeignKeyField(
+        "models.OrgUnit", related_name="mediation_cases", on_delete=fields.RESTRICT
+    )
+    unit_id: int
     title = fields.CharField(max_length=200)
     description = fields.TextField(default="")
     category = fields.CharEnumField(CaseCategory, max_length=16, db_index=True)
     level = fields.CharEnumField(MediationLevel, max_length=16)
     status = fields.CharEnumField(CaseStatus, max_length=16, default=CaseStatus.OPEN, db_index=True)
-    mediator = fields.ForeignKeyField(
+    mediator: fields.ForeignKeyNullableRelation[Mediator] = fields.ForeignKeyField(
         "models.Mediator", related_name="cases", null=True, on_delete=fields.SET_NULL
     )
-    parties = fields.JSONField(default=list, description="Confidential: names, phones, id numbers")
+    mediator_id: int | None
+    parties: fields.JSONField[list[dict[str, str]]] = fields.JSONField(
+        default=list, description="Confidential: names, phones, id numbers"
+    )
     outcome = fields.TextField(default="", description="Settlement terms or why mediation failed")
     updated_at = fields.DatetimeField(auto_now=True, db_index=True)
 
@@ -140,10 +168,14 @@ class MediationCase(CaseLinked, StatefulModel):
 class MediationSession(CaseLinked):
     """One mediation session of a case: date and notes."""
 
-    case = fields.ForeignKeyField("models.MediationCase", related_name="sessions", on_delete=fields.CASCADE)
+    case: fields.ForeignKeyRelation[MediationCase] = fields.ForeignKeyField(
+        "models.MediationCase", related_name="sessions", on_delete=fields.CASCADE
+    )
+    case_id: int
     held_on = fields.DateField()
     notes = fields.TextField(default="")
     recorded_by = person_ref("recorded_sessions")
+    recorded_by_id: int | None
 
     class Meta:
         table = "mediation_session"
@@ -152,7 +184,10 @@ class MediationSession(CaseLinked):
 class Referral(CaseLinked, StatefulModel):
     """A case referred to a workstation (诉调对接): pending, accepted, returned or closed."""
 
-    case = fields.ForeignKeyField("models.MediationCase", related_name="referrals", on_delete=fields.CASCADE)
+    case: fields.ForeignKeyRelation[MediationCase] = fields.ForeignKeyField(
+        "models.MediationCase", related_name="referrals", on_delete=fields.CASCADE
+    )
+    case_id: int
     status = fields.CharEnumField(ReferralStatus, max_length=16, default=ReferralStatus.PENDING)
     return_reason = fields.TextField(default="")
     outcome = fields.CharEnumField(ReferralOutcome, max_length=32, null=True)
@@ -166,8 +201,10 @@ class Referral(CaseLinked, StatefulModel):
 class MediationEvent(EventRecord):
     """One step in a case's history (its referrals included), with the case's link columns."""
 
-    case = history_of("models.MediationCase")
-    referral = history_of("models.Referral", null=True)
+    case: fields.ForeignKeyRelation[MediationCase] = history_of("models.MediationCase")
+    case_id: int
+    referral: fields.ForeignKeyNullableRelation[Referral] = history_of("models.Referral", null=True)
+    referral_id: int | None
     assignee_id = fields.IntField(null=True, db_index=True, description="Person id of the mediator in charge")
     workstation_id = fields.IntField(null=True, db_index=True, description="Workstation referred to")
     court_id = fields.IntField(null=True, db_index=True, description="Court of that workstation")
@@ -181,13 +218,17 @@ class OutreachEvent(ScopedModel):
 
     workstation_id = fields.IntField(db_index=True, description="Workstation that ran it")
     court_id = fields.IntField(null=True, db_index=True, description="Court of that workstation")
-    unit = fields.ForeignKeyField("models.OrgUnit", related_name="outreach_events", on_delete=fields.RESTRICT)
+    unit: fields.ForeignKeyRelation[OrgUnit] = fields.ForeignKeyField(
+        "models.OrgUnit", related_name="outreach_events", on_delete=fields.RESTRICT
+    )
+    unit_id: int
     title = fields.CharField(max_length=200)
     topic = fields.CharField(max_length=64, default="", description="Law discussed, e.g. 民法典")
     held_at = fields.DatetimeField(db_index=True)
     place = fields.CharField(max_length=200, default="")
     attendance = fields.IntField(default=0, description="Residents reached")
     recorded_by = person_ref("recorded_outreach")
+    recorded_by_id: int | None
 
     class Meta:
         table = "outreach_event"
@@ -202,6 +243,7 @@ class LegalConsultation(ScopedModel):
     answer = fields.TextField(default="")
     asked_on = fields.DateField()
     answered_by = person_ref("answered_consultations")
+    answered_by_id: int | None
 
     class Meta:
         table = "legal_consultation"

@@ -1,5 +1,7 @@
 """The org hierarchy: street (街道) → community (社区) / village (村) → grid (网格)."""
 
+from __future__ import annotations
+
 from enum import StrEnum
 
 from tortoise import fields
@@ -31,11 +33,13 @@ ALLOWED_PARENT: dict[UnitKind, tuple[UnitKind | None, ...]] = {
 class OrgUnit(Model):
     """A street, community, village or grid, path is its materialised path."""
 
+    id: int  # the primary key Tortoise adds
     kind = fields.CharEnumField(UnitKind, max_length=16)
     name = fields.CharField(max_length=128)
-    parent = fields.ForeignKeyField(
+    parent: fields.ForeignKeyNullableRelation[OrgUnit] = fields.ForeignKeyField(
         "models.OrgUnit", related_name="children", null=True, on_delete=fields.RESTRICT
     )
+    parent_id: int | None
     path = fields.CharField(max_length=255, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 

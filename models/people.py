@@ -1,9 +1,16 @@
 """People, their role assignments and their API tokens."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from tortoise import fields
 from tortoise.models import Model
 
 from models.base import ScopedModel
+
+if TYPE_CHECKING:
+    from models.org import OrgUnit
 
 
 class Person(ScopedModel):
@@ -13,9 +20,10 @@ class Person(ScopedModel):
     name = fields.CharField(max_length=64)
     phone = fields.CharField(max_length=32, null=True)
     address = fields.CharField(max_length=255, null=True)
-    home_unit = fields.ForeignKeyField(
+    home_unit: fields.ForeignKeyNullableRelation[OrgUnit] = fields.ForeignKeyField(
         "models.OrgUnit", related_name="people", null=True, on_delete=fields.RESTRICT
     )
+    home_unit_id: int | None
 
     class Meta:
         table = "person"
@@ -24,11 +32,16 @@ class Person(ScopedModel):
 class RoleAssignment(Model):
     """Person P holds role R in the scope of org unit U (a Casbin g line in data)."""
 
-    person = fields.ForeignKeyField("models.Person", related_name="assignments", on_delete=fields.CASCADE)
+    id: int  # the primary key Tortoise adds
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="assignments", on_delete=fields.CASCADE
+    )
+    person_id: int
     role = fields.CharField(max_length=32)
-    unit = fields.ForeignKeyField(
+    unit: fields.ForeignKeyNullableRelation[OrgUnit] = fields.ForeignKeyField(
         "models.OrgUnit", related_name="assignments", null=True, on_delete=fields.RESTRICT
     )
+    unit_id: int | None
     scope_path = fields.CharField(max_length=255, description="Path of the unit, empty for the global scope")
     affiliation_kind = fields.CharField(
         max_length=32, null=True, description="Organisation acted for: workstation, court, alliance_unit"
@@ -44,7 +57,11 @@ class RoleAssignment(Model):
 class ApiToken(Model):
     """A bearer token. Only its SHA-256 is stored, revoking sets revoked_at."""
 
-    person = fields.ForeignKeyField("models.Person", related_name="tokens", on_delete=fields.CASCADE)
+    id: int  # the primary key Tortoise adds
+    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
+        "models.Person", related_name="tokens", on_delete=fields.CASCADE
+    )
+    person_id: int
     token_hash = fields.CharField(max_length=64, unique=True)
     label = fields.CharField(max_length=64, default="")
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TypeVar
 
 from tortoise.expressions import Q
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
 
 from policies import vocabulary
 from policies.loader import LoadedPolicy
 from policies.relations import ALL, RELATIONS, Facts, Grant
 from policies.resources import RESOURCES
+
+MODEL = TypeVar("MODEL", bound=Model)
 
 
 @dataclass(frozen=True)
@@ -65,8 +69,8 @@ class Plan:
             return ALL
         return Q(*parts, join_type=Q.OR) if len(parts) > 1 else parts[0]
 
-    def apply(self, queryset: Any) -> Any:
-        """``queryset`` narrowed to the rows the plan reaches (a Tortoise QuerySet)."""
+    def apply(self, queryset: QuerySet[MODEL]) -> QuerySet[MODEL]:
+        """``queryset`` narrowed to the rows the plan reaches."""
         condition = self.condition()
         if condition is None:
             return queryset.filter(id__in=[])

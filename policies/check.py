@@ -23,6 +23,7 @@ from policies.loader import (
     LoadedPolicy,
     ParsedPolicy,
     PolicyError,
+    Rule,
     build_enforcer,
     parse_policy,
 )
@@ -68,7 +69,7 @@ class CheckReport:
     changes: list[str] = field(default_factory=list)
     tests_run: int = 0
     version: str | None = None
-    authorizer: object | None = None  # the checked policies.authorizer.Authorizer, when ok
+    authorizer: Authorizer | None = None  # the checked policy, when ok
 
     @property
     def ok(self) -> bool:
@@ -151,7 +152,7 @@ def check_rules(parsed: ParsedPolicy) -> list[str]:
     """Rules that can never match, and rules that a broader rule makes redundant."""
     problems = []
     inherited = _inherited_roles(parsed)
-    by_key: dict[tuple[str, str, str], list] = {}
+    by_key: dict[tuple[str, str, str], list[Rule]] = {}
     for rule in parsed.rules:
         where = f"{POLICY_FILE}:{rule.line}"
         if rule.relation in OWNER_RELATIONS and RESOURCES[rule.resource].owner_column is None:

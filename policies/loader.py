@@ -14,11 +14,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import casbin
 from casbin import persist
 
 from policies import vocabulary
+from policies.relations import Facts, Grant
+
+if TYPE_CHECKING:
+    from casbin.model import Model as CasbinModel
+
+# The ``relation`` function of the matcher (``policies.relations.relation_matcher``):
+# Casbin calls it with the rule's relation kind and the request's ``r.scope`` and ``r.res``.
+RelationMatcher = Callable[[str, Grant, Facts], bool]
 
 # Casbin prints the whole model and policy at INFO while an enforcer is built.
 logging.getLogger("casbin").setLevel(logging.WARNING)
@@ -190,7 +199,7 @@ def _check_links(links: list[RoleLink], filename: str) -> list[str]:
         parents.setdefault(link.member, []).append(link)
     problems = []
     for start in parents:
-        stack = [(start, (start,))]
+        stack: list[tuple[str, tuple[str, ...]]] = [(start, (start,))]
         while stack:
             role, trail = stack.pop()
             for link in parents.get(role, []):
@@ -215,14 +224,14 @@ class _ParsedAdapter(persist.Adapter):
     def __init__(self, parsed: ParsedPolicy):
         self.parsed = parsed
 
-    def load_policy(self, model):
+    def load_policy(self, model: CasbinModel) -> None:
         for rule in self.parsed.rules:
             model.add_policy("p", "p", [rule.role, rule.resource, rule.action, rule.relation])
         for link in self.parsed.links:
             model.add_policy("g", "g", [link.member, link.parent])
 
 
-def build_enforcer(parsed: ParsedPolicy, relation: Callable[[str, object, object], bool]) -> casbin.Enforcer:
+def build_enforcer(parsed: ParsedPolicy, relation: RelationMatcher) -> casbin.Enforcer:
     """A fresh enforcer for ``parsed`` with the ``relation`` matcher function registered."""
     try:
         model = casbin.Enforcer.new_model(text=parsed.model_text)
@@ -246,6 +255,6 @@ class LoadedPolicy:
         return self.parsed.version
 
 
-def load_policy(directory: Path, relation: Callable[[str, object, object], bool]) -> LoadedPolicy:
+def load_policy(directory: Path, relation: RelationMatcher) -> LoadedPolicy:
     parsed = parse_policy(directory)
     return LoadedPolicy(build_enforcer(parsed, relation), parsed, datetime.now(UTC))

@@ -42,7 +42,7 @@ class Facts:
     links: frozenset[tuple[str, int]] = frozenset()
 
     @classmethod
-    def of(cls, obj: Any, resource: str) -> Facts:
+    def of(cls, obj: object, resource: str) -> Facts:
         """The facts of a stored object of ``resource`` (its declared columns)."""
         facts = RESOURCES[resource]
         links = frozenset(
@@ -57,11 +57,18 @@ class Facts:
 ALL = Q()  # a condition that matches every row
 
 
+def _where(lookup: str, value: object) -> Q:
+    """The condition ``lookup`` (a column, or a column and a Tortoise lookup such as
+    ``scope_path__in``) on ``value``."""
+    filters: dict[str, Any] = {lookup: value}  # Q's keyword arguments are its filters
+    return Q(**filters)
+
+
 def under_condition(column: str, scope: str) -> Q:
     """``column`` is ``scope`` or below it, by whole path segments."""
     if scope == scopes.GLOBAL:
         return ALL
-    return Q(**{column: scope}) | Q(**{f"{column}__startswith": scope + "/"})
+    return _where(column, scope) | _where(f"{column}__startswith", scope + "/")
 
 
 @dataclass(frozen=True)
@@ -71,7 +78,7 @@ class Relation:
 
 
 def _owner_condition(grant: Grant, facts: ResourceFacts) -> Q | None:
-    return None if facts.owner_column is None else Q(**{facts.owner_column: grant.actor_id})
+    return None if facts.owner_column is None else _where(facts.owner_column, grant.actor_id)
 
 
 def _own_in_scope_condition(grant: Grant, facts: ResourceFacts) -> Q | None:
@@ -83,16 +90,16 @@ def _affiliated_condition(grant: Grant, facts: ResourceFacts) -> Q | None:
     if grant.affiliation is None or grant.affiliation[0] not in facts.links:
         return None
     kind, value = grant.affiliation
-    return Q(**{facts.links[kind]: value})
+    return _where(facts.links[kind], value)
 
 
 def _assigned_condition(grant: Grant, facts: ResourceFacts) -> Q | None:
     column = facts.links.get("assignee")
-    return None if column is None else Q(**{column: grant.actor_id})
+    return None if column is None else _where(column, grant.actor_id)
 
 
 def _contains_scope_condition(grant: Grant, facts: ResourceFacts) -> Q | None:
-    return Q(**{f"{facts.scope_column}__in": scopes.ancestors(grant.path)}) if grant.path else None
+    return _where(f"{facts.scope_column}__in", scopes.ancestors(grant.path)) if grant.path else None
 
 
 RELATIONS: dict[str, Relation] = {

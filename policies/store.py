@@ -18,10 +18,14 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from policies.authorizer import Authorizer
 from policies.check import check_directory
 from policies.loader import MODEL_FILE, POLICY_FILE, PolicyError, read_version
+
+if TYPE_CHECKING:
+    from watchfiles import Change
 
 log = logging.getLogger("bandeng.policy")
 
@@ -121,7 +125,7 @@ class PolicyStore:
         converges."""
         from watchfiles import awatch
 
-        def relevant(change, path: str) -> bool:
+        def relevant(change: Change, path: str) -> bool:
             return Path(path).name in WATCHED
 
         log.info("watching %s for policy changes", self.directory)

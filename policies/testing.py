@@ -27,14 +27,15 @@ from pathlib import Path
 import yaml
 
 from policies import vocabulary
-from policies.authorizer import Actor, Assignment
+from policies.authorizer import Actor, Assignment, Authorizer
 from policies.relations import Facts
 
 # The C loader when libyaml is there (reloads run these tests on every policy change).
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 ME, SOMEONE = 1, 2
-OWNERS = {"me": ME, "someone": SOMEONE, "none": None}
+PEOPLE = {"me": ME, "someone": SOMEONE}
+OWNERS: dict[str, int | None] = {**PEOPLE, "none": None}
 FIELDS = {"name", "role", "scope", "resource", "action", "object", "expect"}
 OPTIONAL = {"scope", "affiliation"}
 
@@ -44,7 +45,7 @@ def _link(text: str) -> tuple[str, int]:
     kind, _, value = str(text).partition("/")
     if not kind or not value:
         raise ValueError(f"{text!r} is not kind/id")
-    return kind, OWNERS[value] if value in ("me", "someone") else int(value)
+    return kind, PEOPLE[value] if value in PEOPLE else int(value)
 
 
 @dataclass(frozen=True)
@@ -156,7 +157,7 @@ def _check_case(raw: object) -> str | None:
     return None
 
 
-def run_cases(authorizer, cases: list[PolicyCase]) -> list[str]:
+def run_cases(authorizer: Authorizer, cases: list[PolicyCase]) -> list[str]:
     """Failures as ``file:line: message``; an empty list means every case passed."""
     failures = []
     for case in cases:

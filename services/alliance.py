@@ -45,13 +45,13 @@ async def create_alliance_unit(
     auth.require("AllianceUnit", "create", Facts(unit.path))
     if unit.kind == UnitKind.GRID:
         raise BadUserInput("Alliances are signed with a street or a community.", argument="unitId")
-    values = {
-        "name": clean_text(name, "name", 128),
-        "kind": _kind(kind),
-        "contact": clean_text(contact, "contact", 128, required=False),
-    }
+    name = clean_text(name, "name", 128)
+    kind = _kind(kind)
+    contact = clean_text(contact, "contact", 128, required=False)
     async with workflow.command() as done:
-        return done(await AllianceUnit.create(unit=unit, scope_path=unit.path, **values))
+        return done(
+            await AllianceUnit.create(unit=unit, scope_path=unit.path, name=name, kind=kind, contact=contact)
+        )
 
 
 async def update_alliance_unit(

@@ -4,6 +4,9 @@
 decisions on single objects; this module binds it to the tables: a resource's rows are
 those of the model with the resource's name (``models``), and every read goes through
 the plan, so a list, a count, a cursor, a nested field and a lookup never disagree.
+
+A resource is named by a string, so its rows are typed ``Any`` here (``QuerySet[Any]``):
+they are instances of ``model_of(resource)``, which the caller knows by name.
 """
 
 from __future__ import annotations
@@ -69,13 +72,13 @@ class RequestAuth:
             plan = self._plans[key] = self.authorizer.plan(self.actor, resource, action)
         return plan
 
-    def visible(self, resource: str, queryset: QuerySet | None = None) -> QuerySet:
+    def visible(self, resource: str, queryset: QuerySet[Any] | None = None) -> QuerySet[Any]:
         """Rows of ``resource`` the actor may read, as a query (never filtered after)."""
         if queryset is None:
             queryset = model_of(resource).all()
         return self.plan(resource, "read").apply(queryset)
 
-    def listing(self, resource: str, /, **conditions: Any) -> QuerySet:
+    def listing(self, resource: str, /, **conditions: Any) -> QuerySet[Any]:
         """Root lists and lookups: like ``visible``, but a role with no read rule at all
         for the resource gets FORBIDDEN (it says nothing about the data, only the policy).
         Nested fields use ``visible`` and simply come back empty. ``conditions`` narrow
@@ -84,15 +87,16 @@ class RequestAuth:
             raise Forbidden(f"Your roles may not read {resource}.", resource=resource, action="read")
         return self.visible(resource).filter(**{k: v for k, v in conditions.items() if v is not None})
 
-    async def get_visible(self, resource: str, object_id: int | str, argument: str = "id") -> Any:
-        """One object if the actor may read it; otherwise NOT_FOUND, the same for both cases."""
+    async def get_visible(self, resource: str, object_id: object, argument: str = "id") -> Any:
+        """One object if the actor may read it; otherwise NOT_FOUND, the same for both cases.
+        ``object_id`` is the id as the client sent it (BAD_USER_INPUT when it is not an id)."""
         key = parse_id(object_id, argument)
         row = await self.listing(resource).filter(id=key).first()
         if row is None:
             raise NotFound(f"No {resource} with id {key} that you can see.")
         return row
 
-    def may_read_field(self, field_resource: str, obj: Any) -> bool:
+    def may_read_field(self, field_resource: str, obj: object) -> bool:
         """Field-level rules (``Person.contact`` ...), decided in this one place: the
         plan's predicate on the object's facts, computed once per request. Callers
         answer ``null`` for a denied field (documented on the field)."""

@@ -161,7 +161,7 @@ async def _prepare_new(call: StepCall) -> None:
     call.event_action = "submitted"
 
 
-def _with_note(required: bool = False, **changes: Any):
+def _with_note(required: bool = False, **changes: Any) -> workflow.Hook:
     """A step whose only input is its note (``required`` for reject, escalate, supervise)."""
 
     async def prepare(call: StepCall) -> None:

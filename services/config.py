@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from starlette.config import Config
 
@@ -37,7 +38,8 @@ class Settings:
     log_level: str = "INFO"
     watch_policy: bool = True
 
-    def with_overrides(self, **changes: object) -> Settings:
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` (field names and values) applied."""
         return replace(self, **changes)
 
 
@@ -62,7 +64,7 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
     )
 
 
-def tortoise_config(database_url: str) -> dict:
+def tortoise_config(database_url: str) -> dict[str, Any]:
     """The Tortoise config for one database URL; migrations live in ``models.migrations``."""
     return {
         "connections": {"default": database_url},

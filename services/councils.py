@@ -197,7 +197,7 @@ MEETING_INPUTS = (
 
 def _meeting_step(
     action: str, sources: Iterable[MeetingStatus], target: MeetingStatus, description: str, **kw: Any
-):
+) -> workflow.Step:
     return step(
         action,
         sources,
@@ -307,7 +307,9 @@ TOPIC_INPUTS = (
 )
 
 
-def _topic_step(action: str, sources: Iterable[TopicStatus], target: TopicStatus, description: str):
+def _topic_step(
+    action: str, sources: Iterable[TopicStatus], target: TopicStatus, description: str
+) -> workflow.Step:
     return step(
         action, sources, target, "update", description, inputs=TOPIC_INPUTS, prepare=_prepare_topic_step
     )
@@ -358,7 +360,9 @@ async def _locate_task(call: StepCall) -> Facts:
     person = await auth.get_visible("Person", person_id, "ownerPersonId") if person_id else None
     unit_id = call.arg("alliance_unit_id")
     unit = await auth.get_visible("AllianceUnit", unit_id, "allianceUnitId") if unit_id else None
-    scope_path = topic.scope_path if topic is not None else concern.scope_path
+    origin = topic if topic is not None else concern
+    assert origin is not None  # a topic or a concern was named (checked above)
+    scope_path = origin.scope_path
     call.context.update(topic=topic, concern=concern, person=person, unit=unit, scope_path=scope_path)
     links = ([("alliance_unit", unit.id)] if unit else []) + ([("assignee", person.id)] if person else [])
     return Facts(scope_path, None, frozenset(links))

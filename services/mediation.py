@@ -17,7 +17,7 @@ assigned mediator), ``escalate`` (escalate, refer: secretaries and street offici
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from tortoise.queryset import QuerySet
 
@@ -159,7 +159,15 @@ def _parties(parties: list[dict[str, Any]]) -> list[dict[str, str]]:
     return cleaned
 
 
-def case_links(case: MediationCase) -> dict[str, int | None]:
+class CaseLinks(TypedDict):
+    """The columns a case's children copy, so the same people see them."""
+
+    assignee_id: int | None
+    workstation_id: int | None
+    court_id: int | None
+
+
+def case_links(case: MediationCase) -> CaseLinks:
     """The columns a case's children copy, so the same people see them."""
     return {"assignee_id": case.assignee_id, "workstation_id": case.workstation_id, "court_id": case.court_id}
 
@@ -175,7 +183,10 @@ async def _sync_case_links(call: StepCall) -> None:
 
 async def check_served(workstation: Workstation, path: str, argument: str) -> None:
     """The workstation serves the community or village that contains ``path``."""
-    served = await WorkstationUnit.filter(workstation_id=workstation.id).values_list("unit__path", flat=True)
+    # flat=True gives the values themselves; Tortoise's stub says tuples
+    served: list[str] = await WorkstationUnit.filter(  # type: ignore[assignment]
+        workstation_id=workstation.id
+    ).values_list("unit__path", flat=True)
     if not any(scopes.is_under(path, unit_path) for unit_path in served):
         raise BadUserInput("That workstation does not serve this community.", argument=argument)
 
@@ -213,7 +224,7 @@ async def _prepare_new_case(call: StepCall) -> None:
     call.event_action = "opened"
 
 
-def _with_note(required: bool = False, outcome: bool = False):
+def _with_note(required: bool = False, outcome: bool = False) -> workflow.Hook:
     async def prepare(call: StepCall) -> None:
         call.take_note(required=required)
         if outcome:
@@ -491,10 +502,8 @@ async def record_consultation(
 ) -> LegalConsultation:
     """A resident's legal question answered at the workstation (logged without their identity)."""
     workstation, unit = await _served_unit(auth, workstation_id, unit_id, "LegalConsultation")
-    values = {
-        "question": _text(question, "question", 4000),
-        "answer": _text(answer, "answer", 4000, required=False),
-    }
+    question = _text(question, "question", 4000)
+    answer = _text(answer, "answer", 4000, required=False)
     async with workflow.command() as done:
         return done(
             await LegalConsultation.create(
@@ -503,6 +512,7 @@ async def record_consultation(
                 scope_path=unit.path,
                 asked_on=asked_on,
                 answered_by_id=auth.actor.person_id,
-                **values,
+                question=question,
+                answer=answer,
             )
         )

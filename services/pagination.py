@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass
+from typing import Any
 
 from tortoise.queryset import QuerySet
 
@@ -41,10 +42,10 @@ def decode_cursor(cursor: str) -> int:
 
 @dataclass
 class Page:
-    rows: list
+    rows: list[Any]
     has_next_page: bool
     has_previous_page: bool
-    filtered: QuerySet
+    filtered: QuerySet[Any]
 
     @property
     def start_cursor(self) -> str | None:
@@ -59,7 +60,7 @@ class Page:
 
 
 async def paginate(
-    queryset: QuerySet,
+    queryset: QuerySet[Any],
     *,
     first: int | None,
     after: str | None,

@@ -25,7 +25,10 @@ async def visible_people(
     if unit_id is not None:
         # The unit's path is only used to narrow an already-authorized query, so an
         # out-of-scope unit yields an empty list, not an error that confirms it exists.
-        path = await OrgUnit.filter(id=unit_id).first().values_list("path", flat=True)
+        # flat=True gives the value itself (None without a row); Tortoise's stub says a tuple
+        path: str | None = await (  # type: ignore[assignment]
+            OrgUnit.filter(id=unit_id).first().values_list("path", flat=True)
+        )
         query = query.filter(under_condition("scope_path", path)) if path else query.filter(id__in=[])
     if search:
         query = query.filter(name__icontains=search)

@@ -127,7 +127,11 @@ async def children_of(
     return [grouped.get(i, []) for i in parent_ids]
 
 
-Narrow = Callable[[QuerySet, Any, RequestAuth], QuerySet]
+# A filter that is a function: of the query (the visible rows of the listing's resource),
+# the value given and the caller, e.g. ``_overdue(query: QuerySet[Concern], overdue: bool, auth)``.
+Narrow = Callable[[QuerySet[Any], Any, RequestAuth], QuerySet[Any]]
+# A filter: a column lookup, a lookup and a conversion of the value, or a function.
+Filter = str | tuple[str, Callable[[Any], Any]] | Narrow
 
 
 @dataclass(frozen=True)
@@ -139,9 +143,9 @@ class Listing:
     a filter left out (``None``) is not applied."""
 
     resource: str
-    filters: Mapping[str, str | tuple[str, Callable[[Any], Any]] | Narrow] = field(default_factory=dict)
+    filters: Mapping[str, Filter] = field(default_factory=dict)
 
-    def __call__(self, auth: RequestAuth, **values: Any) -> QuerySet:
+    def __call__(self, auth: RequestAuth, **values: Any) -> QuerySet[Any]:
         query = auth.listing(self.resource)
         for name, value in values.items():
             how = self.filters[name]
@@ -156,8 +160,6 @@ class Listing:
         return query
 
 
-def listing(
-    resource: str, *columns: str, **filters: str | tuple[str, Callable[[Any], Any]] | Narrow
-) -> Listing:
+def listing(resource: str, *columns: str, **filters: Filter) -> Listing:
     """``Listing(resource, ...)``: each name in ``columns`` filters the column of that name."""
     return Listing(resource, {**{column: column for column in columns}, **filters})

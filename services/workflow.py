@@ -250,8 +250,10 @@ class Machine:
 
     def __post_init__(self) -> None:
         fields = self.model._meta.fields_map
-        if self.states is None:
-            object.__setattr__(self, "states", fields[self.state_field].enum_type)  # type: ignore[attr-defined]
+        states = self.states
+        if states is None:
+            states = fields[self.state_field].enum_type  # type: ignore[attr-defined]
+            object.__setattr__(self, "states", states)
         (link,) = (
             name
             for name in self.event_model._meta.fk_fields
@@ -264,7 +266,7 @@ class Machine:
             object.__setattr__(self, "id_input", column)
         names = [s.action for s in self.steps]
         assert len(names) == len(set(names)), f"{self.resource}: duplicate steps"
-        known = {_value(s) for s in self.states}
+        known = {_value(s) for s in states}
         actions = RESOURCES[self.resource].actions
         for s in self.steps:
             assert s.sources <= known and s.leads_to <= known, (self.resource, s.action)
@@ -554,6 +556,7 @@ async def record_event(
     """The one event writer: the object's scope, owner and link columns are copied onto
     the event, so the same people see the event as see the object."""
     event_model = machine.event_model
+    assert machine.event_keys is not None  # every machine has them after __post_init__
     keys = machine.event_keys(row)
     if inspect.isawaitable(keys):
         keys = await keys
