@@ -51,7 +51,7 @@ from models.councils import AgendaTopic, Attendance, Council, Meeting, MeetingSt
 from models.org import OrgUnit, UnitKind  # noqa: E402
 from models.people import ApiToken, Person, RoleAssignment  # noqa: E402
 from services import database, identity  # noqa: E402
-from services.concerns import CATEGORIES  # noqa: E402
+from services.concerns import CATEGORIES, OPEN  # noqa: E402
 from services.config import Settings  # noqa: E402
 from services.org import create_unit  # noqa: E402
 
@@ -153,6 +153,7 @@ class BenchWorld:
     demo_community_id: int = 0
     resident_grid_id: int = 0
     secretary_concern_ids: list[int] = field(default_factory=list)
+    open_concern_ids: list[int] = field(default_factory=list)  # a step can still be taken
     counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -321,6 +322,9 @@ async def add_bulk_data(world: seed.DemoWorld, args: argparse.Namespace, rng: ra
     bench.demo_community_id = world.units["fulu"].id
     bench.resident_grid_id = grids[0].id
     bench.secretary_concern_ids = concern_ids
+    bench.open_concern_ids = list(
+        await Concern.filter(id__in=concern_ids, status__in=list(OPEN)).values_list("id", flat=True)
+    )
     for model in (
         OrgUnit,
         Person,
@@ -432,6 +436,14 @@ def build_scenarios(bench: BenchWorld) -> list[Scenario]:
                     "location": "3 号楼",
                 }
             },
+        ),
+        Scenario(
+            "f",
+            "mutation superviseConcern (a workflow step)",
+            "street_official",
+            "mutation Urge($input: ConcernStepInput!) { superviseConcern(input: $input) "
+            "{ __typename ... on Concern { id supervisionCount } } }",
+            lambda i, r: {"input": {"concernId": str(r.choice(bench.open_concern_ids)), "note": "督办"}},
         ),
     ]
 

@@ -592,7 +592,9 @@ async def rate_meeting(
     meeting = await auth.get_visible("Meeting", meeting_id, "meetingId")
     auth.require("Rating", "create", Facts(meeting.scope_path, auth.actor.person_id))
     if meeting.status != M.CLOSED:
-        why = f"Outcomes are rated while the meeting is closed and under review; it is {meeting.status}."
+        why = (
+            f"Outcomes are rated while the meeting is closed, before it is reviewed; it is {meeting.status}."
+        )
         return MEETING.refusal(auth, meeting, "rate", why)
     if not 1 <= score <= 5:
         raise BadUserInput("`score` is 1 to 5.", argument="score")

@@ -8,7 +8,7 @@ a street official's those of their street: nobody counts what they could not lis
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from tortoise import connections
@@ -109,7 +109,7 @@ async def concern_figures(
         collected=await in_period.count(),
         resolved=await visible.filter(resolved_at__gte=since, resolved_at__lt=until).count(),
         closed=await closed.count(),
-        overdue_now=await visible.filter(Q(due_at__lt=datetime.now(UTC)), status__in=list(OPEN)).count(),
+        overdue_now=await visible.filter(Q(due_at__lt=auth.now()), status__in=list(OPEN)).count(),
         mean_hours_to_close=None if seconds is None else round(float(seconds) / 3600, 2),
         by_category=await by_category(visible, since, until),
     )
