@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from tortoise import fields
 
-from models.base import ScopedModel
+from models.base import ScopedModel, refers_to
 
 if TYPE_CHECKING:
     from models.org import OrgUnit
@@ -18,9 +18,7 @@ class AllianceUnit(ScopedModel):
 
     name = fields.CharField(max_length=128)
     kind = fields.CharField(max_length=32, description="state_company, institute, school, hospital ...")
-    unit: fields.ForeignKeyRelation[OrgUnit] = fields.ForeignKeyField(
-        "models.OrgUnit", related_name="alliance_units", on_delete=fields.RESTRICT
-    )
+    unit: fields.ForeignKeyRelation[OrgUnit] = refers_to("models.OrgUnit", "alliance_units")
     unit_id: int
     contact = fields.CharField(max_length=128, default="")
 

@@ -1,13 +1,13 @@
 """The audit log: every mutation and every denied request, with the policy version."""
 
 from tortoise import fields
-from tortoise.models import Model
+
+from models.base import Row
 
 
-class AuditRecord(Model):
+class AuditRecord(Row):
     """Who did (or was refused) what, on which object, under which policy version."""
 
-    id: int  # the primary key Tortoise adds
     at = fields.DatetimeField(auto_now_add=True, db_index=True)
     actor_id = fields.IntField(null=True, db_index=True, description="Person behind the token, if any")
     token_id = fields.IntField(null=True)

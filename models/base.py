@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
 from tortoise import fields
 from tortoise.models import Model
@@ -24,12 +24,34 @@ if TYPE_CHECKING:
 MODEL = TypeVar("MODEL", bound=Model)
 
 
+# How a row points at another, by what the link means. The declared type of the field says
+# which model it is (``meeting: fields.ForeignKeyRelation[Meeting] = part_of(...)``), and
+# ``<name>_id`` is annotated next to it for the type checker.
+
+
+def part_of(model: str, related_name: str) -> Any:
+    """The row belongs to that one and goes with it (a topic of its meeting)."""
+    return fields.ForeignKeyField(model, related_name=related_name, on_delete=fields.CASCADE)
+
+
+def refers_to(model: str, related_name: str, *, null: bool = False) -> Any:
+    """The row stands on that one, which cannot be deleted while the row exists (a
+    concern's grid, a workstation's court)."""
+    if null:
+        return fields.ForeignKeyField(model, related_name=related_name, null=True, on_delete=fields.RESTRICT)
+    return fields.ForeignKeyField(model, related_name=related_name, on_delete=fields.RESTRICT)
+
+
+def mentions(model: str, related_name: str) -> Any:
+    """The row names that one but outlives it, then naming nothing (the concern a topic
+    came from, the mediator of a case)."""
+    return fields.ForeignKeyField(model, related_name=related_name, null=True, on_delete=fields.SET_NULL)
+
+
 def person_ref(related_name: str) -> fields.ForeignKeyNullableRelation[Person]:
     """A person the record names but does not belong to (who recorded it, who decided):
     the record stays when the person is deleted, naming nobody."""
-    return fields.ForeignKeyField(
-        "models.Person", related_name=related_name, null=True, on_delete=fields.SET_NULL
-    )
+    return mentions("models.Person", related_name)
 
 
 @overload
@@ -51,10 +73,19 @@ def history_of(
     return fields.ForeignKeyField(model, related_name="events", null=False, on_delete=fields.CASCADE)
 
 
-class ScopedModel(Model):
+class Row(Model):
+    """Any table of ours: Tortoise adds the integer primary key ``id`` (declared here once,
+    for the type checker)."""
+
+    id: int
+
+    class Meta:
+        abstract = True
+
+
+class ScopedModel(Row):
     """A record that knows its scope (and, where it has one, its owning person)."""
 
-    id: int  # the primary key Tortoise adds
     scope_path = fields.CharField(
         max_length=255, db_index=True, description="Materialised path of the owning org unit"
     )

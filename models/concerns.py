@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from tortoise import fields
 
-from models.base import EventRecord, StatefulModel, history_of, person_ref
+from models.base import EventRecord, StatefulModel, history_of, mentions, person_ref, refers_to
 
 if TYPE_CHECKING:
     from models.org import OrgUnit
@@ -45,13 +45,9 @@ class Concern(StatefulModel):
     scope_path the grid it was raised in (it stays there when the matter is escalated)."""
 
     kind = fields.CharEnumField(ConcernKind, max_length=16, default=ConcernKind.CONCERN, db_index=True)
-    unit: fields.ForeignKeyRelation[OrgUnit] = fields.ForeignKeyField(
-        "models.OrgUnit", related_name="concerns", on_delete=fields.RESTRICT
-    )
+    unit: fields.ForeignKeyRelation[OrgUnit] = refers_to("models.OrgUnit", "concerns")
     unit_id: int
-    raised_by: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
-        "models.Person", related_name="concerns", on_delete=fields.RESTRICT
-    )
+    raised_by: fields.ForeignKeyRelation[Person] = refers_to("models.Person", "concerns")
     raised_by_id: int
     recorded_by = person_ref("recorded_concerns")
     recorded_by_id: int | None
@@ -69,9 +65,7 @@ class Concern(StatefulModel):
     due_at = fields.DatetimeField(
         null=True, db_index=True, description="When the category's due time runs out"
     )
-    duplicate_of: fields.ForeignKeyNullableRelation[Concern] = fields.ForeignKeyField(
-        "models.Concern", related_name="duplicates", null=True, on_delete=fields.SET_NULL
-    )
+    duplicate_of: fields.ForeignKeyNullableRelation[Concern] = mentions("models.Concern", "duplicates")
     duplicate_of_id: int | None
     assignee = person_ref("assigned_concerns")
     assignee_id: int | None

@@ -8,9 +8,18 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from tortoise import fields
-from tortoise.models import Model
 
-from models.base import EventRecord, ScopedModel, StatefulModel, history_of, person_ref
+from models.base import (
+    EventRecord,
+    Row,
+    ScopedModel,
+    StatefulModel,
+    history_of,
+    mentions,
+    part_of,
+    person_ref,
+    refers_to,
+)
 
 if TYPE_CHECKING:
     from models.alliance import AllianceUnit
@@ -63,9 +72,7 @@ class Council(ScopedModel):
 
     name = fields.CharField(max_length=128)
     description = fields.TextField(default="")
-    unit: fields.ForeignKeyRelation[OrgUnit] = fields.ForeignKeyField(
-        "models.OrgUnit", related_name="councils", on_delete=fields.RESTRICT
-    )
+    unit: fields.ForeignKeyRelation[OrgUnit] = refers_to("models.OrgUnit", "councils")
     unit_id: int
 
     class Meta:
@@ -75,9 +82,7 @@ class Council(ScopedModel):
 class Meeting(StatefulModel):
     """One sitting of a council: a time, a place, topics and attendees."""
 
-    council: fields.ForeignKeyRelation[Council] = fields.ForeignKeyField(
-        "models.Council", related_name="meetings", on_delete=fields.CASCADE
-    )
+    council: fields.ForeignKeyRelation[Council] = part_of("models.Council", "meetings")
     council_id: int
     title = fields.CharField(max_length=200)
     starts_at = fields.DatetimeField(db_index=True)
@@ -97,15 +102,11 @@ class Meeting(StatefulModel):
 class AgendaTopic(StatefulModel):
     """A topic on a meeting's agenda, raised by a resident or from a concern."""
 
-    meeting: fields.ForeignKeyRelation[Meeting] = fields.ForeignKeyField(
-        "models.Meeting", related_name="topics", on_delete=fields.CASCADE
-    )
+    meeting: fields.ForeignKeyRelation[Meeting] = part_of("models.Meeting", "topics")
     meeting_id: int
     title = fields.CharField(max_length=200)
     description = fields.TextField(default="")
-    concern: fields.ForeignKeyNullableRelation[Concern] = fields.ForeignKeyField(
-        "models.Concern", related_name="topics", null=True, on_delete=fields.SET_NULL
-    )
+    concern: fields.ForeignKeyNullableRelation[Concern] = mentions("models.Concern", "topics")
     concern_id: int | None
     raised_by = person_ref("raised_topics")
     raised_by_id: int | None
@@ -123,13 +124,9 @@ class AgendaTopic(StatefulModel):
 class Attendance(ScopedModel):
     """A person's attendance at a meeting, owner_id is the attendee."""
 
-    meeting: fields.ForeignKeyRelation[Meeting] = fields.ForeignKeyField(
-        "models.Meeting", related_name="attendance", on_delete=fields.CASCADE
-    )
+    meeting: fields.ForeignKeyRelation[Meeting] = part_of("models.Meeting", "attendance")
     meeting_id: int
-    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
-        "models.Person", related_name="attendance", on_delete=fields.CASCADE
-    )
+    person: fields.ForeignKeyRelation[Person] = part_of("models.Person", "attendance")
     person_id: int
     capacity = fields.CharField(max_length=32, default="resident")
     present = fields.BooleanField(default=True)
@@ -141,16 +138,13 @@ class Attendance(ScopedModel):
         unique_together = (("meeting", "person"),)
 
 
-class MeetingUnit(Model):
+class MeetingUnit(Row):
     """An alliance unit present at a meeting (recorded when the meeting is closed)."""
 
-    id: int  # the primary key Tortoise adds
-    meeting: fields.ForeignKeyRelation[Meeting] = fields.ForeignKeyField(
-        "models.Meeting", related_name="present_units", on_delete=fields.CASCADE
-    )
+    meeting: fields.ForeignKeyRelation[Meeting] = part_of("models.Meeting", "present_units")
     meeting_id: int
-    alliance_unit: fields.ForeignKeyRelation[AllianceUnit] = fields.ForeignKeyField(
-        "models.AllianceUnit", related_name="meetings_attended", on_delete=fields.CASCADE
+    alliance_unit: fields.ForeignKeyRelation[AllianceUnit] = part_of(
+        "models.AllianceUnit", "meetings_attended"
     )
     alliance_unit_id: int
 
@@ -178,16 +172,14 @@ class Task(StatefulModel):
     """Work that a decision (or a concern) gives to a person, an alliance unit or a volunteer."""
 
     title = fields.CharField(max_length=200)
-    topic: fields.ForeignKeyNullableRelation[AgendaTopic] = fields.ForeignKeyField(
-        "models.AgendaTopic", related_name="tasks", null=True, on_delete=fields.SET_NULL
-    )
+    topic: fields.ForeignKeyNullableRelation[AgendaTopic] = mentions("models.AgendaTopic", "tasks")
     topic_id: int | None
     concern_id = fields.IntField(null=True, db_index=True, description="The concern this task comes from")
     owner_kind = fields.CharEnumField(TaskOwnerKind, max_length=16)
     owner_person = person_ref("tasks_owned")
     owner_person_id: int | None
-    alliance_unit: fields.ForeignKeyNullableRelation[AllianceUnit] = fields.ForeignKeyField(
-        "models.AllianceUnit", related_name="tasks", null=True, on_delete=fields.RESTRICT
+    alliance_unit: fields.ForeignKeyNullableRelation[AllianceUnit] = refers_to(
+        "models.AllianceUnit", "tasks", null=True
     )
     alliance_unit_id: int | None
     volunteer_name = fields.CharField(max_length=64, default="")
@@ -217,9 +209,7 @@ class TaskEvent(EventRecord):
 class Rating(ScopedModel):
     """A resident's rating (1-5) of a meeting's outcome, owner_id is the rater."""
 
-    meeting: fields.ForeignKeyRelation[Meeting] = fields.ForeignKeyField(
-        "models.Meeting", related_name="ratings", on_delete=fields.CASCADE
-    )
+    meeting: fields.ForeignKeyRelation[Meeting] = part_of("models.Meeting", "ratings")
     meeting_id: int
     score = fields.SmallIntField()
     comment = fields.TextField(default="")
@@ -232,9 +222,7 @@ class Rating(ScopedModel):
 class Vote(StatefulModel):
     """An anonymous vote on a topic with a threshold rule. Only tallies are stored."""
 
-    topic: fields.ForeignKeyRelation[AgendaTopic] = fields.ForeignKeyField(
-        "models.AgendaTopic", related_name="votes", on_delete=fields.CASCADE
-    )
+    topic: fields.ForeignKeyRelation[AgendaTopic] = part_of("models.AgendaTopic", "votes")
     topic_id: int
     question = fields.CharField(max_length=200)
     threshold_choice = fields.CharEnumField(VoteChoice, max_length=16)
@@ -251,13 +239,10 @@ class Vote(StatefulModel):
         table = "vote"
 
 
-class VoteParticipation(Model):
+class VoteParticipation(Row):
     """Who has voted, only to refuse a second ballot. Never linked to a choice."""
 
-    id: int  # the primary key Tortoise adds
-    vote: fields.ForeignKeyRelation[Vote] = fields.ForeignKeyField(
-        "models.Vote", related_name="participations", on_delete=fields.CASCADE
-    )
+    vote: fields.ForeignKeyRelation[Vote] = part_of("models.Vote", "participations")
     vote_id: int
     voter_id = fields.IntField()
 

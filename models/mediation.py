@@ -12,9 +12,18 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from tortoise import fields
-from tortoise.models import Model
 
-from models.base import EventRecord, ScopedModel, StatefulModel, history_of, person_ref
+from models.base import (
+    EventRecord,
+    Row,
+    ScopedModel,
+    StatefulModel,
+    history_of,
+    mentions,
+    part_of,
+    person_ref,
+    refers_to,
+)
 
 if TYPE_CHECKING:
     from models.org import OrgUnit
@@ -64,10 +73,9 @@ class ReferralOutcome(StrEnum):
     FILED = "filed"
 
 
-class Court(Model):
+class Court(Row):
     """A court and the tribunal that founded workstations, e.g. 某区人民法院 行政审判庭."""
 
-    id: int  # the primary key Tortoise adds
     name = fields.CharField(max_length=128)
     tribunal = fields.CharField(max_length=128, default="")
     created_at = fields.DatetimeField(auto_now_add=True)
@@ -80,9 +88,7 @@ class Workstation(ScopedModel):
     """A judge workstation stationed in a street, scope_path is that street."""
 
     name = fields.CharField(max_length=128)
-    court: fields.ForeignKeyRelation[Court] = fields.ForeignKeyField(
-        "models.Court", related_name="workstations", on_delete=fields.RESTRICT
-    )
+    court: fields.ForeignKeyRelation[Court] = refers_to("models.Court", "workstations")
     court_id: int
     officers = fields.IntField(default=0, description="Court officers who founded or staff it")
     founded_on = fields.DateField(null=True)
@@ -91,17 +97,12 @@ class Workstation(ScopedModel):
         table = "workstation"
 
 
-class WorkstationUnit(Model):
+class WorkstationUnit(Row):
     """A community or village a workstation serves."""
 
-    id: int  # the primary key Tortoise adds
-    workstation: fields.ForeignKeyRelation[Workstation] = fields.ForeignKeyField(
-        "models.Workstation", related_name="served", on_delete=fields.CASCADE
-    )
+    workstation: fields.ForeignKeyRelation[Workstation] = part_of("models.Workstation", "served")
     workstation_id: int
-    unit: fields.ForeignKeyRelation[OrgUnit] = fields.ForeignKeyField(
-        "models.OrgUnit", related_name="workstations", on_delete=fields.RESTRICT
-    )
+    unit: fields.ForeignKeyRelation[OrgUnit] = refers_to("models.OrgUnit", "workstations")
     unit_id: int
 
     class Meta:
@@ -112,13 +113,9 @@ class WorkstationUnit(Model):
 class Mediator(ScopedModel):
     """A certified mediator working at one level, owner_id is the mediator's person id."""
 
-    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
-        "models.Person", related_name="mediator_roles", on_delete=fields.CASCADE
-    )
+    person: fields.ForeignKeyRelation[Person] = part_of("models.Person", "mediator_roles")
     person_id: int
-    unit: fields.ForeignKeyRelation[OrgUnit] = fields.ForeignKeyField(
-        "models.OrgUnit", related_name="mediators", on_delete=fields.RESTRICT
-    )
+    unit: fields.ForeignKeyRelation[OrgUnit] = refers_to("models.OrgUnit", "mediators")
     unit_id: int
     level = fields.CharEnumField(MediationLevel, max_length=16)
     certification = fields.CharEnumField(Certification, max_length=16, default=Certification.STANDARD)
@@ -142,18 +139,14 @@ class CaseLinked(ScopedModel):
 class MediationCase(CaseLinked, StatefulModel):
     """A dispute in mediation, scope_path is where the dispute is, owner_id the applicant."""
 
-    unit: fields.ForeignKeyRelation[OrgUnit] = fields.ForeignKeyField(
-        "models.OrgUnit", related_name="mediation_cases", on_delete=fields.RESTRICT
-    )
+    unit: fields.ForeignKeyRelation[OrgUnit] = refers_to("models.OrgUnit", "mediation_cases")
     unit_id: int
     title = fields.CharField(max_length=200)
     description = fields.TextField(default="")
     category = fields.CharEnumField(CaseCategory, max_length=16, db_index=True)
     level = fields.CharEnumField(MediationLevel, max_length=16)
     status = fields.CharEnumField(CaseStatus, max_length=16, default=CaseStatus.OPEN, db_index=True)
-    mediator: fields.ForeignKeyNullableRelation[Mediator] = fields.ForeignKeyField(
-        "models.Mediator", related_name="cases", null=True, on_delete=fields.SET_NULL
-    )
+    mediator: fields.ForeignKeyNullableRelation[Mediator] = mentions("models.Mediator", "cases")
     mediator_id: int | None
     parties: fields.JSONField[list[dict[str, str]]] = fields.JSONField(
         default=list, description="Confidential: names, phones, id numbers"
@@ -168,9 +161,7 @@ class MediationCase(CaseLinked, StatefulModel):
 class MediationSession(CaseLinked):
     """One mediation session of a case: date and notes."""
 
-    case: fields.ForeignKeyRelation[MediationCase] = fields.ForeignKeyField(
-        "models.MediationCase", related_name="sessions", on_delete=fields.CASCADE
-    )
+    case: fields.ForeignKeyRelation[MediationCase] = part_of("models.MediationCase", "sessions")
     case_id: int
     held_on = fields.DateField()
     notes = fields.TextField(default="")
@@ -184,9 +175,7 @@ class MediationSession(CaseLinked):
 class Referral(CaseLinked, StatefulModel):
     """A case referred to a workstation (诉调对接): pending, accepted, returned or closed."""
 
-    case: fields.ForeignKeyRelation[MediationCase] = fields.ForeignKeyField(
-        "models.MediationCase", related_name="referrals", on_delete=fields.CASCADE
-    )
+    case: fields.ForeignKeyRelation[MediationCase] = part_of("models.MediationCase", "referrals")
     case_id: int
     status = fields.CharEnumField(ReferralStatus, max_length=16, default=ReferralStatus.PENDING)
     return_reason = fields.TextField(default="")
@@ -218,9 +207,7 @@ class OutreachEvent(ScopedModel):
 
     workstation_id = fields.IntField(db_index=True, description="Workstation that ran it")
     court_id = fields.IntField(null=True, db_index=True, description="Court of that workstation")
-    unit: fields.ForeignKeyRelation[OrgUnit] = fields.ForeignKeyField(
-        "models.OrgUnit", related_name="outreach_events", on_delete=fields.RESTRICT
-    )
+    unit: fields.ForeignKeyRelation[OrgUnit] = refers_to("models.OrgUnit", "outreach_events")
     unit_id: int
     title = fields.CharField(max_length=200)
     topic = fields.CharField(max_length=64, default="", description="Law discussed, e.g. 民法典")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 
 from tortoise import fields
-from tortoise.models import Model
+
+from models.base import Row, refers_to
 
 
 class UnitKind(StrEnum):
@@ -30,15 +31,12 @@ ALLOWED_PARENT: dict[UnitKind, tuple[UnitKind | None, ...]] = {
 }
 
 
-class OrgUnit(Model):
+class OrgUnit(Row):
     """A street, community, village or grid, path is its materialised path."""
 
-    id: int  # the primary key Tortoise adds
     kind = fields.CharEnumField(UnitKind, max_length=16)
     name = fields.CharField(max_length=128)
-    parent: fields.ForeignKeyNullableRelation[OrgUnit] = fields.ForeignKeyField(
-        "models.OrgUnit", related_name="children", null=True, on_delete=fields.RESTRICT
-    )
+    parent: fields.ForeignKeyNullableRelation[OrgUnit] = refers_to("models.OrgUnit", "children", null=True)
     parent_id: int | None
     path = fields.CharField(max_length=255, unique=True)
     created_at = fields.DatetimeField(auto_now_add=True)

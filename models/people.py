@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tortoise import fields
-from tortoise.models import Model
 
-from models.base import ScopedModel
+from models.base import Row, ScopedModel, part_of, refers_to
 
 if TYPE_CHECKING:
     from models.org import OrgUnit
@@ -20,27 +19,20 @@ class Person(ScopedModel):
     name = fields.CharField(max_length=64)
     phone = fields.CharField(max_length=32, null=True)
     address = fields.CharField(max_length=255, null=True)
-    home_unit: fields.ForeignKeyNullableRelation[OrgUnit] = fields.ForeignKeyField(
-        "models.OrgUnit", related_name="people", null=True, on_delete=fields.RESTRICT
-    )
+    home_unit: fields.ForeignKeyNullableRelation[OrgUnit] = refers_to("models.OrgUnit", "people", null=True)
     home_unit_id: int | None
 
     class Meta:
         table = "person"
 
 
-class RoleAssignment(Model):
+class RoleAssignment(Row):
     """Person P holds role R in the scope of org unit U (a Casbin g line in data)."""
 
-    id: int  # the primary key Tortoise adds
-    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
-        "models.Person", related_name="assignments", on_delete=fields.CASCADE
-    )
+    person: fields.ForeignKeyRelation[Person] = part_of("models.Person", "assignments")
     person_id: int
     role = fields.CharField(max_length=32)
-    unit: fields.ForeignKeyNullableRelation[OrgUnit] = fields.ForeignKeyField(
-        "models.OrgUnit", related_name="assignments", null=True, on_delete=fields.RESTRICT
-    )
+    unit: fields.ForeignKeyNullableRelation[OrgUnit] = refers_to("models.OrgUnit", "assignments", null=True)
     unit_id: int | None
     scope_path = fields.CharField(max_length=255, description="Path of the unit, empty for the global scope")
     affiliation_kind = fields.CharField(
@@ -54,13 +46,10 @@ class RoleAssignment(Model):
         unique_together = (("person", "role", "scope_path"),)
 
 
-class ApiToken(Model):
+class ApiToken(Row):
     """A bearer token. Only its SHA-256 is stored, revoking sets revoked_at."""
 
-    id: int  # the primary key Tortoise adds
-    person: fields.ForeignKeyRelation[Person] = fields.ForeignKeyField(
-        "models.Person", related_name="tokens", on_delete=fields.CASCADE
-    )
+    person: fields.ForeignKeyRelation[Person] = part_of("models.Person", "tokens")
     person_id: int
     token_hash = fields.CharField(max_length=64, unique=True)
     label = fields.CharField(max_length=64, default="")

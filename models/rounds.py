@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from tortoise import fields
 
-from models.base import EventRecord, StatefulModel, history_of, person_ref
+from models.base import EventRecord, StatefulModel, history_of, mentions, person_ref, refers_to
 
 if TYPE_CHECKING:
     from models.concerns import Concern
@@ -28,9 +28,7 @@ class RoundStatus(StrEnum):
 class GridRound(StatefulModel):
     """One round of a grid worker in their grid: scope_path is the grid, owner_id the worker."""
 
-    unit: fields.ForeignKeyRelation[OrgUnit] = fields.ForeignKeyField(
-        "models.OrgUnit", related_name="rounds", on_delete=fields.RESTRICT
-    )
+    unit: fields.ForeignKeyRelation[OrgUnit] = refers_to("models.OrgUnit", "rounds")
     unit_id: int
     kind = fields.CharEnumField(RoundKind, max_length=16)
     walked_at = fields.DatetimeField(db_index=True, description="When the visit or patrol took place")
@@ -39,9 +37,7 @@ class GridRound(StatefulModel):
     resident_id: int | None
     findings = fields.TextField(default="", description="What the worker found")
     status = fields.CharEnumField(RoundStatus, max_length=16, default=RoundStatus.RECORDED)
-    concern: fields.ForeignKeyNullableRelation[Concern] = fields.ForeignKeyField(
-        "models.Concern", related_name="rounds", null=True, on_delete=fields.SET_NULL
-    )
+    concern: fields.ForeignKeyNullableRelation[Concern] = mentions("models.Concern", "rounds")
     concern_id: int | None
 
     class Meta:
