@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from models.concerns import Concern, ConcernEvent
 from models.rounds import GridRound, GridRoundEvent
 from tests.conftest import error_codes, gql
@@ -126,3 +128,41 @@ async def test_the_secretary_reads_the_communitys_rounds_and_no_others(demo):
             client, "query($id: ID!) { gridRound(id: $id) { id } }", {"id": demo.id("rounds", "chen_visit")}
         )
     assert error_codes(body) == ["NOT_FOUND"]
+
+
+ROUND_INPUT = {
+    "kind": "PATROL",
+    "walkedAt": "2026-11-30T09:00:00+08:00",
+    "place": "巷口",
+    "findings": "井盖松动",
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "detail"),
+    [
+        ({"walkedAt": "2026-11-30T09:00:00"}, "BAD_USER_INPUT", "walkedAt"),  # no time zone
+        ({"findings": "x" * 4001}, "BAD_USER_INPUT", "findings"),
+        ({"place": "x" * 201}, "BAD_USER_INPUT", "place"),
+        ({"kind": "NAP"}, "BAD_USER_INPUT", None),  # not a kind of round: GraphQL refuses it
+        ({"residentId": "resident_zhou"}, "NOT_FOUND", "Person"),  # a resident of another community
+        ({"unitId": "fulu_g2"}, "NOT_FOUND", "OrgUnit"),  # the neighbouring grid: not the worker's to see
+    ],
+)
+async def test_a_round_with_bad_input_is_refused_and_writes_nothing(mutable_demo, change, code, detail):
+    d = mutable_demo
+    values = {"unitId": d.id("units", "fulu_g1"), **ROUND_INPUT, **change}
+    for key, table in (("residentId", "people"), ("unitId", "units")):
+        if key in change:
+            values[key] = d.id(table, change[key])
+    before = (await GridRound.all().count(), await GridRoundEvent.all().count())
+    async with d.client("grid_worker_chen") as client:
+        body = await gql(client, RECORD, {"input": values})
+    assert error_codes(body) == [code], body
+    assert body["data"] is None or body["data"]["recordGridRound"] is None
+    error = body["errors"][0]
+    if code == "NOT_FOUND":  # the same words as for a row that does not exist
+        assert error["message"].startswith(f"No {detail} with id "), error
+    elif detail is not None:
+        assert error["extensions"]["argument"] == detail, error
+    assert (await GridRound.all().count(), await GridRoundEvent.all().count()) == before
