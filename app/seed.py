@@ -250,7 +250,7 @@ async def _seed_alliance(demo: Demo) -> None:
 
 # ---------------------------------------------------------------------------- concerns
 
-# key: (grid, resident, recorded by, title, category, description, location)
+# (key, grid, resident, recorded by, title, category, description, location)
 CONCERNS: list[tuple[str, str, str, str, str, str, str, str]] = [
     ("wall", "fulu_g1", "resident_wang", "grid_worker_chen", "小学对面围墙倾斜", "infrastructure",
      "The wall opposite the primary school leans towards the pavement.", "福禄巷北 12 号对面"),

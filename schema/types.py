@@ -129,12 +129,13 @@ def optional_id(value: strawberry.ID | None, argument: str) -> int | None:
 def lookup(resource: str, type_: Any, noun: str) -> Any:
     """A root lookup by id: the object, or NOT_FOUND whether it is missing or out of scope."""
 
-    async def resolve(
-        info: Info,
-        id: Annotated[strawberry.ID, strawberry.argument(description=f"Identifier of the {noun}.")],
-    ) -> Any:
-        return node_class(type_).from_row(await info.context.auth.get_visible(resource, id))
+    target = functools.cache(lambda: node_class(type_))
 
+    async def resolve(info: Info, id: strawberry.ID) -> Any:
+        return target().from_row(await info.context.auth.get_visible(resource, id))
+
+    # Set here, not in the signature: annotations are strings under ``from __future__``,
+    # and ``type_`` is this call's local.
     resolve.__annotations__ = {
         "info": Info,
         "id": Annotated[strawberry.ID, strawberry.argument(description=f"Identifier of the {noun}.")],

@@ -76,18 +76,18 @@ _SCALARS: dict[Any, Any] = {
 }
 
 
+_REQUIRED = object()  # an input with no default
+
+
 def _annotation(item: Input) -> tuple[Any, Any]:
     """(GraphQL annotation, default) of one declared input."""
     kind = _SCALARS.get(item.type, item.type)  # an enum stands for itself
     if item.required:
-        return kind, dataclasses_missing
+        return kind, _REQUIRED
     if item.default is not None:
         default = list(item.default) if isinstance(item.default, tuple) else item.default
         return kind, default
     return Optional[kind], None  # noqa: UP045
-
-
-dataclasses_missing = object()
 
 
 def input_type(
@@ -99,7 +99,7 @@ def input_type(
     for item in inputs:
         annotation, default = _annotation(item)
         annotations[item.name] = annotation
-        if default is dataclasses_missing:
+        if default is _REQUIRED:
             namespace[item.name] = strawberry.field(description=item.description)
         elif isinstance(default, list):
             namespace[item.name] = strawberry.field(
@@ -207,7 +207,7 @@ def action_mutation(
 
 def _extra(item: Input) -> tuple[Any, Any]:
     annotation, default = _annotation(item)
-    if default is dataclasses_missing:  # required by some step, optional for the others
+    if default is _REQUIRED:  # required by some step, optional for the others
         annotation, default = Optional[annotation], None  # noqa: UP045
     return annotation, strawberry.field(default=default, description=item.description)
 
