@@ -397,19 +397,26 @@ async def create_linked(cause: StepCall, machine: Machine, action: str, input: M
     step = machine.get(action)
     if not step.creates:
         raise ValueError(f"{machine.resource}.{action} does not create")
-    call = _call(cause.auth, machine, step, None, input)
-    call.now = cause.now
-    return await _create(call)
+    return await _create(_call(cause.auth, machine, step, None, input, cause))
 
 
-def _call(auth: RequestAuth, machine: Machine, step: Step, row: Any, input: Mapping[str, Any]) -> StepCall:
+def _call(
+    auth: RequestAuth,
+    machine: Machine,
+    step: Step,
+    row: Any,
+    input: Mapping[str, Any],
+    cause: StepCall | None = None,
+) -> StepCall:
+    """A step's call; one that follows from ``cause`` (an effect, a linked creation)
+    happens at the cause's time."""
     return StepCall(
         auth,
         machine,
         step,
         row,
         input,
-        auth.now(),
+        cause.now if cause is not None else auth.now(),
         step.target,
         counters=step.counters,
         event_action=action_of(machine, step),
@@ -535,8 +542,7 @@ async def _apply_effect(cause: StepCall, effect: Effect) -> None:
             continue
         if effect.when is not None and not await effect.when(cause, row):
             continue
-        call = _call(cause.auth, machine, step, row, {})
-        call.now = cause.now
+        call = _call(cause.auth, machine, step, row, {}, cause)
         call.note = effect.note(cause)
         if step.prepare is not None:
             await step.prepare(call)
