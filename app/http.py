@@ -7,16 +7,25 @@ import json
 import logging
 from contextlib import asynccontextmanager
 
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.types import QueryParams
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
 from tortoise import Tortoise, connections
 
 from app import graphiql as graphiql_page
+from app import protocol
+from app.middleware import EXCEPTION_HANDLERS, SecurityHeaders
 from policies.store import PolicyStore
 from schema.context import Context
 from schema.root import build_schema
@@ -44,6 +53,112 @@ class BandengGraphQL(GraphQL):
         return HTMLResponse(
             html, headers={"Content-Security-Policy": graphiql_page.content_security_policy(html)}
         )
+
+    # --- GraphQL over HTTP (app/protocol.py): strict bodies, media types, status codes ---
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Strawberry's, but every refusal is a JSON GraphQL response with a code (its own
+        answers them in plain text)."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        request = Request(scope=scope, receive=receive)
+        try:
+            response = await self.run(request)
+        except (HTTPException, protocol.RequestRefused) as exc:
+            response = self._refusal(request, self._as_refusal(request, exc))
+        await response(scope, receive, send)
+
+    @staticmethod
+    def _as_refusal(request: Request, exc: Exception) -> protocol.RequestRefused:
+        if isinstance(exc, protocol.RequestRefused):
+            return exc
+        assert isinstance(exc, HTTPException)
+        cause = exc.__cause__
+        if isinstance(cause, InvalidOperationTypeError) and request.method == "GET":
+            # The spec: a mutation over GET is 405, and nothing runs.
+            return protocol.RequestRefused(
+                405,
+                f"{exc.reason}: send {cause.operation_type.value}s with POST.",
+                headers={"Allow": "POST"},
+            )
+        if isinstance(cause, CannotGetOperationTypeError):
+            return protocol.RequestRefused(400, exc.reason, protocol.OPERATION_RESOLUTION_FAILURE)
+        return protocol.RequestRefused(exc.status_code, exc.reason)
+
+    @staticmethod
+    def _refusal(request: Request, refusal: protocol.RequestRefused) -> Response:
+        media_type = protocol.negotiate(request.headers.get("accept")) or protocol.JSON
+        return JSONResponse(
+            protocol.error_body(refusal.message, refusal.code),
+            status_code=refusal.status,
+            headers=refusal.headers,
+            media_type=media_type,
+        )
+
+    async def get_sub_response(self, request: Request) -> Response:
+        sub_response = await super().get_sub_response(request)
+        # The negotiated type rides on the sub-response to ``create_response`` (None: 406,
+        # refused in ``parse_http_body`` once the GraphiQL page has had its chance).
+        sub_response.media_type = protocol.negotiate(request.headers.get("accept"))
+        return sub_response
+
+    async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
+        accept = request.headers.get("accept")
+        if protocol.negotiate(accept) is None:
+            raise protocol.not_acceptable(accept)
+        if request.method == "POST":
+            protocol.check_content_type(request.content_type)
+        data = await super().parse_http_body(request)
+        assert isinstance(data, GraphQLRequestData)  # parse_json refuses arrays (batches)
+        return data
+
+    def parse_json(self, data: str | bytes) -> dict:
+        """A POST body: a JSON object with well-typed parameters, or a 400 saying why."""
+        body = protocol.parse_object(data, "The request body", self.settings.max_json_depth)
+        assert body is not None
+        protocol.check_parameters(body)
+        return body
+
+    def parse_query_params(self, params: QueryParams) -> dict:
+        """A GET request's parameters; ``variables`` and ``extensions`` are JSON objects."""
+        parsed: dict = dict(params)
+        for name in ("variables", "extensions"):
+            text = parsed.get(name)
+            if isinstance(text, str):
+                parsed[name] = (
+                    protocol.parse_object(
+                        text, f"The `{name}` parameter", self.settings.max_json_depth, allow_null=True
+                    )
+                    if text.strip()
+                    else None
+                )
+        protocol.check_parameters(parsed)
+        return parsed
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        response = await super().process_result(request, result)
+        # application/graphql-response+json: no ``data`` when execution never started (the
+        # status then says why); application/json keeps ``data: null`` as it always had.
+        if protocol.negotiate(request.headers.get("accept")) == protocol.GRAPHQL_RESPONSE_JSON:
+            if not protocol.started_execution(result):
+                response.pop("data", None)
+        return response
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        media_type = sub_response.media_type or protocol.JSON
+        response.headers["content-type"] = media_type
+        if (
+            media_type == protocol.GRAPHQL_RESPONSE_JSON
+            and isinstance(response_data, dict)
+            and "data" not in response_data
+            and not sub_response.status_code
+        ):
+            response.status_code = protocol.status_without_data(response_data)
+        return response
 
     async def get_context(self, request, response) -> Context:
         actor, problem, unavailable = None, None, False
@@ -132,6 +247,13 @@ class _TooLarge(Exception):
     pass
 
 
+class _Application(Starlette):
+    """Starlette with ``SecurityHeaders`` outside everything, even the 500 handler."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack())
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -188,7 +310,7 @@ def create_app(
             if manage_database:
                 await Tortoise.close_connections()
 
-    app = Starlette(
+    app = _Application(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
@@ -196,8 +318,20 @@ def create_app(
             Mount(graphiql_page.STATIC_URL, app=StaticFiles(directory=graphiql_page.STATIC_DIR)),
         ],
         lifespan=lifespan,
+        middleware=[
+            # Outside the size limit, so that a 413 to an allowed origin is readable there.
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type"],
+                expose_headers=["Retry-After"],
+                max_age=600,
+            ),
+            Middleware(BodySizeLimit, limit=settings.max_body_bytes),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
     )
     app.state.settings = settings
     app.state.policy_store = store
-    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     return app

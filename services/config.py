@@ -37,6 +37,9 @@ class Settings:
     max_page_size: int = 100
     log_level: str = "INFO"
     watch_policy: bool = True
+    # --- HTTP protocol (issue 8: strict bodies, GraphQL over HTTP, CORS, headers) ---
+    cors_origins: tuple[str, ...] = ()  # origins whose pages may call the API; none by default
+    max_json_depth: int = 32  # how deeply arrays/objects may nest in a request's JSON
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with ``changes`` (field names and values) applied."""
@@ -61,7 +64,36 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
         max_page_size=config("BANDENG_MAX_PAGE_SIZE", cast=int, default=defaults.max_page_size),
         log_level=config("BANDENG_LOG_LEVEL", default=defaults.log_level),
         watch_policy=config("BANDENG_WATCH_POLICY", cast=bool, default=defaults.watch_policy),
+        # --- HTTP protocol ---
+        cors_origins=parse_origins(config("BANDENG_CORS_ORIGINS", default="")),
+        max_json_depth=config("BANDENG_MAX_JSON_DEPTH", cast=int, default=defaults.max_json_depth),
     )
+
+
+def parse_origins(text: str) -> tuple[str, ...]:
+    """``BANDENG_CORS_ORIGINS``: comma-separated origins (``https://app.example.org``), or
+    ``*`` for any. A browser sends an origin as scheme, host and port only, so anything else
+    (a path, a trailing slash) could never match and is refused here, at start-up."""
+    origins = []
+    for item in text.split(","):
+        origin = item.strip()
+        if not origin:
+            continue
+        if origin != "*":
+            scheme, sep, rest = origin.partition("://")
+            if (
+                scheme.lower() not in ("http", "https")
+                or not sep
+                or not rest
+                or any(c in rest for c in "/?#")
+            ):
+                raise ValueError(
+                    f"BANDENG_CORS_ORIGINS: {origin!r} is not an origin; "
+                    "give scheme://host[:port], e.g. https://app.example.org"
+                )
+            origin = f"{scheme.lower()}://{rest.lower()}"
+        origins.append(origin)
+    return tuple(origins)
 
 
 def tortoise_config(database_url: str) -> dict[str, Any]:

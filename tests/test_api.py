@@ -257,7 +257,10 @@ async def test_mutations_over_get_are_refused(mutable_demo):
         grid = mutable_demo.id("units", "fulu_g1")
         query = f'mutation {{ raiseConcern(input: {{unitId: "{grid}", title: "x", category: "other"}}) {{ id }} }}'
         response = await client.get("/graphql", params={"query": query})
-    assert response.status_code == 400
+    # GraphQL over HTTP: a mutation over GET is 405 (Method Not Allowed), and nothing runs.
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
     assert "mutations are not allowed when using GET" in response.text
     assert await Concern.all().count() == count
 
