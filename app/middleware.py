@@ -19,8 +19,8 @@ SECURITY_HEADERS = (
     # Nothing but the GraphiQL page (which brings its own policy) is meant to be rendered.
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
 )
-# Answers at these paths are per caller and per moment: never stored by any cache.
-NO_STORE_PATHS = ("/graphql",)
+# Answers at these paths are per caller or per moment: never stored by any cache.
+NO_STORE_PATHS = ("/graphql", "/healthz", "/readyz")
 
 
 class SecurityHeaders:
