@@ -84,6 +84,8 @@ class BandengGraphQL(GraphQL):
             )
         if isinstance(cause, CannotGetOperationTypeError):
             return protocol.RequestRefused(400, exc.reason, protocol.OPERATION_RESOLUTION_FAILURE)
+        if exc.status_code == 405:  # e.g. HEAD, which Starlette routes along with GET
+            return protocol.RequestRefused(405, exc.reason, headers={"Allow": "GET, POST"})
         return protocol.RequestRefused(exc.status_code, exc.reason)
 
     @staticmethod

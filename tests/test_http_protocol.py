@@ -172,6 +172,7 @@ BAD_REQUESTS = [
     # methods and Accept headers the endpoint cannot serve
     ("PUT", "PUT", _post(_json(query=OK_QUERY)), 405, "METHOD_NOT_ALLOWED"),
     ("DELETE", "DELETE", {}, 405, "METHOD_NOT_ALLOWED"),
+    ("OPTIONS without CORS", "OPTIONS", {}, 405, "METHOD_NOT_ALLOWED"),
     ("Accept text/plain", "POST", _post(_json(query=OK_QUERY), Accept="text/plain"), 406, "NOT_ACCEPTABLE"),
     (
         "Accept text/html only",
@@ -218,6 +219,13 @@ async def test_a_mutation_over_get_runs_nothing_and_names_post(mutable_demo):
     assert response.headers["allow"] == "POST"
     assert response.headers["content-type"] == GRAPHQL_RESPONSE
     assert await Concern.all().count() == count
+
+
+async def test_head_is_405_naming_get_and_post(demo):
+    async with demo.client(None) as client:
+        response = await client.head("/graphql", params={"query": OK_QUERY})
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
 
 
 async def test_json_nested_up_to_the_limit_is_accepted(demo):
