@@ -188,18 +188,7 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _bounded_int(text: str) -> int:
-    # Python refuses to convert more digits than this (a guard against quadratic time);
-    # say so in our words rather than with its advice to raise the limit.
-    limit = sys.get_int_max_str_digits()
-    if limit and len(text.lstrip("-")) > limit:
-        raise ValueError(f"an integer has more than {limit:,} digits")
-    return int(text)
-
-
-_DECODER = json.JSONDecoder(
-    parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_bounded_int
-)
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
 
 
 def _kind(value: object) -> str:
@@ -214,20 +203,22 @@ def _kind(value: object) -> str:
     }.get(type(value), type(value).__name__)
 
 
-def _depth(value: object) -> int:
-    """How deeply arrays and objects nest in a decoded JSON value (a scalar is 0)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            children = item.values()
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, level)
-        stack.extend((child, level + 1) for child in children)
-    return deepest
+_CONTAINERS = (dict, list)
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether arrays and objects nest more than ``limit`` levels in a decoded JSON value
+    (level by level, so a wide body costs one pass and a deep one stops at the limit)."""
+    level, current = 0, [value]
+    while current:
+        containers = [item for item in current if isinstance(item, _CONTAINERS)]
+        if not containers:
+            return False
+        level += 1
+        if level > limit:
+            return True
+        current = [child for c in containers for child in (c.values() if isinstance(c, dict) else c)]
+    return False
 
 
 def decode_json(data: str | bytes, max_depth: int) -> object:
@@ -251,7 +242,12 @@ def decode_json(data: str | bytes, max_depth: int) -> object:
         raise ValueError(f"it is not valid JSON ({exc.msg}: line {exc.lineno} column {exc.colno})") from exc
     except RecursionError as exc:  # the decoder recurses once per level: ~1,000 levels
         raise ValueError(too_deep) from exc
-    if _depth(value) > max_depth:
+    except ValueError as exc:  # int() past Python's digit limit, or NaN, 1e999 (hooks above)
+        if "integer string conversion" in str(exc):
+            raise ValueError(f"an integer has more than {sys.get_int_max_str_digits():,} digits") from exc
+        raise
+    # Fewer brackets than the limit cannot nest past it (the usual body: no walk at all).
+    if text.count("[") + text.count("{") > max_depth and _deeper_than(value, max_depth):
         raise ValueError(too_deep)
     return value
 
