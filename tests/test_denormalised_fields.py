@@ -171,6 +171,8 @@ VARIANT: dict[str, str | None] = {
     "p, grid_worker, AllianceUnit, read, in_community": None,
     "p, grid_worker, OrgUnit, read, contains_scope": None,  # people/councils/gridRounds(unitId:)
     "p, alliance_staff, OrgUnit, read, contains_scope": None,  # allianceUnits(unitId:)
+    # orgUnits(parentId:): the secretary sees the community's subtree, not the street above
+    "p, secretary, OrgUnit, read, contains_scope": None,
 }
 
 
@@ -233,6 +235,46 @@ def test_the_rules_pick_the_fields_of_the_finding():
         "AuditRecord.actorId": "Person",
     }
     assert "ConcernConnection.totalCount" not in found
+
+
+# Fields that show another resource's *object* without ``one``/``many``, and how they
+# still go through its read rule (reviewed).
+CUSTOM_OBJECT_FIELDS: dict[str, str] = {
+    "Me.person": "The request's `Person` loader (`Loaders.by_id`), as `one` does.",
+    "RoleGrant.unit": "The request's `OrgUnit` loader (`Loaders.by_id`), as `one` does.",
+    "Meeting.presentUnits": "The request's `AllianceUnit` loader (`load_many`); hidden units dropped.",
+    "Workstation.communities": "`services.mediation.served_units`: `RequestAuth.visible('OrgUnit')`.",
+}
+
+
+def test_every_field_showing_another_resources_object_reads_through_its_rule():
+    """An object-typed field whose type is a policy resource is built by ``one``/``many``
+    (the policy-filtered loaders; metadata ``REVEALS``) or listed in ``CUSTOM_OBJECT_FIELDS``
+    with the way it applies the rule. A connection's own nodes are the list's rows."""
+    from policies.resources import RESOURCES
+
+    strawberry_schema = build_strawberry_schema()
+    graphql = strawberry_schema._schema
+    missing, declared, custom = [], set(), set()
+    for type_name, concrete in strawberry_schema.schema_converter.type_map.items():
+        fields = getattr(concrete.definition, "fields", None)
+        if fields is None or type_name.endswith(("Connection", "Edge")) or type_name in ("Query", "Mutation"):
+            continue
+        for field in fields:
+            name = strawberry_schema.config.name_converter.get_graphql_name(field)
+            graphql_field = graphql.type_map[type_name].fields.get(name)  # type: ignore[union-attr]
+            if graphql_field is None or get_named_type(graphql_field.type).name not in RESOURCES:
+                continue
+            key = f"{type_name}.{name}"
+            if (field.metadata or {}).get(REVEALS) is not None:
+                declared.add(key)
+            elif key in CUSTOM_OBJECT_FIELDS:
+                custom.add(key)
+            else:
+                missing.append(key)
+    assert not missing, f"object fields of another resource that bypass one/many: {sorted(missing)}"
+    assert custom == set(CUSTOM_OBJECT_FIELDS), "CUSTOM_OBJECT_FIELDS lists fields that are gone"
+    assert {"Concern.assignee", "Task.topic", "Council.meetings"} <= declared
 
 
 async def test_a_task_volunteer_name_never_names_a_person(demo):
@@ -419,14 +461,13 @@ FILTER_PROOFS: dict[str, FilterProof] = {
         "legalConsultations", "workstationId", "workstations", "street_official_xu", "workstations:fulu"
     ),
     "auditLog(actorId:)": FilterProof("auditLog", "actorId", "person", "admin", "people:resident_wang"),
+    "orgUnits(parentId:)": FilterProof(
+        "orgUnits", "parentId", "orgUnit", "secretary_zhang", "units:nanchuan"
+    ),
 }
 
 # Arguments that take another resource's id but are not such filters, and why (reviewed).
 NOT_A_FILTER: dict[str, str] = {
-    "orgUnits(parentId:)": "Guarded by the same code (a column naming OrgUnit), but no policy can make "
-    "the pair: every OrgUnit relation (any, in_scope, contains_scope) that reaches a unit below the "
-    "scope reaches its parent too, and the scope's own parent lies outside every in_scope grant only "
-    "for units the role cannot list either.",
     "auditLog(objectId:)": "A string matched against the record's own column (see NOT_GUARDED's "
     "AuditRecord.objectId), for `AuditRecord` readers.",
     "explainAccess(personId:)": "A lookup: NOT_FOUND for a person missing or out of scope alike "
