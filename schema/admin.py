@@ -9,7 +9,7 @@ import strawberry
 
 from policies.relations import Facts
 from schema.context import Info
-from schema.types import Node, listing, optional_id
+from schema.types import Node, listing, optional_id, reference
 from services import audit as audit_service
 from services import explain as explain_service
 from services.identity import actor_for_person
@@ -67,8 +67,8 @@ class AccessExplanation:
 class AuditRecord(Node):
     id: strawberry.ID = strawberry.field(description="Identifier of the record.")
     at: datetime = strawberry.field(description="When.")
-    actor_id: strawberry.ID | None = strawberry.field(
-        description="The person behind the token; null without one."
+    actor_id = reference(
+        "actor", "The person behind the token; null without one or if the caller may not read that person."
     )
     operation: str = strawberry.field(description="`query` or `mutation`.")
     field: str = strawberry.field(description="The root field(s) concerned.")

@@ -11,7 +11,7 @@ from models import concerns as models
 from schema.context import Info
 from schema.events import Event
 from schema.org import OrgUnit, Person
-from schema.types import Node, enum_type, lazy, listing, lookup, many, one
+from schema.types import Node, enum_type, lazy, listing, lookup, many, one, shown_with
 from schema.workflow import StepMutation, command, result_union, step_mutations
 from services import concerns as service
 
@@ -48,9 +48,6 @@ class Concern(Node):
     level: ConcernLevel = strawberry.field(description="The level now responsible (escalation moves it up).")
     photos: list[str] = strawberry.field(description="Photo references sent with it.")
     due_at: datetime | None = strawberry.field(description="When the category's due time runs out.")
-    assignee_name: str = strawberry.field(
-        description="Who it is assigned to: a person, unit or volunteer team."
-    )
     resolution: str = strawberry.field(description="How it was resolved.")
     proof: list[str] = strawberry.field(description="Photo or document references proving the resolution.")
     rating: int | None = strawberry.field(description="The resident's rating, 1-5.")
@@ -73,6 +70,14 @@ class Concern(Node):
         return list(service.CONCERN.allowed_actions(info.context.auth, self.row))
 
     assignee = one("assignee", Person, "The person it is assigned to; null when none or not visible.")
+    assignee_name = shown_with(
+        "assignee",
+        "assignee_name",
+        str,
+        "Who it is assigned to, by name: a unit or volunteer team, or the assigned person. "
+        "When it names a person, null unless the caller may read that person (as `assignee`); "
+        "empty before it is assigned.",
+    )
     duplicate_of = one(
         "duplicate_of",
         lazy("Concern", __name__),

@@ -13,7 +13,7 @@ from schema.alliance import AllianceUnit
 from schema.context import Info
 from schema.events import Event
 from schema.org import OrgUnit, Person
-from schema.types import Node, enum_type, lazy, listing, lookup, many, one
+from schema.types import Node, enum_type, lazy, listing, lookup, many, one, reference
 from schema.workflow import StepMutation, action_enum, action_mutation, command, result_union, step_mutations
 from services import councils as service
 
@@ -133,8 +133,10 @@ class Task(Node):
     status: TaskStatus = strawberry.field(description="Open or done.")
     result: str = strawberry.field(description="The result note reported when done.")
     done_at: datetime | None = strawberry.field(description="When it was reported done.")
-    concern_id: strawberry.ID | None = strawberry.field(
-        description="The concern it comes from, if any (a reference; read it with `concern(id:)`)."
+    concern_id = reference(
+        "concern",
+        "The concern it comes from (read it with `concern(id:)`); null if none or if the caller may not "
+        "read that concern.",
     )
     created_at: datetime = strawberry.field(description="When it was assigned.")
 

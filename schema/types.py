@@ -52,6 +52,11 @@ class Node:
         return [cls.from_row(row) for row in rows]
 
 
+# A field that shows another object (or its id, or its name) names the relation it
+# reads through in its metadata: ``field.metadata[REVEALS]`` (tests/test_denormalised_fields.py
+# requires it of every field that names or counts another resource's rows).
+REVEALS = "reveals"
+
 # Per type, once: which row attributes fill which fields, and how (ids as strings, lists copied).
 _PLANS: dict[type, list[tuple[str, Any]]] = {}
 
@@ -91,7 +96,38 @@ def one(name: str, type_: Any, description: str) -> Any:
         return None if row is None else target().from_row(row)
 
     resolve.__annotations__ = {"root": Node, "info": Info, "return": Optional[type_]}  # noqa: UP045
-    return strawberry.field(resolver=resolve, description=description)
+    return strawberry.field(resolver=resolve, description=description, metadata={REVEALS: name})
+
+
+def reference(name: str, description: str) -> Any:
+    """The id of the object the relation ``name`` points at, as a plain ``ID``: null when
+    there is none or the caller may not read it, by the same loader (and so the same read
+    rule, batched) as ``one(name, ...)``."""
+
+    async def resolve(root: Node, info: Info) -> strawberry.ID | None:
+        row = await reads.related(info.context.loaders, root.row, name)
+        return None if row is None else strawberry.ID(str(row.id))
+
+    resolve.__annotations__ = {"root": Node, "info": Info, "return": Optional[strawberry.ID]}  # noqa: UP045
+    return strawberry.field(resolver=resolve, description=description, metadata={REVEALS: name})
+
+
+def shown_with(name: str, attribute: str, type_: Any, description: str) -> Any:
+    """A value the row keeps that names or describes the object of the relation ``name``
+    (a denormalised name): shown when the row names no such object (then it is the row's
+    own text, e.g. a team without an account) or when the caller may read the object;
+    null otherwise."""
+
+    async def resolve(root: Node, info: Info) -> Any:
+        relation = reads.relation(type(root.row).__name__, name)
+        assert isinstance(relation, reads.One), name
+        if getattr(root.row, relation.column) is not None:
+            if await reads.related(info.context.loaders, root.row, name) is None:
+                return None
+        return getattr(root.row, attribute)
+
+    resolve.__annotations__ = {"root": Node, "info": Info, "return": Optional[type_]}  # noqa: UP045
+    return strawberry.field(resolver=resolve, description=description, metadata={REVEALS: name})
 
 
 def many(name: str, type_: Any, description: str) -> Any:
@@ -103,7 +139,7 @@ def many(name: str, type_: Any, description: str) -> Any:
         return target().many(await reads.children(info.context.loaders, root.row, name))
 
     resolve.__annotations__ = {"root": Node, "info": Info, "return": list[type_]}
-    return strawberry.field(resolver=resolve, description=description)
+    return strawberry.field(resolver=resolve, description=description, metadata={REVEALS: name})
 
 
 def lazy(name: str, module: str) -> Any:

@@ -97,6 +97,9 @@ async def write(entries: list[AuditEntry]) -> None:
             entry.written = True
 
 
+# The person behind a record's token (a plain column: the record outlives the person).
+reads.relations("AuditRecord", actor=reads.One("Person", "actor_id"))
+
 RECORDS = reads.listing(
     "AuditRecord",
     "actor_id",

@@ -180,7 +180,9 @@ async def _prepare_merge(call: StepCall) -> None:
         raise BadUserInput(
             "A concern is merged into another one that is not itself merged.", argument="duplicateOfId"
         )
-    call.note = call.take_note() or f"duplicate of #{original.id}"
+    # Not the original's id: the duplicate's resident may not read the original (its
+    # `duplicateOf` is null for them), and the history must not say more.
+    call.note = call.take_note() or "merged as a duplicate"
     call.changes.update(duplicate_of_id=original.id, closed_at=call.now)
 
 
@@ -213,7 +215,9 @@ async def _prepare_assign(call: StepCall) -> None:
     person = await call.auth.get_visible("Person", assignee_id, "assigneeId") if assignee_id else None
     if person is None and not name:
         raise BadUserInput("Name an assignee: a person (`assigneeId`) or a unit or team (`assigneeName`).")
-    call.note = call.take_note() or f"assigned to {person.name if person else name}"
+    # The history names a person only through the event's own fields, never in its text:
+    # a concern's readers are not all allowed to read its assignee (a volunteer).
+    call.note = call.take_note() or (f"assigned to {name}" if name else "assigned to a person")
     call.changes.update(
         assignee_id=person.id if person else None, assignee_name=name or (person.name if person else "")
     )

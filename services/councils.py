@@ -62,6 +62,8 @@ M, T = MeetingStatus, TopicStatus
 reads.relations("Council", meetings=reads.Many("Meeting", "council_id", "starts_at"))
 reads.relations("AgendaTopic", tasks=reads.Many("Task", "topic_id", "due_on"))
 reads.relations("Rating", author=reads.One("Person", "owner_id", guard="Rating.author"))
+# A task names the concern it comes from by id (a plain column: the task outlives it).
+reads.relations("Task", concern=reads.One("Concern", "concern_id"))
 
 # -------------------------------------------------------------------------------- reads
 
@@ -442,7 +444,7 @@ TASK = workflow.Machine(
                     "resolved_by_tasks",
                     targets=_concern_of_task,
                     when=_no_open_task_left,
-                    note=lambda call: f"all tasks done (last: task #{call.row.id}): {call.row.result}"[:2000],
+                    note=lambda call: f"all tasks done: {call.row.result}"[:2000],
                 ),
             ),
         ),

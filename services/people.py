@@ -23,11 +23,11 @@ async def visible_people(
     """People the actor may read; ``unit_id`` narrows to those living at or under that unit."""
     query = auth.listing("Person")
     if unit_id is not None:
-        # The unit's path is only used to narrow an already-authorized query, so an
-        # out-of-scope unit yields an empty list, not an error that confirms it exists.
+        # Only a unit the caller may read narrows the list: an out-of-scope unit answers
+        # as a missing one does (an empty list), and confirms nothing about its people.
         # flat=True gives the value itself (None without a row); Tortoise's stub says a tuple
         path: str | None = await (  # type: ignore[assignment]
-            OrgUnit.filter(id=unit_id).first().values_list("path", flat=True)
+            auth.visible("OrgUnit").filter(id=unit_id).first().values_list("path", flat=True)
         )
         query = query.filter(under_condition("scope_path", path)) if path else query.filter(id__in=[])
     if search:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tortoise.expressions import Subquery
 from tortoise.queryset import QuerySet
 
 from services.authz import RequestAuth, models_by_name
@@ -86,6 +87,22 @@ def relation(resource: str, name: str) -> One | Many:
     return declared if declared is not None else _from_foreign_keys()[(resource, name)]
 
 
+def target_of(resource: str, column: str) -> str | None:
+    """The resource whose ids ``resource``'s ``column`` holds (``Concern.unit_id`` ->
+    ``OrgUnit``), by its relations to one object; None for a column naming nothing."""
+    return _targets().get((resource, column))
+
+
+@functools.cache
+def _targets() -> dict[tuple[str, str], str]:
+    links = {**_from_foreign_keys(), **RELATIONS}
+    return {
+        (resource, relation.column): relation.resource
+        for (resource, _), relation in links.items()
+        if isinstance(relation, One) and relation.guard is None
+    }
+
+
 def _relation(row: Any, name: str) -> One | Many:
     return relation(type(row).__name__, name)
 
@@ -140,7 +157,12 @@ class Listing:
     column lookup (``"name__icontains"``), a lookup and a conversion of the value
     (``("starts_at__gte", to_utc)``), or a function of the query, the value and the
     caller. The list is always the caller's visible rows (``RequestAuth.listing``);
-    a filter left out (``None``) is not applied."""
+    a filter left out (``None``) is not applied.
+
+    A column filter on a column that names another resource's rows (``unit_id`` of a
+    concern, see ``target_of``) only matches when the caller may read the object named:
+    filtering by an object the caller cannot see answers exactly as filtering by one
+    that does not exist (an empty list), in the same one SQL statement."""
 
     resource: str
     filters: Mapping[str, Filter] = field(default_factory=dict)
@@ -153,6 +175,10 @@ class Listing:
                 continue
             if isinstance(how, str):
                 query = query.filter(**{how: value})
+                target = target_of(self.resource, how)
+                if target is not None:
+                    readable = auth.visible(target).filter(id=value).values("id")
+                    query = query.filter(**{f"{how}__in": Subquery(readable)})
             elif isinstance(how, tuple):
                 query = query.filter(**{how[0]: how[1](value)})
             else:
