@@ -18,6 +18,7 @@ import os
 import random
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -29,12 +30,16 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import pytest
+from tortoise.exceptions import IntegrityError, OperationalError, TransactionManagementError
 
+from app.http import create_app
 from models.audit import AuditRecord
 from models.concerns import Concern, ConcernEvent
 from policies.loader import read_version
+from policies.store import PolicyStore
+from services.errors import is_database_down
 from tests import test_policy_reload as reload
-from tests.conftest import error_codes, is_postgres
+from tests.conftest import POLICY_DIR, error_codes, is_postgres
 from tests.faultproxy import FaultProxy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -429,3 +434,142 @@ async def test_corrupted_policy_files_under_load_change_no_decision(mutable_demo
         assert {o.role for o in observed if start <= o.started < end} == set(reload.QUERIES), what
     assert refused["policy.csv: binary noise"] is None  # not UTF-8: no version to report
     assert all(refused[w] not in (None, good) for w in GARBAGE if w != "policy.csv: binary noise")
+
+
+# ------------------------------------------------------------ the per-request deadline
+
+
+@pytest.fixture
+def deadline_app(settings):
+    """The app with a short request deadline (0.5 s), on the suite's database."""
+    return create_app(
+        settings.with_overrides(request_timeout=0.5, watch_policy=False),
+        policy_store=PolicyStore(POLICY_DIR),
+        manage_database=False,
+    )
+
+
+def asgi_client(app, token: str | None) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test", headers=headers)
+
+
+async def test_a_request_past_its_deadline_is_cancelled_and_answered(deadline_app, demo, monkeypatch):
+    from services.authz import RequestAuth
+
+    ended = []
+
+    async def stuck(*args, **kwargs):
+        try:
+            await asyncio.sleep(60)
+        finally:
+            ended.append("cancelled")
+
+    monkeypatch.setattr(RequestAuth, "listing", stuck)
+    async with asgi_client(deadline_app, demo.tokens["secretary_zhang"]) as client:
+        response = await client.post("/graphql", json={"query": "{ concerns { totalCount } }"})
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        body = response.json()
+        assert error_codes(body) == ["SERVICE_UNAVAILABLE"]
+        assert body["errors"][0]["extensions"]["reason"] == "REQUEST_TIMEOUT"
+        assert ended == ["cancelled"]  # the work was cancelled, not left running
+        monkeypatch.undo()
+        body = (await client.post("/graphql", json={"query": "{ me { name } }"})).json()
+    assert body == {"data": {"me": {"name": "张卫东"}}}
+
+
+async def test_a_write_past_its_deadline_is_rolled_back(deadline_app, mutable_demo, monkeypatch):
+    """Cancelled inside its transaction (after the concern and its event were inserted):
+    nothing of it is stored, and the next write goes through on the same database."""
+    from services import audit
+
+    async def stuck(*args, **kwargs):
+        await asyncio.sleep(60)
+
+    demo = mutable_demo
+    before = (await Concern.all().count(), await ConcernEvent.all().count())
+    monkeypatch.setattr(audit, "record_change", stuck)
+    async with asgi_client(deadline_app, demo.tokens["resident_wang"]) as client:
+        response = await client.post(
+            "/graphql",
+            json={"query": RAISE, "variables": {"input": {**_concern_input(demo), "title": "deadline-1"}}},
+        )
+        assert response.status_code == 503
+        assert error_codes(response.json()) == ["SERVICE_UNAVAILABLE"]
+        assert (await Concern.all().count(), await ConcernEvent.all().count()) == before
+        monkeypatch.undo()
+        body = (
+            await client.post(
+                "/graphql",
+                json={
+                    "query": RAISE,
+                    "variables": {"input": {**_concern_input(demo), "title": "deadline-2"}},
+                },
+            )
+        ).json()
+    assert not body.get("errors"), body
+    assert await Concern.filter(title__in=["deadline-1", "deadline-2"]).values_list("title", flat=True) == [
+        "deadline-2"
+    ]
+
+
+async def test_a_body_still_arriving_at_the_deadline_gets_408(deadline_app, demo):
+    async def slow_body():
+        yield b'{"query": "{ me { name } }"'
+        await asyncio.sleep(5)
+        yield b"}"
+
+    async with asgi_client(deadline_app, demo.tokens["resident_wang"]) as client:
+        response = await client.post(
+            "/graphql", content=slow_body(), headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 408
+    assert error_codes(response.json()) == ["REQUEST_TIMEOUT"]
+
+
+# ------------------------------------------------------- what counts as "database down"
+
+
+def _wrapped(outer: Exception, cause: BaseException) -> Exception:
+    outer.__cause__ = cause
+    return outer
+
+
+@pytest.mark.parametrize(
+    ("exc", "down"),
+    [
+        (
+            asyncpg.exceptions.ConnectionDoesNotExistError(
+                "connection was closed in the middle of operation"
+            ),
+            True,
+        ),
+        (asyncpg.InterfaceError("cannot perform operation: connection is closed"), True),
+        (asyncpg.InterfaceError("cannot perform operation: another operation is cancelling"), True),
+        (asyncpg.exceptions.CannotConnectNowError("the database system is starting up"), True),
+        (asyncpg.exceptions.ConnectionFailureError("connection failure"), True),
+        (asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout"), True),
+        (asyncpg.exceptions.TooManyConnectionsError("too many clients already"), True),
+        (asyncpg.exceptions.AdminShutdownError("terminating connection due to administrator command"), True),
+        (TimeoutError(), True),  # pool acquire, connect, command timeout
+        (ConnectionRefusedError(111, "refused"), True),
+        (sqlite3.OperationalError("database is locked"), True),
+        (_wrapped(OperationalError("x"), asyncpg.exceptions.ConnectionDoesNotExistError("closed")), True),
+        (_wrapped(TransactionManagementError("x"), asyncpg.InterfaceError("connection is closed")), True),
+        (_wrapped(OperationalError("x"), asyncpg.exceptions.QueryCanceledError("statement timeout")), True),
+        # bugs stay bugs
+        (_wrapped(IntegrityError("x"), asyncpg.exceptions.UniqueViolationError("duplicate key")), False),
+        (_wrapped(OperationalError("x"), asyncpg.exceptions.UndefinedColumnError("no column")), False),
+        (OperationalError("no such table: concern"), False),
+        (asyncpg.InterfaceError("cannot perform operation: another operation is in progress"), False),
+        (asyncpg.exceptions.DataError("invalid input for query argument"), False),
+        (sqlite3.OperationalError("no such column: x"), False),
+        (FileNotFoundError("policies/policy.csv"), False),
+        (_wrapped(KeyError("x"), ConnectionRefusedError()), False),  # a bug while handling an outage
+        (ValueError("x"), False),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else str(value),
+)
+def test_database_down_means_the_database_not_the_code(exc, down):
+    assert is_database_down(exc) is down
