@@ -38,6 +38,7 @@ from models.audit import AuditRecord
 from models.concerns import Concern, ConcernEvent
 from policies.loader import read_version
 from policies.store import PolicyStore
+from services.config import Settings, tortoise_config
 from services.errors import is_database_down
 from tests import test_policy_reload as reload
 from tests.conftest import POLICY_DIR, error_codes, is_postgres
@@ -662,3 +663,55 @@ async def test_a_statement_running_at_the_deadline_is_cancelled_on_the_server(
         "AND pid <> pg_backend_pid()"
     )
     assert rows[0]["n"] == 0
+
+
+# ------------------------------------------------------------ the connection settings
+
+
+def test_postgres_connections_get_the_timeouts_and_the_url_wins():
+    settings = Settings(db_statement_timeout_ms=1234, db_pool_max=7, db_acquire_timeout=0.5)
+    config = tortoise_config("postgres://u:p@db.example:6543/bandeng?max_size=20", settings)
+    connection = config["connections"]["default"]
+    assert connection["engine"] == "services.postgres"
+    credentials = connection["credentials"]
+    assert credentials["server_settings"]["statement_timeout"] == "1234"
+    assert credentials["server_settings"]["idle_in_transaction_session_timeout"] == "10000"
+    assert (credentials["host"], credentials["port"], credentials["database"]) == (
+        "db.example",
+        6543,
+        "bandeng",
+    )
+    assert credentials["acquire_timeout"] == 0.5
+    assert credentials["maxsize"] == 7 and credentials["max_size"] == 20  # asyncpg's name, from the URL, wins
+    # Migrations and tools: the plain URL, no statement timeout.
+    assert tortoise_config("postgres://u@db/bandeng")["connections"]["default"] == "postgres://u@db/bandeng"
+    # SQLite: as it was.
+    assert tortoise_config("sqlite://x.sqlite3", settings)["connections"]["default"] == "sqlite://x.sqlite3"
+
+
+@postgres_only
+async def test_the_pool_applies_the_timeouts_through_the_orm(database_url):
+    """A client built from the config: the server settings are in force, and a full pool
+    makes the ORM's next statement fail (as database down) after the acquire timeout,
+    inside a transaction too."""
+    from services.postgres import client_class
+
+    settings = Settings(db_statement_timeout_ms=1500, db_pool_min=1, db_pool_max=1, db_acquire_timeout=0.2)
+    credentials = tortoise_config(database_url, settings)["connections"]["default"]["credentials"]
+    client = client_class(**credentials, connection_name="fault_probe")
+    try:
+        _, rows = await client.execute_query("SHOW statement_timeout")
+        assert rows[0]["statement_timeout"] == "1500ms"
+        held = await client._pool.acquire()  # the only connection
+        try:
+            with pytest.raises(TimeoutError) as raised:
+                await client.execute_query("SELECT 1")
+            assert is_database_down(raised.value)
+            with pytest.raises(TimeoutError):
+                async with client._in_transaction():  # what in_transaction() enters
+                    pass
+        finally:
+            await client._pool.release(held)
+        assert (await client.execute_query("SELECT 1"))[0] == 1  # free again: served
+    finally:
+        await client.close()
