@@ -425,6 +425,10 @@ async def test_corrupted_policy_files_under_load_change_no_decision(mutable_demo
             )
             refused[what] = inst.store.last_error.version
             assert inst.store.current.version == good
+            async with inst.client(None) as client:  # and readiness says so
+                policy = (await client.get("/readyz")).json()["policy"]
+            assert policy["version"] == good
+            assert policy["lastError"]["refusedVersion"] == on_disk
             await asyncio.sleep(0.5)  # requests keep coming while the garbage is on disk
             windows[what] = (written, time.monotonic())
             (directory / name).write_bytes(originals[name])
