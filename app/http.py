@@ -25,12 +25,14 @@ from tortoise import Tortoise, connections
 
 from app import graphiql as graphiql_page
 from app import protocol
+from app.deadline import DatabaseProbe, RequestDeadline
 from app.middleware import EXCEPTION_HANDLERS, SecurityHeaders
 from policies.store import PolicyStore
 from schema.context import Context
 from schema.root import build_schema
 from services import identity
 from services.config import Settings, load_settings, tortoise_config
+from services.errors import is_database_down
 
 log = logging.getLogger("bandeng.http")
 
@@ -163,7 +165,7 @@ class BandengGraphQL(GraphQL):
         return response
 
     async def get_context(self, request, response) -> Context:
-        actor, problem, unavailable = None, None, False
+        actor, problem, unavailable, error = None, None, False, None
         header = request.headers.get("authorization")
         if header:
             scheme, _, token = header.partition(" ")
@@ -172,9 +174,12 @@ class BandengGraphQL(GraphQL):
             else:
                 try:
                     actor = await identity.authenticate(token.strip())
-                except Exception:  # a dead database must not look like a bad token
-                    log.exception("authentication failed: database unavailable")
-                    unavailable = True
+                except Exception as exc:  # a dead database must not look like a bad token
+                    if is_database_down(exc):
+                        log.warning("authentication failed: database unavailable: %r", exc)
+                        unavailable = True
+                    else:
+                        error = exc
                 else:
                     if actor is None:
                         problem = "The token is unknown or has been revoked."
@@ -186,6 +191,7 @@ class BandengGraphQL(GraphQL):
             actor=actor,
             auth_problem=problem,
             database_unavailable=unavailable,
+            auth_error=error,
             policy_store=self.policy_store,
         )
 
@@ -266,6 +272,9 @@ def create_app(
     settings = settings or load_settings()
     store = policy_store or PolicyStore(settings.policy_dir)
     graphql = BandengGraphQL(settings, store)
+    database_probe = DatabaseProbe(
+        lambda: connections.get("default").execute_query("SELECT 1"), settings.ready_timeout
+    )
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -287,11 +296,10 @@ def create_app(
                 ),
             }
         }
-        try:
-            await connections.get("default").execute_query("SELECT 1")
-        except Exception as exc:
+        problem = await database_probe.problem()
+        if problem is not None:
             body["status"] = "unavailable"
-            body["database"] = f"unreachable: {type(exc).__name__}"
+            body["database"] = problem
             return JSONResponse(body, status_code=503)
         body["status"] = "ready"
         body["database"] = "ok"
@@ -300,7 +308,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Starlette):
         if manage_database:
-            await Tortoise.init(config=tortoise_config(settings.database_url), _enable_global_fallback=True)
+            await Tortoise.init(
+                config=tortoise_config(settings.database_url, settings), _enable_global_fallback=True
+            )
         stop = asyncio.Event()
         watcher = asyncio.create_task(store.watch(stop)) if settings.watch_policy else None
         try:
@@ -330,6 +340,8 @@ def create_app(
                 expose_headers=["Retry-After"],
                 max_age=600,
             ),
+            # The deadline covers everything below it, the body's arrival included.
+            Middleware(RequestDeadline, seconds=settings.request_timeout),
             Middleware(BodySizeLimit, limit=settings.max_body_bytes),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

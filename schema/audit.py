@@ -9,7 +9,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from services import audit
-from services.errors import BandengError
+from services.errors import BandengError, is_database_down
 
 # Mutation root field -> (resource, action) it performs; a test keeps this complete.
 AUDITED: dict[str, tuple[str, str]] = {}
@@ -56,8 +56,8 @@ def audited(field: str, resource: str, action: str | Callable[[object], str]) ->
                 entry.code = exc.code
                 entry.decision = "deny" if exc.code in audit.DENIED_CODES else "allow"
                 raise
-            except Exception:
-                entry.code = "INTERNAL_SERVER_ERROR"
+            except Exception as exc:
+                entry.code = "SERVICE_UNAVAILABLE" if is_database_down(exc) else "INTERNAL_SERVER_ERROR"
                 raise
             else:
                 refusal = getattr(result, "audit_code", None)

@@ -48,12 +48,15 @@ class Context:
     auth_problem: str | None = None
     database_unavailable: bool = False
     policy_store: Any = None
+    auth_error: Exception | None = None  # authentication failed for another reason (a bug)
 
     @cached_property
     def auth(self) -> RequestAuth:
         """The caller's authorization, or UNAUTHENTICATED when there is no valid token."""
         if self.database_unavailable:
             raise ServiceUnavailable("The service cannot reach its database; try again shortly.")
+        if self.auth_error is not None:
+            raise self.auth_error  # masked and logged as any unexpected error
         if self.actor is None:
             raise Unauthenticated(
                 self.auth_problem or "Send `Authorization: Bearer <token>`; only the schema is public."

@@ -8,7 +8,7 @@ import logging
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
-from services.errors import DATABASE_DOWN, BandengError
+from services.errors import BandengError, is_database_down
 
 log = logging.getLogger("bandeng.errors")
 
@@ -40,6 +40,8 @@ def classify_errors(errors: list[GraphQLError]) -> None:
         if original is None or isinstance(original, GraphQLError):
             if not (error.extensions or {}).get("code"):
                 error.extensions = {**(error.extensions or {}), "code": request_error_code(error)}
+        elif is_database_down(original):  # an outage, not a bug: no stack trace per field
+            log.warning("database unavailable at %s: %s: %s", error.path, type(original).__name__, original)
         elif not isinstance(original, BandengError):
             log.error("unexpected error at %s", error.path, exc_info=original)
 
@@ -50,7 +52,7 @@ class MaskUnexpectedErrors(MaskErrors):
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         masked = super().anonymise_error(error)
-        if isinstance(error.original_error, DATABASE_DOWN):
+        if error.original_error is not None and is_database_down(error.original_error):
             masked.message = "The service cannot reach its database. Try again shortly."
             masked.extensions = {"code": "SERVICE_UNAVAILABLE"}
         else:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.config import Config
+from tortoise.backends.base.config_generator import expand_db_url
 
 from models import MODULES as MODEL_MODULES
 
@@ -40,6 +41,16 @@ class Settings:
     # --- HTTP protocol (issue 8: strict bodies, GraphQL over HTTP, CORS, headers) ---
     cors_origins: tuple[str, ...] = ()  # origins whose pages may call the API; none by default
     max_json_depth: int = 32  # how deeply arrays/objects may nest in a request's JSON
+    # --- timeouts and database faults (issue 8): see docs/operations.md ---
+    request_timeout: float = 10.0  # seconds; a request still running is cancelled and answered 503
+    ready_timeout: float = 1.0  # seconds /readyz waits for the database's SELECT 1
+    db_statement_timeout_ms: int = 5000  # PostgreSQL statement_timeout (0 = none)
+    db_idle_in_transaction_timeout_ms: int = 10000  # PostgreSQL idle_in_transaction_session_timeout
+    db_command_timeout: float = 6.0  # seconds the client waits for any one statement's answer
+    db_connect_timeout: float = 5.0  # seconds to open one connection
+    db_acquire_timeout: float = 5.0  # seconds to wait for a free connection of the pool
+    db_pool_min: int = 1
+    db_pool_max: int = 10
 
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with ``changes`` (field names and values) applied."""
@@ -67,6 +78,28 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
         # --- HTTP protocol ---
         cors_origins=parse_origins(config("BANDENG_CORS_ORIGINS", default="")),
         max_json_depth=config("BANDENG_MAX_JSON_DEPTH", cast=int, default=defaults.max_json_depth),
+        # --- timeouts and database faults ---
+        request_timeout=config("BANDENG_REQUEST_TIMEOUT", cast=float, default=defaults.request_timeout),
+        ready_timeout=config("BANDENG_READY_TIMEOUT", cast=float, default=defaults.ready_timeout),
+        db_statement_timeout_ms=config(
+            "BANDENG_DB_STATEMENT_TIMEOUT_MS", cast=int, default=defaults.db_statement_timeout_ms
+        ),
+        db_idle_in_transaction_timeout_ms=config(
+            "BANDENG_DB_IDLE_IN_TRANSACTION_TIMEOUT_MS",
+            cast=int,
+            default=defaults.db_idle_in_transaction_timeout_ms,
+        ),
+        db_command_timeout=config(
+            "BANDENG_DB_COMMAND_TIMEOUT", cast=float, default=defaults.db_command_timeout
+        ),
+        db_connect_timeout=config(
+            "BANDENG_DB_CONNECT_TIMEOUT", cast=float, default=defaults.db_connect_timeout
+        ),
+        db_acquire_timeout=config(
+            "BANDENG_DB_ACQUIRE_TIMEOUT", cast=float, default=defaults.db_acquire_timeout
+        ),
+        db_pool_min=config("BANDENG_DB_POOL_MIN", cast=int, default=defaults.db_pool_min),
+        db_pool_max=config("BANDENG_DB_POOL_MAX", cast=int, default=defaults.db_pool_max),
     )
 
 
@@ -96,10 +129,41 @@ def parse_origins(text: str) -> tuple[str, ...]:
     return tuple(origins)
 
 
-def tortoise_config(database_url: str) -> dict[str, Any]:
-    """The Tortoise config for one database URL; migrations live in ``models.migrations``."""
+def is_postgres_url(database_url: str) -> bool:
+    return database_url.startswith(("postgres://", "postgresql://", "asyncpg://"))
+
+
+def connection_config(database_url: str, settings: Settings | None = None) -> str | dict[str, Any]:
+    """Tortoise's connection entry: for PostgreSQL with ``settings``, the timeouts and the
+    pool (``services.postgres``: asyncpg with a pool-acquire timeout); otherwise the URL.
+
+    Options in the URL's query string (``?max_size=20``) win over the settings."""
+    if settings is None or not is_postgres_url(database_url):
+        return database_url
+    expanded = expand_db_url(database_url)
+    credentials = expanded["credentials"]
+    server_settings = dict(credentials.pop("server_settings", None) or {})
+    server_settings.setdefault("statement_timeout", str(settings.db_statement_timeout_ms))
+    server_settings.setdefault(
+        "idle_in_transaction_session_timeout", str(settings.db_idle_in_transaction_timeout_ms)
+    )
+    credentials["server_settings"] = server_settings
+    credentials.setdefault("minsize", settings.db_pool_min)
+    credentials.setdefault("maxsize", settings.db_pool_max)
+    credentials.setdefault("timeout", settings.db_connect_timeout)  # asyncpg: connect timeout
+    credentials.setdefault("command_timeout", settings.db_command_timeout)
+    credentials.setdefault("acquire_timeout", settings.db_acquire_timeout)
+    return {"engine": "services.postgres", "credentials": credentials}
+
+
+def tortoise_config(database_url: str, settings: Settings | None = None) -> dict[str, Any]:
+    """The Tortoise config for one database URL; migrations live in ``models.migrations``.
+
+    With ``settings`` (the running service), a PostgreSQL connection gets the timeouts
+    and pool sizes of the settings; without (migrations, tools), none: a migration may
+    rightly run longer than a request's statement timeout."""
     return {
-        "connections": {"default": database_url},
+        "connections": {"default": connection_config(database_url, settings)},
         "apps": {
             "models": {
                 "models": list(MODEL_MODULES),

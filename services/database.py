@@ -5,7 +5,7 @@ from __future__ import annotations
 from tortoise import Tortoise
 from tortoise.migrations.api.migrate import migrate
 
-from services.config import tortoise_config
+from services.config import Settings, tortoise_config
 
 
 async def upgrade(database_url: str) -> None:
@@ -16,8 +16,9 @@ async def upgrade(database_url: str) -> None:
         await Tortoise.close_connections()
 
 
-async def connect(database_url: str) -> None:
-    await Tortoise.init(config=tortoise_config(database_url), _enable_global_fallback=True)
+async def connect(database_url: str, settings: Settings | None = None) -> None:
+    """Open the ORM's connection; with ``settings``, under their timeouts and pool sizes."""
+    await Tortoise.init(config=tortoise_config(database_url, settings), _enable_global_fallback=True)
 
 
 async def disconnect() -> None:
