@@ -28,6 +28,8 @@ from typing import Any
 
 import h11
 import uvicorn
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from services.config import Settings
@@ -133,7 +135,9 @@ class LimitedH11Protocol(H11Protocol):
         if self.transport.is_closing():
             return
         answered = self.cycle is not None and self.cycle.response_started and not self.cycle.response_complete
-        if not answered:
+        # A connection that never sent a byte is just closed; a half-sent request hears why.
+        started = phase == "body" or bool(self.conn.trailing_data[0])
+        if started and not answered:
             seconds = self.header_timeout if phase == "head" else self.body_timeout
             what = "headers" if phase == "head" else "body"
             self.transport.write(
@@ -230,10 +234,24 @@ class DrainingServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
+class QuietDisconnect:
+    """A client gone before its body arrived (or cut off by the body timeout) has nobody
+    to answer: end the request quietly instead of logging a traceback per connection."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except ClientDisconnect:
+            log.info("client disconnected before its request body arrived: %s", scope.get("path"))
+
+
 def uvicorn_config(app: Any, settings: Settings, host: str, port: int) -> uvicorn.Config:
     """uvicorn's configuration with every limit of ``settings``."""
     return uvicorn.Config(
-        app,
+        QuietDisconnect(app),
         host=host,
         port=port,
         http=protocol_class(settings),
