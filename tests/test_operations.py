@@ -65,8 +65,23 @@ async def post(c: httpx.AsyncClient, query: str = ME, **extra) -> httpx.Response
 # --- rate limits ------------------------------------------------------------------------------
 
 
+def require_redis() -> None:
+    """The Redis tests need a Redis (like PostgreSQL, it is never skipped): say so clearly."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis at {REDIS_URL} is unreachable ({exc}); set BANDENG_TEST_REDIS_URL")
+    finally:
+        client.close()
+
+
 def limited(settings, backend: str, **overrides):
     """Settings with small limits on ``backend`` ("memory" or "redis", own key prefix)."""
+    if backend == "redis":
+        require_redis()
     values = dict(
         rate_limit_token_rate=0.1,
         rate_limit_token_burst=3,
