@@ -8,9 +8,11 @@ and the answer is ``429`` with ``Retry-After`` and ``extensions.code = RATE_LIMI
 
 Two stores keep the buckets: in this process (one instance), or in Redis through one
 atomic Lua script (several instances share the buckets). When Redis cannot be reached
-the limiter *fails open*: the request is served and a warning is logged (at most one
-every ``WARN_EVERY`` seconds). A rate limiter exists to protect the service; turning a
-Redis outage into a full outage would do the opposite.
+the limiter *fails open*: the request is served, a warning is logged (at most one every
+``WARN_EVERY`` seconds), and the store is left alone for ``RETRY_AFTER_FAILURE`` seconds, so
+that a Redis that hangs costs one request a timeout now and then, not every request. A
+rate limiter exists to protect the service; turning a Redis outage into a full outage
+would do the opposite.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ log = logging.getLogger("bandeng.ratelimit")
 
 UNLIMITED_PATHS = frozenset({"/healthz", "/readyz"})
 WARN_EVERY = 30.0
+RETRY_AFTER_FAILURE = 5.0
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,7 @@ class RateLimit:
         self.prefix = settings.rate_limit_prefix
         self.store = store
         self._last_warning = -math.inf
+        self._store_down_until = -math.inf
 
     def buckets(self, scope: Scope) -> list[Bucket]:
         s = self.settings
@@ -180,15 +184,19 @@ class RateLimit:
             return
         buckets = self.buckets(scope)
         wait = 0.0
-        if buckets:
+        if buckets and time.monotonic() >= self._store_down_until:
             try:
                 wait = await self.store.take(buckets)
             except Exception as exc:  # fail open: see the module docstring
                 now = time.monotonic()
+                self._store_down_until = now + RETRY_AFTER_FAILURE
                 if now - self._last_warning >= WARN_EVERY:
                     self._last_warning = now
                     log.warning(
-                        "rate limiting is off: its store is unreachable (%s: %s)", type(exc).__name__, exc
+                        "rate limiting is off for %g s: its store is unreachable (%s: %s)",
+                        RETRY_AFTER_FAILURE,
+                        type(exc).__name__,
+                        exc,
                     )
         if wait > 0:
             await self._refuse(send, wait)

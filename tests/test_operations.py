@@ -159,6 +159,28 @@ async def test_an_unreachable_redis_fails_open_with_a_warning(demo, settings, ca
     assert len(warnings) == 1 and "unreachable" in warnings[0].getMessage()
 
 
+async def test_a_failing_store_is_left_alone_for_a_while(settings):
+    """A Redis that hangs would cost every request its timeout: after a failure the
+    limiter serves without asking the store for RETRY_AFTER_FAILURE seconds."""
+    from starlette.responses import PlainTextResponse
+
+    from app.ratelimit import RateLimit
+
+    class Hanging:
+        calls = 0
+
+        async def take(self, buckets):
+            Hanging.calls += 1
+            raise TimeoutError("no answer in 0.5 s")
+
+    limiter = RateLimit(
+        PlainTextResponse("ok"), settings.with_overrides(rate_limit_address_rate=1), Hanging()
+    )
+    async with client(limiter) as c:
+        assert [(await c.get("/")).status_code for _ in range(5)] == [200] * 5
+    assert Hanging.calls == 1
+
+
 async def test_x_forwarded_for_counts_only_from_trusted_proxies(demo, settings):
     values = limited(
         settings, "memory", rate_limit_token_rate=0, rate_limit_address_rate=0.1, rate_limit_address_burst=1
