@@ -218,6 +218,26 @@ def _documents_hash(files: list[Path]) -> int:
     return 0
 
 
+def _operations_summary(settings) -> str:
+    """One log line: the environment and the limits in force (no secrets, no Redis password)."""
+    from urllib.parse import urlsplit
+
+    def limit(rate: float, burst: int) -> str:
+        return f"{rate:g}/s burst {burst}" if rate > 0 else "off"
+
+    where = "this process"
+    if settings.redis_url:
+        url = urlsplit(settings.redis_url)
+        where = f"Redis {url.hostname}:{url.port or 6379}"
+    return (
+        f"{settings.env} mode; introspection {'on' if settings.introspection_enabled else 'off'}, "
+        f"GraphiQL {'on' if settings.graphiql_enabled else 'off'}, trusted documents "
+        f"{settings.trusted_documents or 'off'}; rate limits per token {limit(settings.rate_limit_token_rate, settings.rate_limit_token_burst)}, "
+        f"per address {limit(settings.rate_limit_address_rate, settings.rate_limit_address_burst)} (buckets in {where}); "
+        f"trusted proxies {settings.trusted_proxies or 'none'}"
+    )
+
+
 def _serve(settings, args) -> int:
     from app.http import create_app
     from app.server import serve
@@ -243,6 +263,7 @@ def _serve(settings, args) -> int:
         logging.getLogger("bandeng").warning(
             "BANDENG_SECRET is not set: tokens are hashed with the public development secret"
         )
+    logging.getLogger("bandeng").info("%s", _operations_summary(settings))
     host = args.host or settings.host
     port = args.port or settings.port
     asyncio.run(database.upgrade(settings.database_url))
