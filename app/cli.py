@@ -1,4 +1,4 @@
-"""The ``bandeng`` command: serve, migrate, seed, token, schema."""
+"""The ``bandeng`` command: serve, migrate, seed, token, policy, schema, documents."""
 
 from __future__ import annotations
 
@@ -59,6 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     schema_cmd = sub.add_parser("schema", help="print the GraphQL schema (SDL)")
     schema_cmd.add_argument("--write", action="store_true", help="write schema/schema.graphql")
 
+    documents = sub.add_parser("documents", help="trusted documents (BANDENG_TRUSTED_DOCUMENTS)")
+    documents_sub = documents.add_subparsers(dest="documents_command", required=True)
+    hash_cmd = documents_sub.add_parser(
+        "hash", help="print a manifest {sha256: document} of .graphql files (one operation per file)"
+    )
+    hash_cmd.add_argument("files", nargs="+", type=Path, metavar="FILE")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
@@ -66,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings.with_overrides(database_url=DEMO_DATABASE)
     if args.command == "schema":
         return _schema(args.write)
+    if args.command == "documents":
+        return _documents_hash(args.files)
     if args.command == "policy" and args.policy_command == "check":
         return _policy_check(settings, args)
     if args.command == "serve":
@@ -188,16 +197,73 @@ async def _prepare_demo(settings) -> list[str]:
         await database.disconnect()
 
 
-def _serve(settings, args) -> int:
-    import uvicorn
+def _documents_hash(files: list[Path]) -> int:
+    """Print the manifest of ``files``: each file's exact text is one trusted document."""
+    import json
 
+    from graphql import GraphQLSyntaxError, parse
+
+    from schema.trusted import document_hash
+
+    manifest = {}
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        try:
+            parse(text)
+        except GraphQLSyntaxError as exc:
+            print(f"error: {path}: {exc.message}", file=sys.stderr)
+            return 1
+        manifest[document_hash(text)] = text
+    print(json.dumps(manifest, indent=2, ensure_ascii=False))
+    return 0
+
+
+def _operations_summary(settings) -> str:
+    """One log line: the environment and the limits in force (no secrets, no Redis password)."""
+    from urllib.parse import urlsplit
+
+    def limit(rate: float, burst: int) -> str:
+        return f"{rate:g}/s burst {burst}" if rate > 0 else "off"
+
+    where = "this process"
+    if settings.redis_url:
+        url = urlsplit(settings.redis_url)
+        where = f"Redis {url.hostname}:{url.port or 6379}"
+    return (
+        f"{settings.env} mode; introspection {'on' if settings.introspection_enabled else 'off'}, "
+        f"GraphiQL {'on' if settings.graphiql_enabled else 'off'}, trusted documents "
+        f"{settings.trusted_documents or 'off'}; rate limits per token {limit(settings.rate_limit_token_rate, settings.rate_limit_token_burst)}, "
+        f"per address {limit(settings.rate_limit_address_rate, settings.rate_limit_address_burst)} (buckets in {where}); "
+        f"trusted proxies {settings.trusted_proxies or 'none'}"
+    )
+
+
+def _serve(settings, args) -> int:
     from app.http import create_app
+    from app.server import serve
     from services import database
 
+    problems = settings.production_problems()
+    if settings.production and args.demo:
+        problems.append(
+            "--demo loads demo data and prints its tokens: not in production "
+            "(unset BANDENG_ENV or set BANDENG_ENV=development)"
+        )
+    if problems:
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        print("refusing to start (BANDENG_ENV=production)", file=sys.stderr)
+        return 2
+    try:
+        app = create_app(settings)
+    except ValueError as exc:  # e.g. an unreadable BANDENG_TRUSTED_DOCUMENTS manifest
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if settings.secret == DEVELOPMENT_SECRET and not args.demo:
         logging.getLogger("bandeng").warning(
             "BANDENG_SECRET is not set: tokens are hashed with the public development secret"
         )
+    logging.getLogger("bandeng").info("%s", _operations_summary(settings))
     host = args.host or settings.host
     port = args.port or settings.port
     asyncio.run(database.upgrade(settings.database_url))
@@ -208,7 +274,7 @@ def _serve(settings, args) -> int:
             '(paste one {"Authorization": ...} line below into the Headers tab)\n'
         )
         print("\n".join(lines))
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    serve(app, settings, host, port, app.state.drain)
     return 0
 
 

@@ -22,11 +22,14 @@ from strawberry.http.types import QueryParams
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
 from tortoise import Tortoise, connections
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import graphiql as graphiql_page
 from app import protocol
 from app.deadline import DatabaseProbe, RequestDeadline
 from app.middleware import EXCEPTION_HANDLERS, SecurityHeaders
+from app.ratelimit import RateLimit, bucket_store
+from app.server import DrainState
 from policies.store import PolicyStore
 from schema.context import Context
 from schema.root import build_schema
@@ -41,13 +44,21 @@ class BandengGraphQL(GraphQL):
     """Strawberry's ASGI view with our context: the actor and the policy in force."""
 
     def __init__(self, settings: Settings, policy_store: PolicyStore):
-        super().__init__(build_schema(settings), graphql_ide="graphiql", allow_queries_via_get=True)
+        super().__init__(
+            build_schema(settings),
+            graphql_ide="graphiql" if settings.graphiql_enabled else None,
+            allow_queries_via_get=True,
+        )
         self.settings = settings
         self.policy_store = policy_store
 
     @property
     def graphql_ide_html(self) -> str:
         return graphiql_page.page_html()
+
+    def should_render_graphql_ide(self, request) -> bool:
+        # A GET naming a trusted document (`documentId`, no `query`) is an operation.
+        return "documentId" not in request.query_params and super().should_render_graphql_ide(request)
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         # Served with its assets from this service (no CDN) under a same-origin-only CSP.
@@ -270,16 +281,22 @@ def create_app(
 ) -> Starlette:
     """Build the application. Tests pass ``manage_database=False`` and own the ORM."""
     settings = settings or load_settings()
+    if problems := settings.production_problems():
+        raise ValueError("; ".join(problems))
     store = policy_store or PolicyStore(settings.policy_dir)
     graphql = BandengGraphQL(settings, store)
     database_probe = DatabaseProbe(
         lambda: connections.get("default").execute_query("SELECT 1"), settings.ready_timeout
     )
+    drain = DrainState()
+    rate_limits = bucket_store(settings)
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> JSONResponse:
+        if drain.active:  # SIGTERM received: tell the load balancer to stop sending
+            return JSONResponse({"status": "draining"}, status_code=503)
         policy = store.current
         body: dict = {
             "policy": {
@@ -319,6 +336,7 @@ def create_app(
             stop.set()
             if watcher is not None:
                 await watcher
+            await rate_limits.close()
             if manage_database:
                 await Tortoise.close_connections()
 
@@ -327,11 +345,22 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Mount(graphiql_page.STATIC_URL, app=StaticFiles(directory=graphiql_page.STATIC_DIR)),
-        ],
+        ]
+        + (
+            [Mount(graphiql_page.STATIC_URL, app=StaticFiles(directory=graphiql_page.STATIC_DIR))]
+            if settings.graphiql_enabled
+            else []
+        ),
         lifespan=lifespan,
         middleware=[
-            # Outside the size limit, so that a 413 to an allowed origin is readable there.
+            # Outermost first: the client's address is settled (only trusted proxies'
+            # X-Forwarded-For counts), then CORS (so that 429, 503 and 413 answers are
+            # readable by an allowed origin), the rate limits, the deadline, the body cap.
+            *(
+                [Middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)]
+                if settings.trusted_proxies
+                else []
+            ),
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
@@ -340,6 +369,7 @@ def create_app(
                 expose_headers=["Retry-After"],
                 max_age=600,
             ),
+            Middleware(RateLimit, settings=settings, store=rate_limits),
             # The deadline covers everything below it, the body's arrival included.
             Middleware(RequestDeadline, seconds=settings.request_timeout),
             Middleware(BodySizeLimit, limit=settings.max_body_bytes),
@@ -348,4 +378,6 @@ def create_app(
     )
     app.state.settings = settings
     app.state.policy_store = store
+    app.state.drain = drain
+    app.state.rate_limits = rate_limits
     return app

@@ -614,6 +614,8 @@ async def run_over_http(
 ) -> list[Result]:
     port = _free_port()
     env = dict(os.environ, BANDENG_BENCH_DATABASE_URL=database_url)  # not on the command line
+    if args.stock_uvicorn:
+        env["BANDENG_BENCH_STOCK_UVICORN"] = "1"
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(THIS_FILE), "--serve-child", str(port), env=env, cwd=str(ROOT)
     )
@@ -681,25 +683,36 @@ class _SqlEndpoint:
         await self.app(scope, receive, send)
 
 
+# The bench measures the service, not its rate limits (which would answer 429 here).
+NO_RATE_LIMITS = {"rate_limit_token_rate": 0, "rate_limit_address_rate": 0}
+
+
 def serve_child(port: int) -> None:
     """The uvicorn child of ``--http``: the real app (its lifespan opens Tortoise)."""
     import uvicorn
 
     from app.http import create_app
+    from app.server import DrainingServer, uvicorn_config
     from policies.store import PolicyStore
 
     url = os.environ["BANDENG_BENCH_DATABASE_URL"]
-    settings = Settings(database_url=url, policy_dir=POLICY_DIR)
+    settings = Settings(database_url=url, policy_dir=POLICY_DIR, log_level="WARNING", **NO_RATE_LIMITS)
     app = create_app(settings, policy_store=PolicyStore(POLICY_DIR), manage_database=True)
     counter = SqlCounter().install()
-    uvicorn.run(
-        _SqlEndpoint(app, counter),
-        host=LOOPBACK,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-    )
+    if os.environ.get("BANDENG_BENCH_STOCK_UVICORN"):  # uvicorn's defaults (httptools, no limits)
+        uvicorn.run(
+            _SqlEndpoint(app, counter),
+            host=LOOPBACK,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
+        return
+    # the server `bandeng serve` runs: h11 with the header limits and read timeouts
+    config = uvicorn_config(_SqlEndpoint(app, counter), settings, LOOPBACK, port)
+    config.access_log = False
+    DrainingServer(config, app.state.drain, drain_seconds=0).run()
 
 
 # --------------------------------------------------------------------------- main
@@ -791,7 +804,7 @@ async def run(args: argparse.Namespace) -> None:
         if args.scenarios:
             wanted = args.scenarios.split(",")
             scenarios = [s for s in scenarios if s.key in wanted]
-        settings = Settings(database_url=url, policy_dir=POLICY_DIR)
+        settings = Settings(database_url=url, policy_dir=POLICY_DIR, **NO_RATE_LIMITS)
         results = await run_in_process(args, settings, bench, scenarios)
         print_results("in-process (httpx.ASGITransport, same event loop as the client)", results)
         sys.stdout.flush()
@@ -799,7 +812,8 @@ async def run(args: argparse.Namespace) -> None:
             await Tortoise.close_connections()  # the child owns the database now
             results = await run_over_http(args, url, bench, scenarios)
             print_results(
-                f"HTTP over loopback (uvicorn child process on {LOOPBACK}, httpx client)",
+                f"HTTP over loopback (uvicorn child process on {LOOPBACK}, "
+                f"{'stock uvicorn' if args.stock_uvicorn else 'bandeng serve: h11 with limits'}, httpx client)",
                 results,
             )
         print("\nSQL/req counts statements logged on tortoise.db_client (BEGIN/COMMIT are not logged).")
@@ -831,6 +845,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--http", action="store_true", help="also run over loopback against uvicorn (child process)"
+    )
+    parser.add_argument(
+        "--stock-uvicorn",
+        action="store_true",
+        help="with --http: uvicorn's defaults (httptools, no limits) instead of `bandeng serve`'s server",
     )
     parser.add_argument(
         "--scenarios", default="", help="comma-separated subset, e.g. a,c,c-small (default all)"

@@ -7,6 +7,7 @@ import pkgutil
 from types import ModuleType
 
 import strawberry
+from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
@@ -19,6 +20,7 @@ from strawberry.extensions import (
 import schema
 from schema.audit import AuditExtension
 from schema.extensions import MaskUnexpectedErrors, classify_errors
+from schema.trusted import HideSuggestions, TrustedDocuments, load_manifest
 from services.config import Settings
 
 
@@ -61,10 +63,20 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
     ]
+    # Production mode (services.config, "operations"): introspection, suggestions, trusted documents.
+    if not settings.introspection_enabled:
+        limit_rules.append(NoSchemaIntrospectionCustomRule)
+    production: list = []
+    if settings.trusted_documents is not None:
+        manifest = load_manifest(settings.trusted_documents)
+        production.append(lambda: TrustedDocuments(manifest))
+    if not settings.field_suggestions_enabled:
+        production.append(HideSuggestions)
     return BandengSchema(
         query=Query,
         mutation=Mutation,
         extensions=[
+            *production,
             lambda: AddValidationRules(limit_rules),
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             lambda: ParserCache(maxsize=256),

@@ -52,6 +52,58 @@ class Settings:
     db_pool_min: int = 1
     db_pool_max: int = 10
 
+    # --- operations: environment, production mode, rate limits, HTTP server, drain ---------
+    env: str = "development"  # or "production"
+    introspection: bool | None = None  # None: on in development, off in production
+    field_suggestions: bool | None = None  # "Did you mean …?"; None: on in development, off in production
+    graphiql: bool | None = None  # None: on in development, off in production
+    trusted_documents: Path | None = None  # JSON manifest {sha256 hex: document}
+    rate_limit_token_rate: float = 20.0  # requests per second per bearer token; 0 = off
+    rate_limit_token_burst: int = 40
+    rate_limit_address_rate: float = 100.0  # requests per second per client address; 0 = off
+    rate_limit_address_burst: int = 200
+    redis_url: str = ""  # shared rate-limit buckets; empty = in-process buckets
+    rate_limit_prefix: str = "bandeng:ratelimit:"
+    trusted_proxies: str = ""  # comma-separated addresses/networks whose X-Forwarded-For counts
+    drain_seconds: float = 5.0  # /readyz answers 503 this long after SIGTERM before closing
+    shutdown_timeout: float = 30.0  # then in-flight requests get this long to finish
+    http_max_header_bytes: int = 32 * 1024  # request line + headers
+    http_max_headers: int = 100
+    http_header_timeout: float = 10.0  # from the first byte (or the connection) to the end of the headers
+    http_body_timeout: float = 30.0  # from the end of the headers to the end of the body
+    http_keep_alive_timeout: float = 5.0  # idle time allowed between two requests
+    http_limit_concurrency: int = 1000  # connections + running requests; beyond: 503
+    http_backlog: int = 2048
+
+    @property
+    def production(self) -> bool:
+        """True when ``BANDENG_ENV=production``."""
+        return self.env == "production"
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return (not self.production) if self.introspection is None else self.introspection
+
+    @property
+    def field_suggestions_enabled(self) -> bool:
+        return (not self.production) if self.field_suggestions is None else self.field_suggestions
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return (not self.production) if self.graphiql is None else self.graphiql
+
+    def production_problems(self) -> list[str]:
+        """What keeps this configuration from running in production (empty when fine)."""
+        problems = []
+        if self.env not in ("production", "development"):
+            problems.append(f"BANDENG_ENV must be `production` or `development`, not {self.env!r}")
+        if self.production and self.secret == DEVELOPMENT_SECRET:
+            problems.append(
+                "BANDENG_SECRET is not set: production mode refuses the public development "
+                "secret; give BANDENG_SECRET a long random value (e.g. `openssl rand -hex 32`)"
+            )
+        return problems
+
     def with_overrides(self, **changes: Any) -> Settings:
         """A copy with ``changes`` (field names and values) applied."""
         return replace(self, **changes)
@@ -100,7 +152,61 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
         ),
         db_pool_min=config("BANDENG_DB_POOL_MIN", cast=int, default=defaults.db_pool_min),
         db_pool_max=config("BANDENG_DB_POOL_MAX", cast=int, default=defaults.db_pool_max),
+        # --- operations ---
+        env=config("BANDENG_ENV", default=defaults.env).strip().lower(),
+        introspection=config("BANDENG_INTROSPECTION", cast=_switch, default=None),
+        field_suggestions=config("BANDENG_FIELD_SUGGESTIONS", cast=_switch, default=None),
+        graphiql=config("BANDENG_GRAPHIQL", cast=_switch, default=None),
+        trusted_documents=config("BANDENG_TRUSTED_DOCUMENTS", cast=_path, default=None),
+        rate_limit_token_rate=config(
+            "BANDENG_RATE_LIMIT_TOKEN_RATE", cast=float, default=defaults.rate_limit_token_rate
+        ),
+        rate_limit_token_burst=config(
+            "BANDENG_RATE_LIMIT_TOKEN_BURST", cast=int, default=defaults.rate_limit_token_burst
+        ),
+        rate_limit_address_rate=config(
+            "BANDENG_RATE_LIMIT_ADDRESS_RATE", cast=float, default=defaults.rate_limit_address_rate
+        ),
+        rate_limit_address_burst=config(
+            "BANDENG_RATE_LIMIT_ADDRESS_BURST", cast=int, default=defaults.rate_limit_address_burst
+        ),
+        redis_url=config("BANDENG_REDIS_URL", default=defaults.redis_url),
+        rate_limit_prefix=config("BANDENG_RATE_LIMIT_PREFIX", default=defaults.rate_limit_prefix),
+        trusted_proxies=config("BANDENG_TRUSTED_PROXIES", default=defaults.trusted_proxies),
+        drain_seconds=config("BANDENG_DRAIN_SECONDS", cast=float, default=defaults.drain_seconds),
+        shutdown_timeout=config("BANDENG_SHUTDOWN_TIMEOUT", cast=float, default=defaults.shutdown_timeout),
+        http_max_header_bytes=config(
+            "BANDENG_HTTP_MAX_HEADER_BYTES", cast=int, default=defaults.http_max_header_bytes
+        ),
+        http_max_headers=config("BANDENG_HTTP_MAX_HEADERS", cast=int, default=defaults.http_max_headers),
+        http_header_timeout=config(
+            "BANDENG_HTTP_HEADER_TIMEOUT", cast=float, default=defaults.http_header_timeout
+        ),
+        http_body_timeout=config("BANDENG_HTTP_BODY_TIMEOUT", cast=float, default=defaults.http_body_timeout),
+        http_keep_alive_timeout=config(
+            "BANDENG_HTTP_KEEP_ALIVE_TIMEOUT", cast=float, default=defaults.http_keep_alive_timeout
+        ),
+        http_limit_concurrency=config(
+            "BANDENG_HTTP_LIMIT_CONCURRENCY", cast=int, default=defaults.http_limit_concurrency
+        ),
+        http_backlog=config("BANDENG_HTTP_BACKLOG", cast=int, default=defaults.http_backlog),
     )
+
+
+def _switch(value: str) -> bool | None:
+    """``on``/``off`` (or true/false, 1/0, yes/no); empty or ``auto`` means "follow BANDENG_ENV"."""
+    text = value.strip().lower()
+    if text in ("", "auto"):
+        return None
+    if text in ("on", "true", "1", "yes"):
+        return True
+    if text in ("off", "false", "0", "no"):
+        return False
+    raise ValueError(f"expected on, off or auto, not {value!r}")
+
+
+def _path(value: str) -> Path | None:
+    return Path(value) if value.strip() else None
 
 
 def parse_origins(text: str) -> tuple[str, ...]:

@@ -136,7 +136,11 @@ class Demo:
 
 @pytest.fixture(scope="session")
 def settings(database_url) -> Settings:
-    return Settings(database_url=database_url, policy_dir=POLICY_DIR)
+    # Rate limits off: the whole suite shares one client address (tests/test_operations.py
+    # turns them on where they are the subject).
+    return Settings(
+        database_url=database_url, policy_dir=POLICY_DIR, rate_limit_token_rate=0, rate_limit_address_rate=0
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,272 @@
+"""The HTTP server: uvicorn with our limits, and a graceful drain on SIGTERM.
+
+*Limits.* The HTTP/1.1 parser is uvicorn's h11 one (not httptools, which uvicorn's
+"auto" would pick: httptools offers no header size or count limit), extended here with
+
+- a cap on the number of headers (``431``, connection closed);
+- the size of the request line plus headers (h11's ``max_incomplete_event_size``; ``431``);
+- a header timeout: from the connection (or the first byte of a request) to the end of
+  its headers, and a body timeout: from the end of the headers to the end of the body.
+  Either answers ``408`` (when nothing was answered yet) and closes the connection.
+  uvicorn itself only times out idle keep-alive connections.
+
+*Drain.* On SIGTERM the server first keeps serving while ``/readyz`` answers 503 for
+``drain_seconds`` (so that a load balancer stops sending), then stops listening, lets
+in-flight requests finish (at most ``shutdown_timeout``), and the process exits 0. A
+second SIGTERM, or SIGINT, skips the rest of the drain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import time
+from types import FrameType
+from typing import Any
+
+import h11
+import uvicorn
+from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from services.config import Settings
+
+log = logging.getLogger("bandeng.server")
+
+
+class DrainState:
+    """Shared by the server (which starts the drain) and ``/readyz`` (which reports it)."""
+
+    def __init__(self) -> None:
+        self.started_at: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.started_at is not None
+
+    def start(self) -> None:
+        if self.started_at is None:
+            self.started_at = time.monotonic()
+
+
+class _LimitedConnection(h11.Connection):
+    """h11's connection refusing requests with more than ``max_headers`` headers."""
+
+    def __init__(self, max_headers: int, max_incomplete_event_size: int):
+        super().__init__(h11.SERVER, max_incomplete_event_size=max_incomplete_event_size)
+        self.max_headers = max_headers
+        self.refusal: h11.RemoteProtocolError | None = None
+
+    def next_event(self) -> Any:
+        try:
+            event = super().next_event()
+        except h11.RemoteProtocolError as exc:
+            self.refusal = exc
+            raise
+        if isinstance(event, h11.Request) and len(event.headers) > self.max_headers:
+            self.refusal = h11.RemoteProtocolError(
+                f"More than {self.max_headers} request headers.", error_status_hint=431
+            )
+            # h11 must not go on with this request: put it in its error state.
+            self._process_error(self.their_role)
+            raise self.refusal
+        return event
+
+
+def _error_response(status: int, reason: bytes, code: str, message: str) -> bytes:
+    """A complete ``Connection: close`` HTTP/1.1 response with a JSON error body."""
+    body = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]}).encode()
+    head = (
+        f"HTTP/1.1 {status} ".encode()
+        + reason
+        + b"\r\ncontent-type: application/json\r\nconnection: close\r\n"
+        + f"content-length: {len(body)}\r\n\r\n".encode()
+    )
+    return head + body
+
+
+class LimitedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a header count cap and header/body read timeouts.
+
+    The limits are class attributes, set by ``protocol_class(settings)``."""
+
+    max_headers = 100
+    max_header_bytes = 32 * 1024
+    header_timeout = 10.0
+    body_timeout = 30.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conn = _LimitedConnection(self.max_headers, self.max_header_bytes)
+        self._read_timer: asyncio.TimerHandle | None = None
+        self._read_phase: str | None = None
+
+    # The read deadline follows the client's side of the h11 state machine: waiting for
+    # (the rest of) a request head, or for the rest of a body. Idle keep-alive time is
+    # uvicorn's own timer; once a request is complete, the request deadline is the app's.
+    def _watch_reading(self) -> None:
+        if self.transport is None or self.transport.is_closing():
+            phase = None
+        elif self.conn.their_state is h11.IDLE:
+            phase = None if self.timeout_keep_alive_task is not None else "head"
+        elif self.conn.their_state is h11.SEND_BODY:
+            phase = "body"
+        else:
+            phase = None
+        if phase == self._read_phase:
+            return
+        self._stop_read_timer()
+        self._read_phase = phase
+        if phase is not None:
+            delay = self.header_timeout if phase == "head" else self.body_timeout
+            self._read_timer = self.loop.call_later(delay, self._read_timed_out, phase)
+
+    def _stop_read_timer(self) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
+        self._read_phase = None
+
+    def _read_timed_out(self, phase: str) -> None:
+        self._read_timer = None
+        if self.transport.is_closing():
+            return
+        answered = self.cycle is not None and self.cycle.response_started and not self.cycle.response_complete
+        # A connection that never sent a byte is just closed; a half-sent request hears why.
+        started = phase == "body" or bool(self.conn.trailing_data[0])
+        if started and not answered:
+            seconds = self.header_timeout if phase == "head" else self.body_timeout
+            what = "headers" if phase == "head" else "body"
+            self.transport.write(
+                _error_response(
+                    408,
+                    b"Request Timeout",
+                    "REQUEST_TIMEOUT",
+                    f"The request {what} did not arrive within {seconds:g} s.",
+                )
+            )
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.disconnected = True  # the app gets http.disconnect; its answer is dropped
+            self.cycle.message_event.set()
+        self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._watch_reading()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._watch_reading()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._watch_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_read_timer()
+        super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        refusal = self.conn.refusal
+        status = refusal.error_status_hint if refusal is not None else 400
+        if status == 431:
+            self.transport.write(
+                _error_response(
+                    431,
+                    b"Request Header Fields Too Large",
+                    "REQUEST_HEADERS_TOO_LARGE",
+                    f"The request headers exceed {self.max_header_bytes} bytes or {self.max_headers} fields.",
+                )
+            )
+        else:
+            self.transport.write(
+                _error_response(400, b"Bad Request", "BAD_REQUEST", "Malformed HTTP request.")
+            )
+        self._stop_read_timer()
+        self.transport.close()
+
+
+def protocol_class(settings: Settings) -> type[LimitedH11Protocol]:
+    """``LimitedH11Protocol`` with the limits of ``settings``."""
+    return type(
+        "BandengH11Protocol",
+        (LimitedH11Protocol,),
+        {
+            "max_headers": settings.http_max_headers,
+            "max_header_bytes": settings.http_max_header_bytes,
+            "header_timeout": settings.http_header_timeout,
+            "body_timeout": settings.http_body_timeout,
+        },
+    )
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, with a drain phase between SIGTERM and closing the listener."""
+
+    def __init__(self, config: uvicorn.Config, drain: DrainState, drain_seconds: float):
+        super().__init__(config)
+        self.drain = drain
+        self.drain_seconds = drain_seconds
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if sig == signal.SIGTERM and not self.drain.active and self.drain_seconds > 0:
+            log.info(
+                "SIGTERM: draining for %g s (/readyz answers 503), then shutting down", self.drain_seconds
+            )
+            self.drain.start()
+            return
+        self.drain.start()
+        if sig == signal.SIGTERM:
+            # uvicorn would re-raise the signal after shutting down, ending the process
+            # by the signal (exit status -15); a completed drain is a clean exit.
+            self.should_exit = True
+            return
+        super().handle_exit(sig, frame)
+
+    async def on_tick(self, counter: int) -> bool:
+        started = self.drain.started_at
+        if started is not None and not self.should_exit and time.monotonic() - started >= self.drain_seconds:
+            log.info("drain over: closing the listener, finishing in-flight requests")
+            self.should_exit = True
+        return await super().on_tick(counter)
+
+
+class QuietDisconnect:
+    """A client gone before its body arrived (or cut off by the body timeout) has nobody
+    to answer: end the request quietly instead of logging a traceback per connection."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self.app(scope, receive, send)
+        except ClientDisconnect:
+            log.info("client disconnected before its request body arrived: %s", scope.get("path"))
+
+
+def uvicorn_config(app: Any, settings: Settings, host: str, port: int) -> uvicorn.Config:
+    """uvicorn's configuration with every limit of ``settings``."""
+    return uvicorn.Config(
+        QuietDisconnect(app),
+        host=host,
+        port=port,
+        http=protocol_class(settings),
+        h11_max_incomplete_event_size=settings.http_max_header_bytes,
+        timeout_keep_alive=settings.http_keep_alive_timeout,  # type: ignore[arg-type]
+        limit_concurrency=settings.http_limit_concurrency or None,
+        backlog=settings.http_backlog,
+        timeout_graceful_shutdown=settings.shutdown_timeout,  # type: ignore[arg-type]
+        # The app applies BANDENG_TRUSTED_PROXIES itself (see app.http.create_app).
+        proxy_headers=False,
+        server_header=False,
+        log_level=settings.log_level.lower(),
+    )
+
+
+def serve(app: Any, settings: Settings, host: str, port: int, drain: DrainState) -> None:
+    """Run until SIGTERM (drained) or SIGINT."""
+    DrainingServer(uvicorn_config(app, settings, host, port), drain, settings.drain_seconds).run()
