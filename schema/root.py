@@ -7,18 +7,13 @@ import pkgutil
 from types import ModuleType
 
 import strawberry
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
 
 import schema
 from schema.audit import AuditExtension
+from schema.context import Authenticate
 from schema.extensions import MaskUnexpectedErrors, classify_errors
+from schema.limits import Limits, QueryLimits
 from services.config import Settings
 
 
@@ -55,20 +50,18 @@ class BandengSchema(strawberry.Schema):
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
-    # Build the limiter rules once: ValidationCache keys on the rule classes, and the
-    # limiters create new classes each time they are constructed (a cache that never hits).
-    limit_rules = [
-        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
-    ]
+    limits = Limits.of(settings)
     return BandengSchema(
         query=Query,
         mutation=Mutation,
         extensions=[
-            lambda: AddValidationRules(limit_rules),
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             lambda: ParserCache(maxsize=256),
+            # graphql-core's rules only (static classes, so the cache hits), then the
+            # depth/alias/directive/cost limits with the request's variables.
             lambda: ValidationCache(maxsize=256),
+            lambda: QueryLimits(limits),
+            Authenticate,
             MaskUnexpectedErrors,
             AuditExtension,
         ],
