@@ -291,3 +291,19 @@ def test_every_list_of_objects_is_bounded():
             else:
                 unbounded.append(f"{type_.name}.{name}")
     assert unbounded == []
+
+
+async def test_validation_stays_cached_and_the_limits_see_each_requests_variables(demo):
+    """The validation cache hits on a repeated document (its rules are graphql-core's own,
+    the same classes every time), while the cost follows each request's variables."""
+    from strawberry.extensions.validation_cache import _get_validate_cache
+
+    cache = _get_validate_cache(256)
+    async with demo.client("street_official_xu") as client:
+        await gql(client, COST, {"n": 1})
+        hits = cache.cache_info().hits
+        allowed = await gql(client, COST, {"n": 2})
+        refused = await gql(client, COST, {"n": 100})
+    assert cache.cache_info().hits == hits + 2
+    assert "errors" not in allowed, allowed
+    assert error_codes(refused) == ["QUERY_TOO_COSTLY"]
