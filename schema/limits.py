@@ -23,7 +23,7 @@ resolvers run (so before any SQL statement).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,9 +58,9 @@ from services.pagination import DEFAULT_PAGE_SIZE
 # ``strawberry.field(..., metadata={CAP: 6})``.
 CAP = "bandeng.cap"
 
-# Fragment selection sets measured since start-up, by fragment name (tests read it to
-# prove that each fragment is measured once per request, not once per spread).
-FRAGMENT_VISITS: Counter[str] = Counter()
+# Called with each finished ``Measure`` when set (tests read ``visits`` from it to prove
+# that each fragment is measured once per request, not once per spread).
+OBSERVER: Callable[[Measure], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,7 @@ class Measure:
             if isinstance(definition, FragmentDefinitionNode):
                 self.fragments.setdefault(definition.name.value, definition)
         self.memo: dict[str, Figures] = {}
+        self.visits: Counter[str] = Counter()  # fragment name -> times its selection was walked
 
     # ------------------------------------------------------------------ sizes of lists
 
@@ -210,15 +211,12 @@ class Measure:
                 if name.startswith("__"):
                     continue  # introspection: neither depth nor cost
                 depth = max(depth, level)
-                fields = (
-                    getattr(type_, "fields", None)
-                    if isinstance(type_, GraphQLObjectType | GraphQLInterfaceType)
-                    else None
-                )
-                field = fields.get(name) if fields else None
+                if not isinstance(type_, GraphQLObjectType | GraphQLInterfaceType):
+                    continue  # a union's fields are selected in inline fragments
+                field = type_.fields.get(name)
                 if field is None:
                     continue  # unknown field: graphql-core's rules report it
-                per_parent = self._rows(selection, type_, field)  # type: ignore[arg-type]
+                per_parent = self._rows(selection, type_, field)
                 below = rows
                 if per_parent is not None:
                     cost += rows * per_parent
@@ -231,7 +229,7 @@ class Measure:
         """Measure every fragment once, each after those it spreads."""
         for name in self._fragment_order():
             definition = self.fragments[name]
-            FRAGMENT_VISITS[name] += 1
+            self.visits[name] += 1
             type_ = self.schema.get_type(definition.type_condition.name.value)
             self.memo[name] = self._walk(definition.selection_set, type_)
 
@@ -243,6 +241,8 @@ class Measure:
         self.fragments_first()
         root = self.schema.get_root_type(operation.operation)
         figures = self._walk(operation.selection_set, root)
+        if OBSERVER is not None:
+            OBSERVER(self)
         return Figures(
             figures.depth, figures.aliases, figures.directives + len(operation.directives or ()), figures.cost
         )
