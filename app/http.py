@@ -33,9 +33,7 @@ from app.server import DrainState
 from policies.store import PolicyStore
 from schema.context import Context
 from schema.root import build_schema
-from services import identity
 from services.config import Settings, load_settings, tortoise_config
-from services.errors import is_database_down
 
 log = logging.getLogger("bandeng.http")
 
@@ -176,34 +174,25 @@ class BandengGraphQL(GraphQL):
         return response
 
     async def get_context(self, request, response) -> Context:
-        actor, problem, unavailable, error = None, None, False, None
+        # The token is looked up only when the operation executes (``Context.authenticate``):
+        # a request refused before execution costs no SQL statement.
+        problem, bearer = None, None
         header = request.headers.get("authorization")
         if header:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 problem = "The Authorization header must be `Bearer <token>`."
             else:
-                try:
-                    actor = await identity.authenticate(token.strip())
-                except Exception as exc:  # a dead database must not look like a bad token
-                    if is_database_down(exc):
-                        log.warning("authentication failed: database unavailable: %r", exc)
-                        unavailable = True
-                    else:
-                        error = exc
-                else:
-                    if actor is None:
-                        problem = "The token is unknown or has been revoked."
+                bearer = token.strip()
         return Context(
             request=request,
             response=response,
             settings=self.settings,
             authorizer=self.policy_store.current,  # fixed for the whole request
-            actor=actor,
+            actor=None,
             auth_problem=problem,
-            database_unavailable=unavailable,
-            auth_error=error,
             policy_store=self.policy_store,
+            token=bearer,
         )
 
 

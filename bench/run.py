@@ -343,19 +343,22 @@ async def add_bulk_data(world: seed.DemoWorld, args: argparse.Namespace, rng: ra
 
 # ------------------------------------------------------------------------ scenarios
 
+# Page sizes explicit, within the query cost limit (docs/operations.md): the bench
+# community has one council of 100 meetings, each with 10 topics and 5 attendance records:
+# 1 + 100 + 100 x 10 + 100 x 5 = 1,601 rows at most.
 NESTED = """query Nested($unit: ID!) {
-  councils(unitId: $unit, first: 10) {
-    nodes { id name meetings { id title startsAt status
-      topics { id title }
-      attendance { id capacity present } } }
+  councils(unitId: $unit, first: 1) {
+    nodes { id name meetings(first: 100) { id title startsAt status
+      topics(first: 10) { id title }
+      attendance(first: 5) { id capacity present } } }
   }
 }"""
 
 NESTED_DEEP = """query NestedDeep($unit: ID!) {
-  councils(unitId: $unit, first: 10) {
-    nodes { id name meetings { id title startsAt status
-      topics { id title raisedBy { name } }
-      attendance { id capacity present person { name } } } }
+  councils(unitId: $unit, first: 1) {
+    nodes { id name meetings(first: 100) { id title startsAt status
+      topics(first: 10) { id title raisedBy { name } }
+      attendance(first: 5) { id capacity present person { name } } } }
   }
 }"""
 

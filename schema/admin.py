@@ -9,19 +9,23 @@ import strawberry
 
 from policies.relations import Facts
 from schema.context import Info
+from schema.limits import CAP
 from schema.types import Node, listing, optional_id, reference
 from services import audit as audit_service
 from services import explain as explain_service
 from services.identity import actor_for_person
 
 POLICY_FACTS = Facts("")  # the policy itself lies in the global scope
+DECIDING_RULES_CAP = 50  # rules for one resource and action through one person's roles: a handful
 
 
 @strawberry.type(description="Why the last change to the policy files was refused.")
 class PolicyLoadError:
     at: datetime = strawberry.field(description="When the change was refused.")
     refused_version: str | None = strawberry.field(description="Version hash of the refused files.")
-    problems: list[str] = strawberry.field(description="Each problem with its file and line.")
+    problems: list[str] = strawberry.field(
+        description="Each problem with its file and line (strings: free in the query cost)."
+    )
 
 
 @strawberry.type(description="The policy in force on this instance.")
@@ -56,7 +60,9 @@ class AccessExplanation:
     policy_version: str = strawberry.field(description="Version of the policy that decided.")
     object_scope: str | None = strawberry.field(description="Scope path of the object asked about.")
     deciding_rules: list[RuleMatch] = strawberry.field(
-        description="The rules that decided (allowing rules, or the ones considered)."
+        description=f"The rules that decided (allowing rules, or the ones considered); at most "
+        f"{DECIDING_RULES_CAP}, in the order of the policy file.",
+        metadata={CAP: DECIDING_RULES_CAP},
     )
     list_filter: str | None = strawberry.field(
         description="For reads of a type: the SQL condition lists will apply."
@@ -139,7 +145,7 @@ class AdminQuery:
                     scope_path=m.scope_path,
                     matches_object=m.matches_object,
                 )
-                for m in (result.deciding or result.rules)
+                for m in (result.deciding or result.rules)[:DECIDING_RULES_CAP]
             ],
             list_filter=result.list_filter,
         )

@@ -28,6 +28,7 @@ class AllianceUnit(Node):
         "tasks",
         lazy("Task", "schema.councils"),
         "Assignments of this unit the caller may see (`Task` read), by due date.",
+        root="`tasks(allianceUnitId:)`",
     )
 
 

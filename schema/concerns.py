@@ -10,6 +10,7 @@ import strawberry
 from models import concerns as models
 from schema.context import Info
 from schema.events import Event
+from schema.limits import CAP
 from schema.org import OrgUnit, Person
 from schema.types import Node, enum_type, lazy, listing, lookup, many, one, shown_with
 from schema.workflow import StepMutation, command, result_union, step_mutations
@@ -46,10 +47,12 @@ class Concern(Node):
     status: ConcernStatus = strawberry.field(description="Current state.")
     kind: ConcernKind = strawberry.field(description="A concern or a service order.")
     level: ConcernLevel = strawberry.field(description="The level now responsible (escalation moves it up).")
-    photos: list[str] = strawberry.field(description="Photo references sent with it.")
+    photos: list[str] = strawberry.field(description="Photo references sent with it (at most 20).")
     due_at: datetime | None = strawberry.field(description="When the category's due time runs out.")
     resolution: str = strawberry.field(description="How it was resolved.")
-    proof: list[str] = strawberry.field(description="Photo or document references proving the resolution.")
+    proof: list[str] = strawberry.field(
+        description="Photo or document references proving the resolution (at most 20)."
+    )
     rating: int | None = strawberry.field(description="The resident's rating, 1-5.")
     rating_comment: str = strawberry.field(description="The resident's comment with the rating.")
     supervision_count: int = strawberry.field(description="How often the street urged it on (督办).")
@@ -111,7 +114,10 @@ class ConcernQuery:
     )
     concern = lookup("Concern", Concern, "concern")
 
-    @strawberry.field(description="The categories a concern can have.")
+    @strawberry.field(
+        description=f"The categories a concern can have ({len(service.CATEGORIES)}).",
+        metadata={CAP: len(service.CATEGORIES)},
+    )
     def concern_categories(self, info: Info) -> list[ConcernCategory] | None:
         info.context.auth  # noqa: B018 - the vocabulary is for signed-in callers only
         return [ConcernCategory(code=c, label=label) for c, label in service.CATEGORIES.items()]

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 import strawberry
 from strawberry.dataloader import DataLoader
+from strawberry.extensions import SchemaExtension
 
 from policies.authorizer import Actor, Authorizer
-from services import reads
+from services import identity, reads
 from services.authz import RequestAuth
 from services.config import Settings
-from services.errors import ServiceUnavailable, Unauthenticated
+from services.errors import ServiceUnavailable, Unauthenticated, is_database_down
+
+log = logging.getLogger("bandeng.http")
 
 
 @dataclass
@@ -29,11 +34,21 @@ class Loaders:
             self._loaders[key] = DataLoader(load_fn=lambda ids: reads.by_ids(self.auth, resource, ids))
         return self._loaders[key]
 
-    def children(self, resource: str, parent_field: str, order: str = "id") -> DataLoader:
-        key = ("children", resource, parent_field, order)
+    def children(self, resource: str, parent_field: str, order: str, first: int) -> DataLoader:
+        """Children by parent id; one loader (so one statement per batch) per page size."""
+        key = ("children", resource, parent_field, order, first)
         if key not in self._loaders:
             self._loaders[key] = DataLoader(
-                load_fn=lambda ids: reads.children_of(self.auth, resource, parent_field, ids, order)
+                load_fn=lambda ids: reads.children_of(self.auth, resource, parent_field, ids, order, first)
+            )
+        return self._loaders[key]
+
+    def linked(self, relation: reads.Through, first: int) -> DataLoader:
+        """Ids of linked objects by parent id (through a link table), per page size."""
+        key = ("linked", relation, first)
+        if key not in self._loaders:
+            self._loaders[key] = DataLoader(
+                load_fn=lambda ids: reads.linked_ids(self.auth, relation, ids, first)
             )
         return self._loaders[key]
 
@@ -49,6 +64,26 @@ class Context:
     database_unavailable: bool = False
     policy_store: Any = None
     auth_error: Exception | None = None  # authentication failed for another reason (a bug)
+    token: str | None = None  # the bearer token, looked up by ``authenticate``
+
+    async def authenticate(self) -> None:
+        """Find the actor behind ``token`` (once). Run when the operation is about to
+        execute, so that a request refused by parsing, validation or the query limits
+        costs no SQL statement."""
+        token, self.token = self.token, None
+        if token is None:
+            return
+        try:
+            self.actor = await identity.authenticate(token)
+        except Exception as exc:  # a dead database must not look like a bad token
+            if is_database_down(exc):
+                log.warning("authentication failed: database unavailable: %r", exc)
+                self.database_unavailable = True
+            else:
+                self.auth_error = exc
+        else:
+            if self.actor is None:
+                self.auth_problem = "The token is unknown or has been revoked."
 
     @cached_property
     def auth(self) -> RequestAuth:
@@ -66,6 +101,14 @@ class Context:
     @cached_property
     def loaders(self) -> Loaders:
         return Loaders(self.auth)
+
+
+class Authenticate(SchemaExtension):
+    """Authenticates the caller when the operation starts executing (after validation)."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        await self.execution_context.context.authenticate()
+        yield
 
 
 Info = strawberry.Info[Context, None]

@@ -44,7 +44,10 @@ class Council(Node):
     created_at: datetime = strawberry.field(description="When the council was set up.")
     unit = one("unit", OrgUnit, "The community or village the council belongs to.")
     meetings = many(
-        "meetings", lazy("Meeting", __name__), "Meetings of this council the caller may see, by start time."
+        "meetings",
+        lazy("Meeting", __name__),
+        "Meetings of this council the caller may see, by start time.",
+        root="`meetings(councilId:)`",
     )
 
 
@@ -91,11 +94,11 @@ class Meeting(Node):
         description="Head count of people present, recorded when closing."
     )
 
-    @strawberry.field(description="Alliance units present (recorded when closing) that the caller may see.")
-    async def present_units(self, info: Info) -> list[AllianceUnit]:
-        ids = (await service.present_units([self.row.id]))[self.row.id]
-        rows = await info.context.loaders.by_id("AllianceUnit").load_many(ids)
-        return [AllianceUnit.from_row(r) for r in rows if r is not None]
+    present_units = many(
+        "present_units",
+        AllianceUnit,
+        "Alliance units present (recorded when closing) that the caller may see.",
+    )
 
     events = many(
         "events",

@@ -10,7 +10,19 @@ from models import mediation as models
 from schema.context import Info
 from schema.events import Event
 from schema.org import OrgUnit, Person
-from schema.types import Node, enum_type, lazy, listing, lookup, many, one
+from schema.types import (
+    NESTED_PAGE_SIZE,
+    FirstNested,
+    Node,
+    bounded,
+    enum_type,
+    lazy,
+    listing,
+    lookup,
+    many,
+    one,
+    page_size,
+)
 from schema.workflow import action_enum, action_mutation, command, result_union
 from services import mediation as service
 
@@ -75,11 +87,11 @@ class Workstation(Node):
     async def court(self) -> Court | None:
         return Court.optional(await service.court_of(self.row))
 
-    @strawberry.field(
-        description="Communities and villages it serves, those the caller may see (`OrgUnit` read)."
+    communities = many(
+        "communities",
+        OrgUnit,
+        "Communities and villages it serves, those the caller may see (`OrgUnit` read).",
     )
-    async def communities(self, info: Info) -> list[OrgUnit]:
-        return OrgUnit.many(await service.served_units(info.context.auth, self.row.id))
 
 
 @strawberry.type(description="A mediator (调解员), often a legal-savvy resident (法律明白人), at one level.")
@@ -136,13 +148,16 @@ class MediationCase(Node):
     )
 
     @strawberry.field(
-        description="Parties' personal details (names, phones, id numbers): the policy resource "
-        "`MediationCase.parties` (read). Null for callers it does not grant, without an error."
+        description=bounded(
+            "Parties' personal details (names, phones, id numbers): the policy resource "
+            "`MediationCase.parties` (read). Null for callers it does not grant, without an error."
+        )
     )
-    def parties(self, info: Info) -> list[Party] | None:
+    def parties(self, info: Info, first: FirstNested = NESTED_PAGE_SIZE) -> list[Party] | None:
+        size = page_size(info, first)
         if not info.context.auth.may_read_field("MediationCase.parties", self.row):
             return None
-        return [Party(**{key: party[key] for key in service.PARTY_KEYS}) for party in self.row.parties]
+        return [Party(**{key: party[key] for key in service.PARTY_KEYS}) for party in self.row.parties[:size]]
 
     unit = one("unit", OrgUnit, "Where the dispute arose.")
     applicant = one("applicant", Person, "The resident who applied; null when the caller may not see them.")

@@ -8,7 +8,19 @@ import strawberry
 
 from models import org as org_models
 from schema.context import Info
-from schema.types import Node, enum_type, lazy, listing, lookup, many, one
+from schema.types import (
+    NESTED_PAGE_SIZE,
+    FirstNested,
+    Node,
+    bounded,
+    enum_type,
+    lazy,
+    listing,
+    lookup,
+    many,
+    one,
+    page_size,
+)
 from services import org as org_service
 from services import people as people_service
 
@@ -28,7 +40,10 @@ class OrgUnit(Node):
     )
     parent = one("parent", lazy("OrgUnit", __name__), "The unit above this one, when the caller may see it.")
     children = many(
-        "children", lazy("OrgUnit", __name__), "Units directly below this one that the caller may see."
+        "children",
+        lazy("OrgUnit", __name__),
+        "Units directly below this one that the caller may see.",
+        root="`orgUnits(parentId:)`",
     )
 
 
@@ -68,8 +83,12 @@ class RoleGrant:
 class Me:
     person_id: strawberry.ID = strawberry.field(description="Identifier of the caller's person record.")
     name: str = strawberry.field(description="The caller's name.")
-    roles: list[RoleGrant] = strawberry.field(description="Roles the caller holds, with their scopes.")
+    grants: strawberry.Private[list[RoleGrant]]
     policy_version: str = strawberry.field(description="Version hash of the policy deciding this request.")
+
+    @strawberry.field(description=bounded("Roles the caller holds, with their scopes, in the order granted."))
+    def roles(self, info: Info, first: FirstNested = NESTED_PAGE_SIZE) -> list[RoleGrant]:
+        return self.grants[: page_size(info, first)]
 
     @strawberry.field(description="The caller's own person record.")
     async def person(self, info: Info) -> Person | None:
@@ -84,7 +103,7 @@ class OrgQuery:
         return Me(
             person_id=strawberry.ID(str(auth.actor.person_id)),
             name=auth.actor.name,
-            roles=[
+            grants=[
                 RoleGrant(role=a.role, scope_path=a.path, unit_id=a.unit_id) for a in auth.actor.assignments
             ],
             policy_version=auth.authorizer.version,

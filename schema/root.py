@@ -8,18 +8,13 @@ from types import ModuleType
 
 import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
 
 import schema
 from schema.audit import AuditExtension
+from schema.context import Authenticate
 from schema.extensions import MaskUnexpectedErrors, classify_errors
+from schema.limits import Limits, QueryLimits
 from schema.trusted import HideSuggestions, TrustedDocuments, load_manifest
 from services.config import Settings
 
@@ -57,30 +52,31 @@ class BandengSchema(strawberry.Schema):
 
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     settings = settings or Settings()
-    # Build the limiter rules once: ValidationCache keys on the rule classes, and the
-    # limiters create new classes each time they are constructed (a cache that never hits).
-    limit_rules = [
-        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
-    ]
+    limits = Limits.of(settings)
     # Production mode (services.config, "operations"): introspection, suggestions, trusted documents.
+    static_rules: list = []
     if not settings.introspection_enabled:
-        limit_rules.append(NoSchemaIntrospectionCustomRule)
+        static_rules.append(NoSchemaIntrospectionCustomRule)
     production: list = []
     if settings.trusted_documents is not None:
         manifest = load_manifest(settings.trusted_documents)
         production.append(lambda: TrustedDocuments(manifest))
     if not settings.field_suggestions_enabled:
         production.append(HideSuggestions)
+    if static_rules:
+        production.append(lambda: AddValidationRules(static_rules))
     return BandengSchema(
         query=Query,
         mutation=Mutation,
         extensions=[
             *production,
-            lambda: AddValidationRules(limit_rules),
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             lambda: ParserCache(maxsize=256),
+            # graphql-core's rules only (static classes, so the cache hits), then the
+            # depth/alias/directive/cost limits with the request's variables.
             lambda: ValidationCache(maxsize=256),
+            lambda: QueryLimits(limits),
+            Authenticate,
             MaskUnexpectedErrors,
             AuditExtension,
         ],

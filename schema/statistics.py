@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 
 from schema.context import Info
+from schema.limits import CAP
 from schema.types import mirror
 from services import statistics as service
 
@@ -34,7 +35,9 @@ class ConcernStatistics:
         description="Mean hours from raising to closing, of those closed in the period."
     )
     by_category: list[CategoryFigure] = strawberry.field(
-        description="Raised per category, with last year's figure."
+        description=f"Raised per category, with last year's figure: at most one per category "
+        f"({len(service.CONCERN_CATEGORIES)}).",
+        metadata={CAP: len(service.CONCERN_CATEGORIES)},
     )
 
 
@@ -56,7 +59,9 @@ class DisputeStatistics:
     )
     referred: int = strawberry.field(description="Of those, referred to a judge workstation (诉调对接).")
     by_category: list[CategoryFigure] = strawberry.field(
-        description="Opened per category, with the same period a year earlier (e.g. 物业纠纷 -22.77%)."
+        description="Opened per category, with the same period a year earlier (e.g. 物业纠纷 -22.77%): at "
+        f"most one per category ({len(service.CASE_CATEGORIES)}).",
+        metadata={CAP: len(service.CASE_CATEGORIES)},
     )
 
 

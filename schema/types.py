@@ -23,6 +23,8 @@ from strawberry.types.lazy_type import StrawberryLazyReference
 
 from schema.context import Info
 from services import reads
+from services.config import Settings
+from services.errors import BadUserInput
 from services.ids import camel, parse_id
 
 
@@ -130,16 +132,50 @@ def shown_with(name: str, attribute: str, type_: Any, description: str) -> Any:
     return strawberry.field(resolver=resolve, description=description, metadata={REVEALS: name})
 
 
-def many(name: str, type_: Any, description: str) -> Any:
-    """A nested list, by the relation ``name``: the rows the caller may see."""
+NESTED_PAGE_SIZE = 20  # rows of a nested list when ``first`` is not given
+MAX_PAGE_SIZE = Settings().max_page_size  # for descriptions: the default of BANDENG_MAX_PAGE_SIZE
+
+
+def bounded(description: str, root: str | None = None) -> str:
+    """A nested list's description, stating its bound (and the root list that pages
+    through all of its rows, if any)."""
+    text = f"{description} At most `first` per parent (default {NESTED_PAGE_SIZE}, maximum {MAX_PAGE_SIZE})"
+    return text + (f"; {root} pages through all of them." if root else ".")
+
+
+FirstNested = Annotated[
+    int | None,
+    strawberry.argument(
+        description=f"How many to return (default {NESTED_PAGE_SIZE}, maximum {MAX_PAGE_SIZE}; "
+        "BAD_USER_INPUT beyond)."
+    ),
+]
+
+
+def page_size(info: Info, first: int | None) -> int:
+    """A nested list's ``first``, checked against the page-size limit."""
+    size = NESTED_PAGE_SIZE if first is None else first
+    maximum = info.context.settings.max_page_size
+    if not 0 <= size <= maximum:
+        raise BadUserInput(f"`first` must be between 0 and {maximum}, got {size}.", argument="first")
+    return size
+
+
+def many(name: str, type_: Any, description: str, *, root: str | None = None) -> Any:
+    """A nested list, by the relation ``name``: the first ``first`` rows the caller may see
+    (per parent, batched: one statement per level). ``root`` names the root list that pages
+    through all of them, e.g. ``"`meetings(councilId:)`"``."""
 
     target = functools.cache(lambda: node_class(type_))
 
-    async def resolve(root: Node, info: Info) -> Any:
-        return target().many(await reads.children(info.context.loaders, root.row, name))
+    async def resolve(root: Node, info: Info, first: int | None = NESTED_PAGE_SIZE) -> Any:
+        rows = await reads.children(info.context.loaders, root.row, name, page_size(info, first))
+        return target().many(rows)
 
-    resolve.__annotations__ = {"root": Node, "info": Info, "return": list[type_]}
-    return strawberry.field(resolver=resolve, description=description, metadata={REVEALS: name})
+    resolve.__annotations__ = {"root": Node, "info": Info, "first": FirstNested, "return": list[type_]}
+    return strawberry.field(
+        resolver=resolve, description=bounded(description, root), metadata={REVEALS: name}
+    )
 
 
 def lazy(name: str, module: str) -> Any:

@@ -32,10 +32,13 @@ class Settings:
     port: int = 8000
     policy_dir: Path = field(default=POLICY_DIR_DEFAULT)
     max_body_bytes: int = 256 * 1024
-    max_query_depth: int = 10
-    max_aliases: int = 30
-    max_tokens: int = 3000
     max_page_size: int = 100
+    # Query limits (area "limits", docs/operations.md): checked before execution.
+    max_query_depth: int = 8
+    max_aliases: int = 15
+    max_directives: int = 50
+    max_tokens: int = 2000
+    max_query_cost: int = 5000
     log_level: str = "INFO"
     watch_policy: bool = True
     # --- HTTP protocol (issue 8: strict bodies, GraphQL over HTTP, CORS, headers) ---
@@ -121,10 +124,13 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
         port=config("BANDENG_PORT", cast=int, default=defaults.port),
         policy_dir=Path(config("BANDENG_POLICY_DIR", default=str(defaults.policy_dir))),
         max_body_bytes=config("BANDENG_MAX_BODY_BYTES", cast=int, default=defaults.max_body_bytes),
+        max_page_size=config("BANDENG_MAX_PAGE_SIZE", cast=int, default=defaults.max_page_size),
+        # Query limits (area "limits").
         max_query_depth=config("BANDENG_MAX_QUERY_DEPTH", cast=int, default=defaults.max_query_depth),
         max_aliases=config("BANDENG_MAX_ALIASES", cast=int, default=defaults.max_aliases),
+        max_directives=config("BANDENG_MAX_DIRECTIVES", cast=int, default=defaults.max_directives),
         max_tokens=config("BANDENG_MAX_TOKENS", cast=int, default=defaults.max_tokens),
-        max_page_size=config("BANDENG_MAX_PAGE_SIZE", cast=int, default=defaults.max_page_size),
+        max_query_cost=config("BANDENG_MAX_QUERY_COST", cast=int, default=defaults.max_query_cost),
         log_level=config("BANDENG_LOG_LEVEL", default=defaults.log_level),
         watch_policy=config("BANDENG_WATCH_POLICY", cast=bool, default=defaults.watch_policy),
         # --- HTTP protocol ---

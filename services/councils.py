@@ -60,6 +60,9 @@ M, T = MeetingStatus, TopicStatus
 
 # Relations beyond the foreign keys: the orders lists are read in, and who rated.
 reads.relations("Council", meetings=reads.Many("Meeting", "council_id", "starts_at"))
+reads.relations(
+    "Meeting", present_units=reads.Through("AllianceUnit", "MeetingUnit", "meeting_id", "alliance_unit_id")
+)
 reads.relations("AgendaTopic", tasks=reads.Many("Task", "topic_id", "due_on"))
 reads.relations("Rating", author=reads.One("Person", "owner_id", guard="Rating.author"))
 # A task names the concern it comes from by id (a plain column: the task outlives it).
@@ -86,19 +89,6 @@ TASKS = reads.listing("Task", "status", "alliance_unit_id", overdue=_overdue_tas
 
 def is_task_overdue(task: Task, today: date) -> bool:
     return task.status == TaskStatus.OPEN and task.due_on < today
-
-
-async def present_units(meeting_ids: list[int]) -> dict[int, list[int]]:
-    """Alliance unit ids present at each meeting (the meetings are already visible)."""
-    rows = (
-        await MeetingUnit.filter(meeting_id__in=meeting_ids)
-        .order_by("id")
-        .values_list("meeting_id", "alliance_unit_id")
-    )
-    grouped: dict[int, list[int]] = {i: [] for i in meeting_ids}
-    for meeting_id, unit_id in rows:
-        grouped[meeting_id].append(unit_id)
-    return grouped
 
 
 async def has_voted(auth: RequestAuth, vote_id: int) -> bool:

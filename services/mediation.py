@@ -78,6 +78,10 @@ reads.relations(
     workstation=WORKSTATION,
     sessions=reads.Many("MediationSession", "case_id", "held_on"),
 )
+reads.relations(
+    "Workstation",
+    communities=reads.Through("OrgUnit", "WorkstationUnit", "workstation_id", "unit_id", "unit_id"),
+)
 for _resource in ("Referral", "OutreachEvent", "LegalConsultation"):
     reads.relations(_resource, workstation=WORKSTATION)
 
@@ -100,13 +104,6 @@ CONSULTATIONS = reads.listing("LegalConsultation", "workstation_id")
 async def court_of(workstation: Workstation) -> Court | None:
     """The founding court: public facts (name, tribunal) of a workstation one may see."""
     return await Court.filter(id=workstation.court_id).first()
-
-
-async def served_units(auth: RequestAuth, workstation_id: int) -> list[OrgUnit]:
-    """The communities a workstation serves, as far as the caller may see org units."""
-    return list(
-        await auth.visible("OrgUnit").filter(workstations__workstation_id=workstation_id).order_by("id")
-    )
 
 
 # ------------------------------------------------------------------------------ set-up

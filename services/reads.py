@@ -8,6 +8,11 @@ that want another order than by id, are declared by their domain with ``relation
 The GraphQL layer names a relation, never a column. Every batch goes through the same
 visibility filter as the root lists (one SQL statement per batch), so a nested field
 never shows a row that the list would hide.
+
+A nested list returns at most ``first`` rows per parent: one statement per batch ranks
+each parent's visible children (``ROW_NUMBER() OVER (PARTITION BY parent ...)``) and
+keeps the first ``first`` of each, so the parents of one level cost one statement
+together, whatever their number.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from tortoise.expressions import Subquery
+from tortoise.expressions import RawSQL, Subquery
 from tortoise.queryset import QuerySet
 
 from services.authz import RequestAuth, models_by_name
@@ -43,10 +48,23 @@ class Many:
     order: str = "id"
 
 
-RELATIONS: dict[tuple[str, str], One | Many] = {}
+@dataclass(frozen=True)
+class Through:
+    """To the objects of ``resource`` named by rows of the link model ``link``: its
+    ``column`` holds this object's id, its ``target`` the other's; by ``order`` (a column
+    of the link)."""
+
+    resource: str
+    link: str
+    column: str
+    target: str
+    order: str = "id"
 
 
-def relations(resource: str, **declared: One | Many) -> None:
+RELATIONS: dict[tuple[str, str], One | Many | Through] = {}
+
+
+def relations(resource: str, **declared: One | Many | Through) -> None:
     """Declare relations of ``resource`` (each domain does so for its own resources)."""
     for name, relation in declared.items():
         assert (resource, name) not in RELATIONS, f"{resource}.{name} is declared twice"
@@ -56,6 +74,8 @@ def relations(resource: str, **declared: One | Many) -> None:
 class Loader(Protocol):
     async def load(self, key: int) -> Any: ...
 
+    async def load_many(self, keys: Sequence[int]) -> list[Any]: ...
+
 
 class Loaders(Protocol):
     """The request's batching loaders (built by the GraphQL layer)."""
@@ -64,7 +84,9 @@ class Loaders(Protocol):
 
     def by_id(self, resource: str) -> Loader: ...
 
-    def children(self, resource: str, parent_field: str, order: str = "id") -> Loader: ...
+    def children(self, resource: str, parent_field: str, order: str, first: int) -> Loader: ...
+
+    def linked(self, relation: Through, first: int) -> Loader: ...
 
 
 @functools.cache
@@ -81,7 +103,7 @@ def _from_foreign_keys() -> dict[tuple[str, str], One | Many]:
     return found
 
 
-def relation(resource: str, name: str) -> One | Many:
+def relation(resource: str, name: str) -> One | Many | Through:
     """A relation of ``resource``: declared by its domain, or a foreign key of its model."""
     declared = RELATIONS.get((resource, name))
     return declared if declared is not None else _from_foreign_keys()[(resource, name)]
@@ -103,7 +125,7 @@ def _targets() -> dict[tuple[str, str], str]:
     }
 
 
-def _relation(row: Any, name: str) -> One | Many:
+def _relation(row: Any, name: str) -> One | Many | Through:
     return relation(type(row).__name__, name)
 
 
@@ -117,11 +139,15 @@ async def related(loaders: Loaders, row: Any, name: str) -> Any:
     return None if key is None else await loaders.by_id(relation.resource).load(key)
 
 
-async def children(loaders: Loaders, row: Any, name: str) -> list[Any]:
-    """The visible objects of ``row``'s relation ``name``."""
+async def children(loaders: Loaders, row: Any, name: str, first: int) -> list[Any]:
+    """The first ``first`` visible objects of ``row``'s relation ``name``."""
     relation = _relation(row, name)
+    if isinstance(relation, Through):
+        ids = await loaders.linked(relation, first).load(row.id)
+        found = await loaders.by_id(relation.resource).load_many(ids)
+        return [r for r in found if r is not None]
     assert isinstance(relation, Many), name
-    return await loaders.children(relation.resource, relation.column, relation.order).load(row.id)
+    return await loaders.children(relation.resource, relation.column, relation.order, first).load(row.id)
 
 
 async def by_ids(auth: RequestAuth, resource: str, ids: Sequence[int]) -> list[Any]:
@@ -131,17 +157,65 @@ async def by_ids(auth: RequestAuth, resource: str, ids: Sequence[int]) -> list[A
     return [found.get(i) for i in ids]
 
 
-async def children_of(
-    auth: RequestAuth, resource: str, parent_field: str, parent_ids: Sequence[int], order: str = "id"
-) -> list[list[Any]]:
-    """Visible children of each parent, grouped by ``parent_field`` (e.g. ``council_id``)."""
-    rows = (
-        await auth.visible(resource).filter(**{f"{parent_field}__in": list(set(parent_ids))}).order_by(order)
+def _column(model: Any, name: str) -> str:
+    """The column of ``model``'s field ``name``."""
+    found = model._meta.fields_map[name]
+    return str(found.source_field or found.model_field_name)
+
+
+async def first_per_parent(query: QuerySet[Any], parent_field: str, order: str, first: int) -> list[Any]:
+    """The first ``first`` rows of ``query`` for each value of ``parent_field`` by
+    ``order`` (a field, ``-`` for descending; ties by id), in one statement."""
+    model = query.model
+    table = model._meta.db_table
+    keys = [] if order in ("id", "-id") else [order]
+    terms = ", ".join(
+        f'"{table}"."{_column(model, key.lstrip("-"))}" {"DESC" if key.startswith("-") else "ASC"}'
+        for key in [*keys, "-id" if order == "-id" else "id"]
     )
+    window = f'ROW_NUMBER() OVER (PARTITION BY "{table}"."{_column(model, parent_field)}" ORDER BY {terms})'
+    ranked = query.annotate(_rank=RawSQL(window))
+    # Tortoise's Subquery builds the query on its connection; the rank is kept outside it
+    # (SQL allows no window function in WHERE). ``first`` is an int, never client text.
+    built: Any = Subquery(ranked).as_("ranked")  # the query builder (typed as a Selectable)
+    inner, params = built.get_parameterized_sql()
+    sql = f'SELECT * FROM ({inner}) AS "ranked" WHERE "_rank" <= {int(first)} ORDER BY "_rank"'
+    db = ranked._db
+    return await db.executor_class(model=model, db=db).execute_select(sql, params)
+
+
+def _grouped(rows: list[Any], parent_field: str, parent_ids: Sequence[int]) -> list[list[Any]]:
     grouped: dict[int, list[Any]] = defaultdict(list)
     for row in rows:
         grouped[getattr(row, parent_field)].append(row)
     return [grouped.get(i, []) for i in parent_ids]
+
+
+async def children_of(
+    auth: RequestAuth, resource: str, parent_field: str, parent_ids: Sequence[int], order: str, first: int
+) -> list[list[Any]]:
+    """The first ``first`` visible children of each parent, by ``parent_field`` (e.g.
+    ``council_id``), in one statement."""
+    if first <= 0:
+        return [[] for _ in parent_ids]
+    query = auth.visible(resource).filter(**{f"{parent_field}__in": list(set(parent_ids))})
+    return _grouped(await first_per_parent(query, parent_field, order, first), parent_field, parent_ids)
+
+
+async def linked_ids(
+    auth: RequestAuth, relation: Through, parent_ids: Sequence[int], first: int
+) -> list[list[int]]:
+    """For each parent, the ids of its first ``first`` linked objects the caller may see."""
+    if first <= 0:
+        return [[] for _ in parent_ids]
+    visible = Subquery(auth.visible(relation.resource).values("id"))
+    query = models_by_name()[relation.link].filter(
+        **{f"{relation.column}__in": list(set(parent_ids)), f"{relation.target}__in": visible}
+    )
+    links = _grouped(
+        await first_per_parent(query, relation.column, relation.order, first), relation.column, parent_ids
+    )
+    return [[getattr(link, relation.target) for link in group] for group in links]
 
 
 # A filter that is a function: of the query (the visible rows of the listing's resource),

@@ -19,12 +19,16 @@ from tortoise.queryset import QuerySet
 
 from models.concerns import ConcernStatus
 from models.councils import MeetingStatus
-from models.mediation import CaseStatus
+from models.mediation import CaseCategory, CaseStatus
 from policies.relations import under_condition
 from services.authz import RequestAuth
-from services.concerns import OPEN
+from services.concerns import CATEGORIES, OPEN
 from services.errors import BadUserInput
 from services.times import to_utc
+
+# The categories: ``by_category`` has a figure per category at most.
+CONCERN_CATEGORIES = tuple(CATEGORIES)
+CASE_CATEGORIES = tuple(CaseCategory)
 
 MODEL = TypeVar("MODEL", bound=Model)
 

@@ -448,8 +448,8 @@ async def test_the_whole_loop_with_an_alliance_unit(mutable_demo):
 
 
 STAFF_DEEP = """{
-  allianceUnits { nodes { id name alliedWith { name } tasks { id title topic { title meeting { title } }
-    ownerPerson { name } events { action actor { name } } } } }
+  allianceUnits(first: 5) { nodes { id name alliedWith { name } tasks(first: 10) { id title
+    topic { title meeting { title } } ownerPerson { name } events(first: 10) { action actor { name } } } } }
   tasks(first: 100) { nodes { id allianceUnit { id name } topic { id } } }
 }"""
 

@@ -243,8 +243,6 @@ def test_the_rules_pick_the_fields_of_the_finding():
 CUSTOM_OBJECT_FIELDS: dict[str, str] = {
     "Me.person": "The request's `Person` loader (`Loaders.by_id`), as `one` does.",
     "RoleGrant.unit": "The request's `OrgUnit` loader (`Loaders.by_id`), as `one` does.",
-    "Meeting.presentUnits": "The request's `AllianceUnit` loader (`load_many`); hidden units dropped.",
-    "Workstation.communities": "`services.mediation.served_units`: `RequestAuth.visible('OrgUnit')`.",
 }
 
 
