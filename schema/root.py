@@ -19,6 +19,7 @@ from strawberry.extensions import (
 import schema
 from schema.audit import AuditExtension
 from schema.extensions import MaskUnexpectedErrors, classify_errors
+from schema.limits import StrictInput
 from services.config import Settings
 
 
@@ -69,6 +70,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
+            StrictInput,
             MaskUnexpectedErrors,
             AuditExtension,
         ],
