@@ -181,7 +181,7 @@ async def test_nul_and_lone_surrogates_in_mutation_inputs_write_nothing(demo, va
         "category": "DAILY_LIFE",
         "parties": [{"name": "甲"}, {"name": "乙"}],
     }
-    before = (await written(), await AuditRecord.all().count())
+    before, mark = await written(), await AuditRecord.all().order_by("-id").first()
     async with d.client("grid_worker_chen") as client:
         for query, payload, argument in [
             (RAISE, {**concern, "title": value}, "title"),
@@ -201,7 +201,12 @@ async def test_nul_and_lone_surrogates_in_mutation_inputs_write_nothing(demo, va
                 f'category: "infrastructure", location: "a\\u0000b"}}) {{ id }} }}'
             )
             refusal(await post(client, literal), "location")
-    assert (await written(), await AuditRecord.all().count()) == before
+    assert await written() == before
+    # Each refused mutation is in the audit log as refused input, without the value.
+    records = await AuditRecord.filter(id__gt=mark.id if mark else 0).order_by("id")
+    expected = ["raiseConcern"] * 3 + ["openMediationCase"] + ["raiseConcern"] * (len(records) - 4)
+    assert [r.field for r in records] == expected and len(records) in (4, 5)
+    assert {(r.decision, r.code, r.object_id) for r in records} == {("allow", "BAD_USER_INPUT", None)}
 
 
 # ------------------------------------------------------------------------------------ ids
