@@ -9,14 +9,17 @@ surrogate. A refusal is ``BAD_USER_INPUT`` naming the argument and the limit, ne
 echoing the value: ``category``; within a mutation's ``input``, the field by its path
 there, as the services name it too (``description``, ``parties[0].name``).
 
-The check walks the operation that is about to run (its fragments once each), literal
-values and variable values alike, nested input objects and lists included; nothing is
-hooked per field, so reads pay nothing per resolved value.
+The check walks the operation that is about to run (its fragments once each; the list of
+its arguments is kept per parsed document), literal values and variable values alike,
+nested input objects and lists included; nothing is hooked per field, so reads pay
+nothing per resolved value.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import strawberry
@@ -24,20 +27,22 @@ from graphql import (
     ArgumentNode,
     DocumentNode,
     ExecutionResult,
+    FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
     GraphQLSchema,
+    InlineFragmentNode,
     OperationDefinitionNode,
-    TypeInfo,
-    TypeInfoVisitor,
-    Visitor,
+    SchemaMetaFieldDef,
+    SelectionSetNode,
+    TypeMetaFieldDef,
+    TypeNameMetaFieldDef,
     get_named_type,
     get_nullable_type,
     is_input_object_type,
     is_list_type,
     value_from_ast_untyped,
-    visit,
 )
 from graphql.pyutils import Undefined
 from graphql.utilities import get_operation_ast
@@ -114,7 +119,7 @@ def check_value(value: Any, type_: Any, name: str, limit: int | None) -> None:
             field = type_.fields.get(key) if isinstance(key, str) else None
             if field is None:  # unknown: graphql-core refuses it by name; the name must be printable
                 scan(key, name or "input")
-                scan(item, name or "input")
+                scan(item, f"{name}.{key}" if name else key)
             else:
                 check_value(item, field.type, f"{name}.{key}" if name else key, declared_limit(field))
         return
@@ -141,52 +146,83 @@ def scan(value: Any, name: str) -> None:
             scan(item, name)
 
 
-class _Spreads(Visitor):
-    """The names of the fragments a node spreads."""
+@dataclass(frozen=True)
+class _Site:
+    """One argument of the operation: where it is written and what it is declared as."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: list[str] = []
-
-    def enter_fragment_spread(self, spread: FragmentSpreadNode, *_: Any) -> None:
-        self.names.append(spread.name.value)
+    node: ArgumentNode
+    type: Any
+    limit: int | None
 
 
-def _fragments(document: DocumentNode, operation: OperationDefinitionNode) -> list[FragmentDefinitionNode]:
-    """The fragments the operation uses, each once (however often it is spread)."""
-    known = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    found: dict[str, FragmentDefinitionNode] = {}
-    pending: list[Any] = [operation]
+def _sites(schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode) -> list[_Site]:
+    """Every argument of the operation and of the fragments it uses (each fragment once,
+    however often it is spread: linear in the document). Validation has passed, so every
+    field, argument and fragment named exists."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    seen: set[str] = set()
+    sites: list[_Site] = []
+    pending: list[tuple[SelectionSetNode, Any]] = [
+        (operation.selection_set, schema.get_root_type(operation.operation))
+    ]
     while pending:
-        spreads = _Spreads()
-        visit(pending.pop(), spreads)
-        for name in spreads.names:
-            if name not in found and name in known:
-                found[name] = known[name]
-                pending.append(known[name])
-    return list(found.values())
+        selection_set, parent = pending.pop()
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                field = _field(schema, parent, selection.name.value)
+                if field is None:
+                    continue
+                for argument in selection.arguments or ():
+                    definition = field.args.get(argument.name.value)
+                    if definition is not None:
+                        sites.append(_Site(argument, definition.type, declared_limit(definition)))
+                if selection.selection_set is not None:
+                    pending.append((selection.selection_set, get_named_type(field.type)))
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                pending.append(
+                    (selection.selection_set, schema.get_type(condition.name.value) if condition else parent)
+                )
+            elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+                seen.add(selection.name.value)
+                fragment = fragments.get(selection.name.value)
+                if fragment is not None:
+                    pending.append(
+                        (fragment.selection_set, schema.get_type(fragment.type_condition.name.value))
+                    )
+    return sites
 
 
-class _Arguments(Visitor):
-    """Checks each argument of the visited nodes (``TypeInfo`` gives its definition)."""
+def _field(schema: GraphQLSchema, parent: Any, name: str) -> Any:
+    """The definition of field ``name`` of ``parent`` (introspection fields included)."""
+    if name == "__schema" and parent is schema.query_type:
+        return SchemaMetaFieldDef
+    if name == "__type" and parent is schema.query_type:
+        return TypeMetaFieldDef
+    if name == "__typename":
+        return TypeNameMetaFieldDef
+    return getattr(parent, "fields", {}).get(name)
 
-    def __init__(self, type_info: TypeInfo, variables: Mapping[str, Any]):
-        super().__init__()
-        self.type_info = type_info
-        self.variables = variables
 
-    def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
-        definition = self.type_info.get_argument()
-        if definition is None:
-            return
-        value = value_from_ast_untyped(node.value, self.variables)
-        name = node.name.value
-        if name == "input" and is_input_object_type(get_nullable_type(definition.type)):
-            name = ""  # a mutation's one `input`: its fields go by their own names, as the services name them
-        try:
-            check_value(value, definition.type, name, declared_limit(definition))
-        except BadUserInput as refused:
-            raise GraphQLError(refused.message, node, original_error=refused) from None
+# (document, operation name) -> the operation's arguments; the documents come from the
+# parser cache, so a repeated query is planned once.
+_PLANS: OrderedDict[tuple[int, str | None], tuple[DocumentNode, list[_Site]]] = OrderedDict()
+_PLANS_SIZE = 256
+
+
+def _plan(
+    schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, name: str | None
+) -> list[_Site]:
+    key = (id(document), name)
+    cached = _PLANS.get(key)
+    if cached is not None and cached[0] is document:
+        _PLANS.move_to_end(key)
+        return cached[1]
+    sites = _sites(schema, document, operation)
+    _PLANS[key] = (document, sites)
+    if len(_PLANS) > _PLANS_SIZE:
+        _PLANS.popitem(last=False)
+    return sites
 
 
 def check_operation(
@@ -203,14 +239,18 @@ def check_operation(
             values[key] = variables[key]
         elif definition.default_value is not None:
             values[key] = value_from_ast_untyped(definition.default_value)
-    type_info = TypeInfo(schema)
+    for site in _plan(schema, document, operation, operation_name):
+        value = value_from_ast_untyped(site.node.value, values)
+        name = site.node.name.value
+        if name == "input" and isinstance(value, dict):
+            name = ""  # a mutation's one `input`: its fields go by their own names, as the services name them
+        try:
+            check_value(value, site.type, name, site.limit)
+        except BadUserInput as refused:
+            return GraphQLError(refused.message, site.node, original_error=refused)
     try:
-        for node in (operation, *_fragments(document, operation)):
-            visit(node, TypeInfoVisitor(type_info, _Arguments(type_info, values)))
         for key, value in variables.items():  # what no argument received (unused, or mistyped)
             scan(value, f"${key}")
-    except GraphQLError as error:
-        return error
     except BadUserInput as refused:
         return GraphQLError(refused.message, original_error=refused)
     return None

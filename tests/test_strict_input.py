@@ -302,3 +302,15 @@ async def test_cursors_are_bound_to_their_list_and_order(demo):
         for junk in ["", "x", "YWJj", noncanonical, "\u00e9" * 10]:
             refusal(await post(client, page % "concerns", {"after": junk}), "after")
         refusal(await post(client, page % "concerns", {"after": "c" * 201}), "after")
+
+
+async def test_arguments_inside_fragments_and_introspection_are_checked(demo):
+    long = "x" * 33
+    documents = {
+        f'query {{ ...A }} fragment A on Query {{ ...B }} fragment B on Query {{ concerns(category: "{long}") {{ totalCount }} }}': "category",
+        f'{{ ... on Query {{ concerns {{ nodes {{ id }} }} allianceUnits(kind: "{long}") {{ totalCount }} }} }}': "kind",
+        '{ __type(name: "Concern\\u0000") { name } }': "name",
+    }
+    async with demo.client("secretary_zhang") as client:
+        for document, argument in documents.items():
+            refusal(await post(client, document), argument)
