@@ -204,22 +204,24 @@ def _field(schema: GraphQLSchema, parent: Any, name: str) -> Any:
     return getattr(parent, "fields", {}).get(name)
 
 
-# (document, operation name) -> the operation's arguments; the documents come from the
-# parser cache, so a repeated query is planned once.
-_PLANS: OrderedDict[tuple[int, str | None], tuple[DocumentNode, list[_Site]]] = OrderedDict()
+# (schema, document, operation name) -> the operation's arguments; the documents come from
+# the parser cache, so a repeated query is planned once.
+_PLANS: OrderedDict[tuple[int, int, str | None], tuple[GraphQLSchema, DocumentNode, list[_Site]]] = (
+    OrderedDict()
+)
 _PLANS_SIZE = 256
 
 
 def _plan(
     schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode, name: str | None
 ) -> list[_Site]:
-    key = (id(document), name)
+    key = (id(schema), id(document), name)
     cached = _PLANS.get(key)
-    if cached is not None and cached[0] is document:
+    if cached is not None and cached[0] is schema and cached[1] is document:
         _PLANS.move_to_end(key)
-        return cached[1]
+        return cached[2]
     sites = _sites(schema, document, operation)
-    _PLANS[key] = (document, sites)
+    _PLANS[key] = (schema, document, sites)
     if len(_PLANS) > _PLANS_SIZE:
         _PLANS.popitem(last=False)
     return sites
