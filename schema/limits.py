@@ -252,6 +252,7 @@ def check_operation(
             return GraphQLError(refused.message, site.node, original_error=refused)
     try:
         for key, value in variables.items():  # what no argument received (unused, or mistyped)
+            scan(key, "variables")  # a name that is not text is not echoed
             scan(value, f"${key}")
     except BadUserInput as refused:
         return GraphQLError(refused.message, original_error=refused)

@@ -157,6 +157,7 @@ async def test_nul_and_lone_surrogates_in_query_arguments(demo, count_queries, v
         # a variable that no argument receives is refused too, by its name
         body = await post(client, "{ concerns { totalCount } }", {"unused": value})
         refusal(body, "$unused")
+        refusal(await post(client, "{ concerns { totalCount } }", {value: 1}), "variables")
         # a string sent where an enum goes (graphql-core would echo it in its message)
         body = await post(
             client, "query($s: ConcernStatus) { concerns(status: $s) { totalCount } }", {"s": value}
