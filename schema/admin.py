@@ -9,6 +9,7 @@ import strawberry
 
 from policies.relations import Facts
 from schema.context import Info
+from schema.input_limits import text_argument
 from schema.limits import CAP
 from schema.types import Node, listing, optional_id, reference
 from services import audit as audit_service
@@ -116,8 +117,8 @@ class AdminQuery:
         person_id: Annotated[
             strawberry.ID, strawberry.argument(description="The person whose access to explain.")
         ],
-        resource: Annotated[str, strawberry.argument(description="Policy resource, e.g. `Concern`.")],
-        action: Annotated[str, strawberry.argument(description="Policy action, e.g. `read`.")],
+        resource: Annotated[str, text_argument("Policy resource, e.g. `Concern`.", 32)],
+        action: Annotated[str, text_argument("Policy action, e.g. `read`.", 16)],
         object_id: Annotated[
             strawberry.ID | None, strawberry.argument(description="One object; without it, the list.")
         ] = None,
@@ -155,9 +156,9 @@ class AdminQuery:
         audit_service.RECORDS,
         "The audit log (`AuditRecord` read), newest first.",
         actor_id=(strawberry.ID, "Only this person's records."),
-        resource=(str, "Only this policy resource."),
-        object_id=(str, "Only this object (with `resource`)."),
-        decision=(str, "`allow` or `deny`."),
+        resource=(str, "Only this policy resource.", 32),
+        object_id=(str, "Only this object (with `resource`).", 32),
+        decision=(str, "`allow` or `deny`.", 8),
         since=(datetime, "At or after this time."),
         until=(datetime, "Before this time."),
     )

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import strawberry
 
+from schema.input_limits import text_field
 from schema.org import OrgUnit
 from schema.types import Node, lazy, listing, lookup, many, one
 from schema.workflow import command
@@ -38,7 +39,7 @@ class AllianceQuery:
         AllianceUnit,
         service.ALLIANCE_UNITS,
         "Alliance units the caller may see (`AllianceUnit` read), newest first.",
-        kind=(str, "Only this kind."),
+        kind=(str, "Only this kind.", 32),
         unit_id=(strawberry.ID, "Only units allied with this street/community."),
     )
     alliance_unit = lookup("AllianceUnit", AllianceUnit, "alliance unit")
@@ -47,19 +48,17 @@ class AllianceQuery:
 @strawberry.input(description="An organisation's alliance with a street or community.")
 class CreateAllianceUnitInput:
     unit_id: strawberry.ID = strawberry.field(description="The street or community it is allied with.")
-    name: str = strawberry.field(description="Name, e.g. 地质调查院.")
-    kind: str = strawberry.field(
-        description="state_company, institute, school, hospital, power_company, other."
-    )
-    contact: str = strawberry.field(default="", description="Contact desk.")
+    name: str = text_field("Name, e.g. 地质调查院.", 128)
+    kind: str = text_field("state_company, institute, school, hospital, power_company, other.", 32)
+    contact: str = text_field("Contact desk.", 128, default="")
 
 
 @strawberry.input(description="Corrections to an alliance unit; fields left out stay as they are.")
 class UpdateAllianceUnitInput:
     alliance_unit_id: strawberry.ID = strawberry.field(description="The alliance unit.")
-    name: str | None = strawberry.field(default=None, description="New name.")
-    kind: str | None = strawberry.field(default=None, description="New kind.")
-    contact: str | None = strawberry.field(default=None, description="New contact desk.")
+    name: str | None = text_field("New name.", 128, default=None)
+    kind: str | None = text_field("New kind.", 32, default=None)
+    contact: str | None = text_field("New contact desk.", 128, default=None)
 
 
 @strawberry.type

@@ -5,14 +5,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+from graphql import FieldNode
+from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from services import audit
-from services.errors import BandengError, is_database_down
+from services.errors import BadUserInput, BandengError, is_database_down
 
 # Mutation root field -> (resource, action) it performs; a test keeps this complete.
 AUDITED: dict[str, tuple[str, str]] = {}
+DEPENDS_ON_INPUT = "depends on input"
 
 
 def _target_id(input_value: object) -> str | None:
@@ -30,7 +33,7 @@ def audited(field: str, resource: str, action: str | Callable[[object], str]) ->
     depends on it (a case's ESCALATE is decided as ``escalate``, its SETTLE as ``update``).
     A change writes the record in its own transaction (``services.audit.record_change``);
     a refusal or failure is written when the request ends."""
-    AUDITED[field] = (resource, action if isinstance(action, str) else "depends on input")
+    AUDITED[field] = (resource, action if isinstance(action, str) else DEPENDS_ON_INPUT)
 
     def decorate(resolver):
         @functools.wraps(resolver)
@@ -74,6 +77,36 @@ def audited(field: str, resource: str, action: str | Callable[[object], str]) ->
     return decorate
 
 
+def _refused_input(execution_context, errors) -> list[audit.AuditEntry]:
+    """A mutation whose input ``StrictInput`` refused before it ran: one record per root
+    field, as ``audited`` writes for input the services refuse (the value is not kept)."""
+    if not any(isinstance(e.original_error, BadUserInput) and not e.path for e in errors):
+        return []
+    operation = get_operation_ast(execution_context.graphql_document, execution_context.operation_name)
+    if operation is None:
+        return []
+    context = execution_context.context
+    actor = getattr(context, "actor", None)
+    entries = []
+    for node in operation.selection_set.selections:
+        if isinstance(node, FieldNode) and node.name.value in AUDITED:
+            resource, action = AUDITED[node.name.value]
+            entries.append(
+                audit.AuditEntry(
+                    operation="mutation",
+                    field=node.name.value,
+                    decision="allow",
+                    code=BadUserInput.code,
+                    policy_version=context.authorizer.version,
+                    actor_id=actor.person_id if actor else None,
+                    token_id=actor.token_id if actor else None,
+                    resource=resource,
+                    action=None if action == DEPENDS_ON_INPUT else action,
+                )
+            )
+    return entries
+
+
 def _root_field(error) -> str:
     """The root field an error belongs to: its name, not the alias the client chose."""
     if len(error.path) == 1 and error.nodes:
@@ -97,7 +130,9 @@ class AuditExtension(SchemaExtension):
             self.execution_context.graphql_document is not None
             and self.execution_context.operation_type == OperationType.MUTATION
         )
-        if not is_mutation:
+        if is_mutation:
+            entries.extend(_refused_input(self.execution_context, errors))
+        else:
             denied = [
                 e for e in errors if (e.extensions or {}).get("code") in {"FORBIDDEN", "UNAUTHENTICATED"}
             ]

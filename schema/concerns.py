@@ -10,6 +10,7 @@ import strawberry
 from models import concerns as models
 from schema.context import Info
 from schema.events import Event
+from schema.input_limits import text_field
 from schema.limits import CAP
 from schema.org import OrgUnit, Person
 from schema.types import Node, enum_type, lazy, listing, lookup, many, one, shown_with
@@ -105,9 +106,9 @@ class ConcernQuery:
         service.CONCERNS,
         "Concerns the caller may see (`Concern` read), newest first.",
         status=(ConcernStatus, "Only concerns in this state."),
-        category=(str, "Only this category."),
+        category=(str, "Only this category.", 32),
         unit_id=(strawberry.ID, "Only concerns raised in this grid."),
-        search=(str, "Part of the title."),
+        search=(str, "Part of the title.", 200),
         kind=(ConcernKind, "Only concerns or only service orders."),
         level=(ConcernLevel, "Only those the given level is responsible for."),
         overdue=(bool, "Only overdue ones (true) or only the others (false)."),
@@ -126,17 +127,22 @@ class ConcernQuery:
 @strawberry.input(description="A concern to raise (or to record for a resident).")
 class RaiseConcernInput:
     unit_id: strawberry.ID = strawberry.field(description="The grid (网格) it concerns.")
-    title: str = strawberry.field(description="The matter (1-200 characters).")
-    category: str = strawberry.field(description="One of `concernCategories`.")
-    description: str = strawberry.field(default="", description="Details.")
-    location: str = strawberry.field(default="", description="Where exactly.")
+    title: str = text_field("The matter (at least 1 character).", 200)
+    category: str = text_field("One of `concernCategories`.", 32)
+    description: str = text_field("Details.", service.DESCRIPTION_LENGTH, default="")
+    location: str = text_field("Where exactly.", service.LOCATION_LENGTH, default="")
     resident_id: strawberry.ID | None = strawberry.field(
         default=None, description="When a worker records it for a resident: that resident."
     )
     kind: ConcernKind = strawberry.field(
         default=models.ConcernKind.CONCERN, description="A concern, or a service order (群众点单)."
     )
-    photos: list[str] = strawberry.field(default_factory=list, description="Photo references (at most 20).")
+    photos: list[str] = text_field(
+        f"Photo references (at most {service.MAX_REFERENCES}).",
+        service.REFERENCE_LENGTH,
+        each=True,
+        default_factory=list,
+    )
 
 
 @strawberry.type

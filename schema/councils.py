@@ -12,6 +12,7 @@ from models import councils as models
 from schema.alliance import AllianceUnit
 from schema.context import Info
 from schema.events import Event
+from schema.input_limits import text_field
 from schema.org import OrgUnit, Person
 from schema.types import Node, enum_type, lazy, listing, lookup, many, one, reference
 from schema.workflow import StepMutation, action_enum, action_mutation, command, result_union, step_mutations
@@ -229,7 +230,7 @@ class CouncilQuery:
         service.COUNCILS,
         "Councils the caller may see (`Council` read), newest first.",
         unit_id=(strawberry.ID, "Only councils of this unit."),
-        search=(str, "Part of the name."),
+        search=(str, "Part of the name.", 128),
     )
     council = lookup("Council", Council, "council")
 
@@ -261,9 +262,9 @@ class CouncilQuery:
 @strawberry.input(description="A meeting to put on a council's calendar.")
 class ScheduleMeetingInput:
     council_id: strawberry.ID = strawberry.field(description="The council that meets.")
-    title: str = strawberry.field(description="What the meeting is about (1-200 characters).")
+    title: str = text_field("What the meeting is about (at least 1 character).", 200)
     starts_at: datetime = strawberry.field(description="Start time, with a time zone offset.")
-    place: str = strawberry.field(default="", description="Where it is held.")
+    place: str = text_field("Where it is held.", 200, default="")
     draft: bool = strawberry.field(
         default=False, description="Create it as a draft (drafted), to be scheduled with transitionMeeting."
     )
@@ -272,8 +273,8 @@ class ScheduleMeetingInput:
 @strawberry.input(description="A topic to add to a meeting's agenda.")
 class AddAgendaTopicInput:
     meeting_id: strawberry.ID = strawberry.field(description="The meeting.")
-    title: str = strawberry.field(description="The matter (1-200 characters).")
-    description: str = strawberry.field(default="", description="Details.")
+    title: str = text_field("The matter (at least 1 character).", 200)
+    description: str = text_field("Details.", service.DESCRIPTION_LENGTH, default="")
     concern_id: strawberry.ID | None = strawberry.field(
         default=None, description="The concern it comes from, if any."
     )
@@ -283,7 +284,7 @@ class AddAgendaTopicInput:
 class RecordAttendanceInput:
     meeting_id: strawberry.ID = strawberry.field(description="The meeting.")
     person_id: strawberry.ID = strawberry.field(description="The attendee.")
-    capacity: str = strawberry.field(default="resident", description="In which capacity they came.")
+    capacity: str = text_field("In which capacity they came.", 32, default="resident")
     present: bool = strawberry.field(default=True, description="False to record an absence.")
 
 
@@ -292,7 +293,7 @@ class RecordAttendanceInput:
     "(ownerPersonId, allianceUnitId, volunteerPersonId or volunteerName)."
 )
 class AssignTaskInput:
-    title: str = strawberry.field(description="What is to be done (1-200 characters).")
+    title: str = text_field("What is to be done (at least 1 character).", 200)
     due_on: date = strawberry.field(description="Due date.")
     topic_id: strawberry.ID | None = strawberry.field(default=None, description="The decided topic.")
     concern_id: strawberry.ID | None = strawberry.field(default=None, description="The concern.")
@@ -303,25 +304,25 @@ class AssignTaskInput:
     volunteer_person_id: strawberry.ID | None = strawberry.field(
         default=None, description="A volunteer with an account."
     )
-    volunteer_name: str | None = strawberry.field(default=None, description="A volunteer without account.")
+    volunteer_name: str | None = text_field("A volunteer without account.", 64, default=None)
 
 
 @strawberry.input(description="A resident's rating of a closed meeting's outcome.")
 class RateMeetingInput:
     meeting_id: strawberry.ID = strawberry.field(description="The meeting.")
     score: int = strawberry.field(description="1 to 5.")
-    comment: str = strawberry.field(default="", description="Optional comment.")
+    comment: str = text_field("Optional comment.", 2000, default="")
 
 
 @strawberry.input(description="Put a topic to an anonymous vote with a threshold rule.")
 class OpenVoteInput:
     topic_id: strawberry.ID = strawberry.field(description="The topic.")
-    question: str = strawberry.field(description="The question (1-200 characters).")
+    question: str = text_field("The question (at least 1 character).", 200)
     threshold_choice: VoteChoice = strawberry.field(
         description="The choice the threshold counts, e.g. AGAINST."
     )
     threshold_percent: int = strawberry.field(description="Met when more than this % chose it, e.g. 60.")
-    consequence: str = strawberry.field(default="", description="What follows, e.g. re-elect the committee.")
+    consequence: str = text_field("What follows, e.g. re-elect the committee.", 200, default="")
 
 
 TaskResult = result_union(Task, "TaskResult", "The task, or why it could not be created or moved.")

@@ -9,6 +9,7 @@ import strawberry
 from models import mediation as models
 from schema.context import Info
 from schema.events import Event
+from schema.input_limits import text_field
 from schema.org import OrgUnit, Person
 from schema.types import (
     NESTED_PAGE_SIZE,
@@ -285,20 +286,20 @@ class MediationQuery:
 
 @strawberry.input(description="A party to a dispute (confidential).")
 class PartyInput:
-    name: str = strawberry.field(description="Full name.")
-    role: str = strawberry.field(default="", description="Applicant, respondent, ...")
-    phone: str = strawberry.field(default="", description="Phone number.")
-    id_number: str = strawberry.field(default="", description="Identity card number.")
+    name: str = text_field("Full name.", 64)
+    role: str = text_field("Applicant, respondent, ...", 64, default="")
+    phone: str = text_field("Phone number.", 64, default="")
+    id_number: str = text_field("Identity card number.", 64, default="")
 
 
 @strawberry.input(description="A dispute to open for mediation.")
 class OpenMediationCaseInput:
     unit_id: strawberry.ID = strawberry.field(description="Where the dispute is (grid, community or street).")
     mediator_id: strawberry.ID = strawberry.field(description="The mediator assigned, working in that area.")
-    title: str = strawberry.field(description="The dispute in a line (1-200 characters).")
+    title: str = text_field("The dispute in a line (at least 1 character).", 200)
     category: CaseCategory = strawberry.field(description="Kind of dispute.")
     parties: list[PartyInput] = strawberry.field(description="The parties (at least one).")
-    description: str = strawberry.field(default="", description="Details.")
+    description: str = text_field("Details.", service.DESCRIPTION_LENGTH, default="")
     applicant_id: strawberry.ID | None = strawberry.field(
         default=None, description="The resident who applied (default: the caller)."
     )
@@ -308,17 +309,17 @@ class OpenMediationCaseInput:
 class RecordMediationSessionInput:
     case_id: strawberry.ID = strawberry.field(description="The case.")
     held_on: date = strawberry.field(description="When it was held.")
-    notes: str = strawberry.field(default="", description="What was said and agreed.")
+    notes: str = text_field("What was said and agreed.", 4000, default="")
 
 
 @strawberry.input(description="A legal outreach session (普法) run by a workstation.")
 class RecordOutreachEventInput:
     workstation_id: strawberry.ID = strawberry.field(description="The workstation that ran it.")
     unit_id: strawberry.ID = strawberry.field(description="The community or village it was held in.")
-    title: str = strawberry.field(description="Title (1-200 characters), e.g. 民法典进院落.")
+    title: str = text_field("Title (at least 1 character), e.g. 民法典进院落.", 200)
     held_at: datetime = strawberry.field(description="When, with a time zone offset.")
-    topic: str = strawberry.field(default="", description="The law discussed, e.g. 民法典.")
-    place: str = strawberry.field(default="", description="Where.")
+    topic: str = text_field("The law discussed, e.g. 民法典.", 64, default="")
+    place: str = text_field("Where.", 200, default="")
     attendance: int = strawberry.field(default=0, description="Residents reached.")
 
 
@@ -326,9 +327,9 @@ class RecordOutreachEventInput:
 class RecordLegalConsultationInput:
     workstation_id: strawberry.ID = strawberry.field(description="The workstation that answered.")
     unit_id: strawberry.ID = strawberry.field(description="Where the resident lives (a served community).")
-    question: str = strawberry.field(description="The question.")
+    question: str = text_field("The question.", 4000)
     asked_on: date = strawberry.field(description="When it was asked.")
-    answer: str = strawberry.field(default="", description="The answer or advice.")
+    answer: str = text_field("The answer or advice.", 4000, default="")
 
 
 @strawberry.type

@@ -124,7 +124,7 @@ class OrgQuery:
         people_service.visible_people,
         "People the caller may see (`Person` read), newest first.",
         unit_id=(strawberry.ID, "Only people living under this unit."),
-        search=(str, "Part of the name."),
+        search=(str, "Part of the name.", 64),
     )
     person = lookup("Person", Person, "person")
 

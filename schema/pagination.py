@@ -7,7 +7,7 @@ from typing import Generic, TypeVar
 
 import strawberry
 
-from services.pagination import Page, encode_cursor, paginate
+from services.pagination import Page, paginate
 
 T = TypeVar("T")
 
@@ -44,8 +44,7 @@ class Connection(Generic[T]):
         nodes = [convert(row) for row in page.rows]
         return cls(
             edges=[
-                Edge(cursor=encode_cursor(row.id), node=node)
-                for row, node in zip(page.rows, nodes, strict=True)
+                Edge(cursor=page.cursor(row), node=node) for row, node in zip(page.rows, nodes, strict=True)
             ],
             nodes=nodes,
             page_info=PageInfo(
@@ -66,10 +65,13 @@ async def connection(
     convert: Callable[[object], T],
     *,
     newest_first: bool = True,
+    list_name: str | None = None,
 ) -> Connection[T]:
-    """One page of an already-authorized query as a connection (page size bounded by the settings)."""
+    """One page of an already-authorized query as a connection (page size bounded by the
+    settings); its cursors name the list (by default the field, e.g. ``Query.concerns``)."""
     page = await paginate(
         query,
+        list_name=f"{info._raw_info.parent_type.name}.{info.field_name}" if list_name is None else list_name,
         first=first,
         after=after,
         max_page_size=info.context.settings.max_page_size,

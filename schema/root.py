@@ -14,6 +14,7 @@ import schema
 from schema.audit import AuditExtension
 from schema.context import Authenticate
 from schema.extensions import MaskUnexpectedErrors, classify_errors
+from schema.input_limits import StrictInput
 from schema.limits import Limits, QueryLimits
 from schema.trusted import HideSuggestions, TrustedDocuments, load_manifest
 from services.config import Settings
@@ -76,6 +77,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             # depth/alias/directive/cost limits with the request's variables.
             lambda: ValidationCache(maxsize=256),
             lambda: QueryLimits(limits),
+            # Text, ids and cursors checked before the token's lookup: a refusal costs no SQL.
+            StrictInput,
             Authenticate,
             MaskUnexpectedErrors,
             AuditExtension,

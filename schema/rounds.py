@@ -9,6 +9,7 @@ import strawberry
 from models import rounds as models
 from schema.concerns import Concern
 from schema.events import Event
+from schema.input_limits import text_field
 from schema.org import OrgUnit, Person
 from schema.types import Node, enum_type, listing, lookup, many, one
 from schema.workflow import StepMutation, command, result_union, step_mutations
@@ -60,11 +61,11 @@ class RecordGridRoundInput:
     unit_id: strawberry.ID = strawberry.field(description="The grid (网格).")
     kind: RoundKind = strawberry.field(description="Visit or patrol.")
     walked_at: datetime = strawberry.field(description="When, with a time zone offset.")
-    place: str = strawberry.field(default="", description="Household or route.")
+    place: str = text_field("Household or route.", 200, default="")
     resident_id: strawberry.ID | None = strawberry.field(
         default=None, description="The resident visited, if any."
     )
-    findings: str = strawberry.field(default="", description="What was found.")
+    findings: str = text_field("What was found.", 4000, default="")
 
 
 @strawberry.type

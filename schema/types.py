@@ -22,10 +22,12 @@ from strawberry.types.base import StrawberryList, StrawberryOptional
 from strawberry.types.lazy_type import StrawberryLazyReference
 
 from schema.context import Info
+from schema.input_limits import text_argument
 from services import reads
 from services.config import Settings
 from services.errors import BadUserInput
 from services.ids import camel, parse_id
+from services.pagination import MAX_CURSOR_LENGTH
 
 
 @strawberry.type
@@ -191,7 +193,13 @@ def enum_type(python_enum: type[enum.Enum], description: str) -> Any:
 # ------------------------------------------------------------------ root fields, commands
 
 First = Annotated[int | None, strawberry.argument(description="Page size (default 20).")]
-After = Annotated[str | None, strawberry.argument(description="Cursor to continue after.")]
+After = Annotated[
+    str | None,
+    text_argument(
+        "Cursor to continue after: an `endCursor` of this same list (another list's is refused).",
+        MAX_CURSOR_LENGTH,
+    ),
+]
 
 
 def optional_id(value: strawberry.ID | None, argument: str) -> int | None:
@@ -221,14 +229,12 @@ def lookup(resource: str, type_: Any, noun: str) -> Any:
 def listing(type_: Any, read: Any, description: str, *, newest_first: bool = True, **filters: Any) -> Any:
     """A root list: ``read(auth, **filters)`` (an authorized query, see ``services``),
     paged with ``first``/``after``. ``filters`` name the arguments: ``name=(type,
-    description)``, each optional; an ``ID`` argument is parsed as an id."""
+    description)``, each optional, and ``name=(str, description, max_length)`` for text;
+    an ``ID`` argument is parsed as an id."""
     from schema.pagination import Connection, connection
 
-    arguments = {
-        name: Annotated[kind | None, strawberry.argument(description=text)]
-        for name, (kind, text) in filters.items()
-    }
-    ids = {name for name, (kind, _) in filters.items() if kind is strawberry.ID}
+    arguments = {name: _filter_argument(name, *spec) for name, spec in filters.items()}
+    ids = {name for name, (kind, *_) in filters.items() if kind is strawberry.ID}
 
     async def resolve(self: Any, info: Info, **values: Any) -> Any:
         first, after = values.pop("first", None), values.pop("after", None)
@@ -253,6 +259,15 @@ def listing(type_: Any, read: Any, description: str, *, newest_first: bool = Tru
     resolve.__signature__ = inspect.Signature(parameters, return_annotation=annotations["return"])  # type: ignore[attr-defined]
     resolve.__annotations__ = annotations
     return strawberry.field(resolver=resolve, description=description)
+
+
+def _filter_argument(name: str, kind: Any, description: str, max_length: int | None = None) -> Any:
+    """One filter of a listing; text declares its maximum length (``schema.input_limits``)."""
+    if kind is str:
+        if max_length is None:
+            raise TypeError(f"The text filter `{name}` needs a maximum length: (str, description, n).")
+        return Annotated[kind | None, text_argument(description, max_length)]
+    return Annotated[kind | None, strawberry.argument(description=description)]
 
 
 def mirror(cls: Any, source: Any) -> Any:

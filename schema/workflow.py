@@ -21,6 +21,7 @@ import strawberry
 
 from schema.audit import audited
 from schema.context import Info
+from schema.input_limits import text_field
 from schema.types import node_class
 from services import workflow
 from services.workflow import Input, Machine, Ref, Step
@@ -79,6 +80,13 @@ _SCALARS: dict[Any, Any] = {
 _REQUIRED = object()  # an input with no default
 
 
+def _field(item: Input, **field: Any) -> Any:
+    """The input field of a declared input (text with its declared limit)."""
+    if item.max_length is not None:
+        return text_field(item.description, item.max_length, each=item.type == list[str], **field)
+    return strawberry.field(description=item.description, **field)
+
+
 def _annotation(item: Input) -> tuple[Any, Any]:
     """(GraphQL annotation, default) of one declared input."""
     kind = _SCALARS.get(item.type, item.type)  # an enum stands for itself
@@ -100,13 +108,11 @@ def input_type(
         annotation, default = _annotation(item)
         annotations[item.name] = annotation
         if default is _REQUIRED:
-            namespace[item.name] = strawberry.field(description=item.description)
+            namespace[item.name] = _field(item)
         elif isinstance(default, list):
-            namespace[item.name] = strawberry.field(
-                default_factory=lambda default=default: list(default), description=item.description
-            )
+            namespace[item.name] = _field(item, default_factory=lambda default=default: list(default))
         else:
-            namespace[item.name] = strawberry.field(default=default, description=item.description)
+            namespace[item.name] = _field(item, default=default)
     for key, (annotation, value) in (extra or {}).items():
         annotations[key] = annotation
         namespace[key] = value
@@ -209,7 +215,7 @@ def _extra(item: Input) -> tuple[Any, Any]:
     annotation, default = _annotation(item)
     if default is _REQUIRED:  # required by some step, optional for the others
         annotation, default = Optional[annotation], None  # noqa: UP045
-    return annotation, strawberry.field(default=default, description=item.description)
+    return annotation, _field(item, default=default)
 
 
 def _resolver(

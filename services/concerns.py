@@ -30,7 +30,7 @@ from services import org, reads, workflow
 from services.authz import RequestAuth
 from services.errors import BadUserInput
 from services.ids import clean_text
-from services.workflow import Input, Ref, Step, StepCall, creation, step
+from services.workflow import DESCRIPTION_LENGTH, NOTE_LENGTH, Input, Ref, Step, StepCall, creation, step
 
 S = ConcernStatus
 
@@ -110,12 +110,19 @@ def _guard(concern: Concern, step: Step) -> str | None:
     return None
 
 
+REFERENCE_LENGTH = 500  # one photo or document reference
+MAX_REFERENCES = 20
+ASSIGNEE_NAME_LENGTH = 128
+LOCATION_LENGTH = 200
+
+
 def references(values: list[str] | None, argument: str) -> list[str]:
     """Photo/document references (ids or URLs from the upload service), checked, not fetched."""
     refs = [v.strip() for v in values or [] if v and v.strip()]
-    if len(refs) > 20 or any(len(v) > 500 for v in refs):
+    if len(refs) > MAX_REFERENCES or any(len(v) > REFERENCE_LENGTH for v in refs):
         raise BadUserInput(
-            f"`{argument}`: at most 20 references of at most 500 characters.", argument=argument
+            f"`{argument}`: at most {MAX_REFERENCES} references of at most {REFERENCE_LENGTH} characters.",
+            argument=argument,
         )
     return refs
 
@@ -150,9 +157,9 @@ async def _prepare_new(call: StepCall) -> None:
         raised_by_id=owner_id,
         recorded_by_id=call.auth.actor.person_id,
         title=title,
-        description=(call.arg("description") or "").strip(),
+        description=clean_text(call.arg("description"), "description", DESCRIPTION_LENGTH, required=False),
         category=category,
-        location=(call.arg("location") or "").strip()[:200],
+        location=clean_text(call.arg("location"), "location", LOCATION_LENGTH, required=False),
         kind=call.arg("kind", ConcernKind.CONCERN),
         photos=references(call.arg("photos"), "photos"),
         due_at=call.now + timedelta(hours=DUE_HOURS[category]),
@@ -210,7 +217,7 @@ async def _put_on_agenda(call: StepCall) -> None:
 
 
 async def _prepare_assign(call: StepCall) -> None:
-    name = (call.arg("assignee_name") or "").strip()[:128]
+    name = clean_text(call.arg("assignee_name"), "assigneeName", ASSIGNEE_NAME_LENGTH, required=False)
     assignee_id = call.arg("assignee_id")
     person = await call.auth.get_visible("Person", assignee_id, "assigneeId") if assignee_id else None
     if person is None and not name:
@@ -260,7 +267,13 @@ async def _prepare_resolved_by_tasks(call: StepCall) -> None:
     call.event_action = "resolve"
 
 
-NOTE = Input("note", str, "Note for the history (required to reject, escalate, supervise).", default="")
+NOTE = Input(
+    "note",
+    str,
+    "Note for the history (required to reject, escalate, supervise).",
+    default="",
+    max_length=NOTE_LENGTH,
+)
 CONCERN_ID = Input("concern_id", Ref, "The concern.", required=True)
 
 CONCERN = workflow.Machine(
@@ -286,7 +299,7 @@ CONCERN = workflow.Machine(
             inputs=(
                 Input("concern_id", Ref, "The duplicate.", required=True),
                 Input("duplicate_of_id", Ref, "The concern it duplicates.", required=True),
-                Input("note", str, "Note for the history.", default=""),
+                Input("note", str, "Note for the history.", default="", max_length=NOTE_LENGTH),
             ),
             prepare=_prepare_merge,
         ),
@@ -302,7 +315,7 @@ CONCERN = workflow.Machine(
             inputs=(
                 CONCERN_ID,
                 Input("assignee_id", Ref, "A person (e.g. a volunteer)."),
-                Input("assignee_name", str, "An alliance unit or team, when not a person.", default=""),
+                Input("assignee_name", str, "An alliance unit or team, when not a person.", default="", max_length=ASSIGNEE_NAME_LENGTH),
                 NOTE,
             ),
             prepare=_prepare_assign,
@@ -321,8 +334,8 @@ CONCERN = workflow.Machine(
             "resolve", {S.ASSIGNED, S.IN_PROGRESS}, S.RESOLVED, "resolve", "Mark resolved with proof.",
             inputs=(
                 CONCERN_ID,
-                Input("resolution", str, "What was done.", required=True),
-                Input("proof", list[str], "At least one photo or document reference.", required=True),
+                Input("resolution", str, "What was done.", required=True, max_length=2000),
+                Input("proof", list[str], "At least one photo or document reference (at most 20).", required=True, max_length=REFERENCE_LENGTH),
             ),
             prepare=_prepare_resolve,
         ),
@@ -333,7 +346,7 @@ CONCERN = workflow.Machine(
                 CONCERN_ID,
                 Input("rating", int, "1 (poor) to 5 (excellent).", required=True),
                 Input("satisfied", bool, "True closes it (销号); false reopens it.", required=True),
-                Input("comment", str, "Comment.", default=""),
+                Input("comment", str, "Comment.", default="", max_length=2000),
             ),
             prepare=_prepare_rate,
         ),

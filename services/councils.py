@@ -46,7 +46,17 @@ from services.authz import RequestAuth
 from services.errors import BadUserInput
 from services.ids import clean_text, parse_id
 from services.times import to_utc
-from services.workflow import Effect, Input, Ref, Refused, StepCall, creation, step
+from services.workflow import (
+    DESCRIPTION_LENGTH,
+    NOTE_LENGTH,
+    Effect,
+    Input,
+    Ref,
+    Refused,
+    StepCall,
+    creation,
+    step,
+)
 
 # Capacities in which someone attends: the policy's roles (an alliance unit's staff attend
 # for their unit), and guests.
@@ -139,7 +149,7 @@ async def _prepare_new_meeting(call: StepCall) -> None:
         scope_path=council.scope_path,
         title=title,
         starts_at=starts_at,
-        place=(call.arg("place") or "").strip()[:200],
+        place=clean_text(call.arg("place"), "place", 200, required=False),
         scheduled_by_id=call.auth.actor.person_id,
         created_at=call.now,
     )
@@ -176,12 +186,12 @@ async def _record_present_units(call: StepCall) -> None:
 
 
 MEETING_ID = Input("meeting_id", Ref, "The meeting.", required=True)
-MEETING_NOTE = Input("note", str, "Why (kept in the event).", default="")
+MEETING_NOTE = Input("note", str, "Why (kept in the event).", default="", max_length=NOTE_LENGTH)
 MEETING_INPUTS = (
     MEETING_ID,
     MEETING_NOTE,
     Input("starts_at", datetime, "New start time: required to postpone, optional to schedule."),
-    Input("minutes", str, "Minutes; required to close."),
+    Input("minutes", str, "Minutes; required to close.", max_length=20000),
     Input("attendance_count", int, "Head count of people present (when closing)."),
     Input("alliance_unit_ids", list[Ref], "Alliance units present (when closing)."),
 )
@@ -249,7 +259,7 @@ async def _prepare_new_topic(call: StepCall) -> None:
         call,
         meeting,
         title=title,
-        description=(call.arg("description") or "").strip(),
+        description=clean_text(call.arg("description"), "description", DESCRIPTION_LENGTH, required=False),
         concern_id=concern.id if concern else None,
         raised_by_id=call.auth.actor.person_id,
     )
@@ -294,8 +304,8 @@ async def _prepare_topic_step(call: StepCall) -> None:
 
 TOPIC_INPUTS = (
     Input("topic_id", Ref, "The topic.", required=True),
-    Input("note", str, "Why (kept in the event).", default=""),
-    Input("decision", str, "The decision text; required to decide."),
+    Input("note", str, "Why (kept in the event).", default="", max_length=NOTE_LENGTH),
+    Input("decision", str, "The decision text; required to decide.", max_length=4000),
 )
 
 
@@ -425,7 +435,7 @@ TASK = workflow.Machine(
             "open task for a concern, the concern is resolved, pending the resident's rating.",
             inputs=(
                 Input("task_id", Ref, "The task.", required=True),
-                Input("result", str, "What was done (the result note).", required=True),
+                Input("result", str, "What was done (the result note).", required=True, max_length=4000),
             ),
             prepare=_prepare_complete,
             effects=(
@@ -434,7 +444,7 @@ TASK = workflow.Machine(
                     "resolved_by_tasks",
                     targets=_concern_of_task,
                     when=_no_open_task_left,
-                    note=lambda call: f"all tasks done: {call.row.result}"[:2000],
+                    note=lambda call: f"all tasks done: {call.row.result}",
                 ),
             ),
         ),
@@ -536,7 +546,7 @@ VOTE = workflow.Machine(
         step(
             "close", {VoteStatus.OPEN}, VoteStatus.CLOSED, "update",
             "Close a vote; the results become visible and the threshold is computed.",
-            inputs=(Input("vote_id", Ref, "The vote.", required=True), Input("note", str, "Why (kept in the event).", default="")),
+            inputs=(Input("vote_id", Ref, "The vote.", required=True), Input("note", str, "Why (kept in the event).", default="", max_length=NOTE_LENGTH)),
             prepare=_prepare_close_vote, after=_compute_threshold, exclusive=False,
         ),
     ),

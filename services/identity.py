@@ -18,6 +18,7 @@ from models.people import ApiToken, Person, RoleAssignment
 from policies.authorizer import Actor, Assignment
 from services.config import load_settings
 from services.errors import NotFound
+from services.ids import is_canonical_id
 
 TOKEN_PREFIX = "bdg_"
 
@@ -48,7 +49,8 @@ async def reissue_token(person_id: int, label: str) -> str:
 
 async def find_person(ref: str) -> Person:
     """A person by id or exact name."""
-    person = await (Person.filter(id=int(ref)) if ref.isdigit() else Person.filter(name=ref)).first()
+    by_id = is_canonical_id(ref)  # not str.isdigit: "١" (an Arabic-Indic one) would read as 1
+    person = await (Person.filter(id=int(ref)) if by_id else Person.filter(name=ref)).first()
     if person is None:
         raise NotFound(f"No person {ref!r}.")
     return person

@@ -45,7 +45,7 @@ from services import org, reads, workflow
 from services.authz import RequestAuth
 from services.errors import BadUserInput
 from services.ids import clean_text as _text
-from services.workflow import Effect, Input, Ref, StepCall, creation, step
+from services.workflow import DESCRIPTION_LENGTH, NOTE_LENGTH, Effect, Input, Ref, StepCall, creation, step
 
 CATEGORY_LABELS: dict[CaseCategory, str] = {
     CaseCategory.PROPERTY: "物业纠纷",
@@ -149,7 +149,7 @@ def _parties(parties: list[dict[str, Any]]) -> list[dict[str, str]]:
         raise BadUserInput("A dispute has at least one party.", argument="parties")
     cleaned = []
     for party in parties:
-        row = {key: (party.get(key) or "").strip()[:64] for key in PARTY_KEYS}
+        row = {key: _text(party.get(key), f"parties.{key}", 64, required=False) for key in PARTY_KEYS}
         if not row["name"]:
             raise BadUserInput("Every party needs a name.", argument="parties")
         cleaned.append(row)
@@ -212,7 +212,7 @@ async def _prepare_new_case(call: StepCall) -> None:
         assignee_id=mediator.owner_id,
         mediator_id=mediator.id,
         title=title,
-        description=(call.arg("description") or "").strip(),
+        description=_text(call.arg("description"), "description", DESCRIPTION_LENGTH, required=False),
         category=CaseCategory(call.arg("category")),
         level=mediator.level,
         parties=_parties(call.arg("parties") or []),
@@ -285,7 +285,9 @@ def _case_guard(case: MediationCase, step: workflow.Step) -> str | None:
 CASE_ID = Input("case_id", Ref, "The case.", required=True)
 CASE_INPUTS = (
     CASE_ID,
-    Input("note", str, "Why; required to SETTLE (the terms) and to FAIL.", default=""),
+    Input(
+        "note", str, "Why; required to SETTLE (the terms) and to FAIL.", default="", max_length=NOTE_LENGTH
+    ),
     Input("mediator_id", Ref, "ESCALATE: the mediator of the next level."),
     Input("workstation_id", Ref, "REFER: the workstation serving the dispute's community."),
 )
@@ -381,7 +383,7 @@ async def _touch_case(call: StepCall) -> None:
 
 REFERRAL_INPUTS = (
     Input("referral_id", Ref, "The referral.", required=True),
-    Input("note", str, "Why; required to RETURN (the reason).", default=""),
+    Input("note", str, "Why; required to RETURN (the reason).", default="", max_length=NOTE_LENGTH),
     Input("outcome", ReferralOutcome, "RECORD_OUTCOME: how it ended."),
 )
 

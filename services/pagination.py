@@ -1,59 +1,89 @@
 """Keyset pagination over an already-authorized query.
 
-The cursor encodes only the id of the last row returned; paging is ``id < cursor``
-(newest first) or ``id > cursor``, applied on top of the visibility filter, so a
-cursor can never reveal or reach a row the filter excludes. ``totalCount`` counts
-the same filtered query.
+The cursor encodes the id of the last row returned, and which list and order it was
+returned in; paging is ``id < cursor`` (newest first) or ``id > cursor``, applied on top
+of the visibility filter, so a cursor can never reveal or reach a row the filter
+excludes. A cursor of another list, or of the same list in the other order, is refused
+(``BAD_USER_INPUT`` naming ``after``): it would page by the wrong id. The filters are not
+part of the list's identity: a cursor stays valid when a filter changes. ``totalCount``
+counts the same filtered query.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from tortoise.queryset import QuerySet
 
 from services.errors import BadUserInput
+from services.ids import MAX_ID, is_canonical_id
 
-CURSOR_PREFIX = "c1:"
+CURSOR_VERSION = "c2"  # c1 (the id alone) is refused as an older format
 DEFAULT_PAGE_SIZE = 20
-MAX_ROW_ID = 2**31 - 1  # ids are 32-bit integer columns
+MAX_CURSOR_LENGTH = 200  # declared on every `after` argument
+_LIST_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.]{0,63}")
+MAX_ROW_ID = MAX_ID
 
 
-def encode_cursor(row_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{CURSOR_PREFIX}{row_id}".encode()).decode().rstrip("=")
+def _order(newest_first: bool) -> str:
+    return "desc" if newest_first else "asc"
 
 
-def decode_cursor(cursor: str) -> int:
+def encode_cursor(list_name: str, newest_first: bool, row_id: int) -> str:
+    """The opaque cursor of row ``row_id`` in ``list_name`` read in the given order."""
+    text = f"{CURSOR_VERSION}:{list_name}:{_order(newest_first)}:{row_id}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _refuse(reason: str) -> BadUserInput:
+    return BadUserInput(f"`after` {reason}; ask for the first page again.", argument="after")
+
+
+def decode_cursor(cursor: str, list_name: str, newest_first: bool) -> int:
+    """The row id in a cursor of ``list_name`` in this order (BAD_USER_INPUT otherwise)."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         text = base64.urlsafe_b64decode(padded.encode()).decode()
-        if not text.startswith(CURSOR_PREFIX):
-            raise ValueError
-        row_id = int(text[len(CURSOR_PREFIX) :])
-        if not 0 < row_id <= MAX_ROW_ID:  # beyond an id column: would fail in the database
-            raise ValueError
-        return row_id
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise BadUserInput("`after` is not a cursor returned by this API.", argument="after") from None
+        raise _refuse("is not a cursor returned by this API") from None
+    if text.startswith("c1:"):
+        raise _refuse("is a cursor of an older format, which does not name its list")
+    version, _, rest = text.partition(":")
+    name, _, rest = rest.partition(":")
+    order, _, row_id = rest.partition(":")
+    if version != CURSOR_VERSION or not _LIST_NAME.fullmatch(name) or not is_canonical_id(row_id):
+        raise _refuse("is not a cursor returned by this API")
+    if name != list_name:
+        raise _refuse(f"is a cursor of another list (`{name}`), not of `{list_name}`")
+    if order != _order(newest_first):
+        raise _refuse("is a cursor of this list in another order")
+    return int(row_id)
 
 
 @dataclass
 class Page:
+    list_name: str
+    newest_first: bool
     rows: list[Any]
     has_next_page: bool
     has_previous_page: bool
     filtered: QuerySet[Any]
 
+    def cursor(self, row: Any) -> str:
+        """The cursor of one of this page's rows."""
+        return encode_cursor(self.list_name, self.newest_first, row.id)
+
     @property
     def start_cursor(self) -> str | None:
-        return encode_cursor(self.rows[0].id) if self.rows else None
+        return self.cursor(self.rows[0]) if self.rows else None
 
     @property
     def end_cursor(self) -> str | None:
-        return encode_cursor(self.rows[-1].id) if self.rows else None
+        return self.cursor(self.rows[-1]) if self.rows else None
 
     async def total_count(self) -> int:
         return await self.filtered.count()
@@ -62,20 +92,22 @@ class Page:
 async def paginate(
     queryset: QuerySet[Any],
     *,
+    list_name: str,
     first: int | None,
     after: str | None,
     max_page_size: int,
     newest_first: bool = True,
 ) -> Page:
-    """One page of ``queryset`` (which must already be filtered by the policy)."""
+    """One page of ``queryset`` (which must already be filtered by the policy); ``list_name``
+    names the list in its cursors (e.g. ``Query.concerns``)."""
     size = DEFAULT_PAGE_SIZE if first is None else first
     if size < 0 or size > max_page_size:
         raise BadUserInput(f"`first` must be between 0 and {max_page_size}, got {size}.", argument="first")
     page_query = queryset
     if after is not None:
-        last_id = decode_cursor(after)
+        last_id = decode_cursor(after, list_name, newest_first)
         page_query = page_query.filter(**{"id__lt" if newest_first else "id__gt": last_id})
     order = "-id" if newest_first else "id"
     rows = list(await page_query.order_by(order).limit(size + 1))
     has_next = len(rows) > size
-    return Page(rows[:size], has_next, after is not None, queryset)
+    return Page(list_name, newest_first, rows[:size], has_next, after is not None, queryset)

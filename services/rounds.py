@@ -20,7 +20,7 @@ from services.authz import RequestAuth
 from services.errors import BadUserInput
 from services.ids import clean_text
 from services.times import to_utc
-from services.workflow import Input, Ref, StepCall, creation, step
+from services.workflow import NOTE_LENGTH, Input, Ref, StepCall, creation, step
 
 reads.relations("GridRound", walked_by=reads.One("Person", "owner_id"))  # the worker who walked
 
@@ -91,9 +91,9 @@ ROUND = workflow.Machine(
             "Turn the round's finding into a concern (raised for the resident visited), in one step.",
             inputs=(
                 Input("round_id", Ref, "The round.", required=True),
-                Input("title", str, "The concern's title (1-200 characters).", required=True),
-                Input("category", str, "One of `concernCategories`.", required=True),
-                Input("note", str, "Note for the round's history.", default=""),
+                Input("title", str, "The concern's title (at least 1 character).", required=True, max_length=200),
+                Input("category", str, "One of `concernCategories`.", required=True, max_length=32),
+                Input("note", str, "Note for the round's history.", default="", max_length=NOTE_LENGTH),
             ),
             prepare=_prepare_follow_up, after=_raise_concern,
         ),

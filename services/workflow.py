@@ -88,13 +88,24 @@ class _LostRace(Exception):
 class Input:
     """One input a step takes, as the API shows it (``schema/workflow.py`` builds the
     GraphQL input types from these). ``type`` is a Python type: ``str``, ``int``,
-    ``bool``, ``date``, ``datetime``, ``list[str]``, an enum, or ``Ref`` (an id)."""
+    ``bool``, ``date``, ``datetime``, ``list[str]``, an enum, or ``Ref`` (an id).
+    ``max_length`` is required for text (``str``, and each item of ``list[str]``): the API
+    refuses longer text before the step runs, and says so in the input's description."""
 
     name: str
     type: Any
     description: str
     required: bool = False
     default: Any = None
+    max_length: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.type in (str, list[str]) and self.max_length is None:
+            raise TypeError(f"The text input `{self.name}` needs a max_length.")
+
+
+NOTE_LENGTH = 2000  # the longest note a step keeps in its event (every `note` input declares it)
+DESCRIPTION_LENGTH = 2000  # the longest `description` of a created object (concern, topic, case)
 
 
 class Ref:
@@ -124,8 +135,8 @@ class StepCall:
         return default if value is None else value
 
     def take_note(self, required: bool = False) -> str:
-        """The input's ``note`` (stripped, at most 2000 characters) as the event's note."""
-        self.note = clean_text(self.arg("note"), "note", 2000, required=required)
+        """The input's ``note`` (stripped, at most ``NOTE_LENGTH`` characters) as the event's note."""
+        self.note = clean_text(self.arg("note"), "note", NOTE_LENGTH, required=required)
         return self.note
 
 
