@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -266,6 +267,9 @@ def parse_object(data: str | bytes, what: str, max_depth: int, *, allow_null: bo
     return value
 
 
+_GRAPHQL_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
+
+
 def check_parameters(params: Mapping[str, object]) -> None:
     """The types of the request parameters the spec names (``query`` may be absent: a
     persisted-document extension can supply it; GraphQL then reports it missing)."""
@@ -279,6 +283,10 @@ def check_parameters(params: Mapping[str, object]) -> None:
         value = params.get(name)
         if value is not None and not isinstance(value, kind):
             raise RequestRefused(400, f"`{name}` must be {described} or null, not {_kind(value)}.")
+    name = params.get("operationName")
+    if isinstance(name, str) and not _GRAPHQL_NAME.fullmatch(name):
+        # Never echoed: it may hold anything, a lone surrogate included.
+        raise RequestRefused(400, "`operationName` is not a GraphQL name ([_A-Za-z][_0-9A-Za-z]*).")
 
 
 # --- the answer -------------------------------------------------------------------------

@@ -338,7 +338,28 @@ class QueryLimits(SchemaExtension):
                     context.schema._schema, document, context.validation_rules
                 )
             if not context.pre_execution_errors:
+                context.pre_execution_errors = _unnamed_choice(
+                    document,
+                    context._provided_operation_name,  # the client's, not the guess
+                )
+            if not context.pre_execution_errors:
                 context.pre_execution_errors = self.limits.check(
                     context.schema._schema, document, context.variables, context.operation_name
                 )
         yield
+
+
+def _unnamed_choice(document: Any, operation_name: str | None) -> list[GraphQLError]:
+    """A document of several operations needs ``operationName`` (GraphQL's "GetOperation":
+    Strawberry would otherwise run the first one)."""
+    if operation_name is not None:
+        return []
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if len(operations) <= 1:
+        return []
+    return [
+        GraphQLError(
+            f"The document holds {len(operations)} operations: name the one to run in `operationName`.",
+            extensions={"code": "OPERATION_RESOLUTION_FAILURE"},
+        )
+    ]

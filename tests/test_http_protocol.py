@@ -44,6 +44,21 @@ BAD_REQUESTS = [
     ("true", "POST", _post("true"), 400, "BAD_REQUEST"),
     ("array (no batching)", "POST", _post(json.dumps([{"query": OK_QUERY}])), 400, "BAD_REQUEST"),
     ("empty array", "POST", _post("[]"), 400, "BAD_REQUEST"),
+    # an operationName that no GraphQL document could define (never echoed back)
+    (
+        "operationName a lone surrogate",
+        "POST",
+        _post('{"query": "{ __typename }", "operationName": "\\ud800"}'),
+        400,
+        "BAD_REQUEST",
+    ),
+    (
+        "operationName with NUL",
+        "POST",
+        _post('{"query": "{ __typename }", "operationName": "A\\u0000"}'),
+        400,
+        "BAD_REQUEST",
+    ),
     # the body is not JSON, or not UTF-8 JSON
     ("truncated JSON", "POST", _post('{ "not a JSON'), 400, "BAD_REQUEST"),
     ("empty body", "POST", _post(""), 400, "BAD_REQUEST"),
@@ -283,6 +298,13 @@ MATRIX = [
     ("parse error", PARSE_ERROR, 400, "GRAPHQL_PARSE_FAILED", False),
     ("validation error", VALIDATION_ERROR, 400, "GRAPHQL_VALIDATION_FAILED", False),
     ("bad variables", BAD_VARIABLES, 400, "BAD_USER_INPUT", False),
+    (
+        "two operations, no operationName",
+        {"query": "query A { __typename } query B { __typename }"},
+        400,
+        "OPERATION_RESOLUTION_FAILURE",
+        False,
+    ),
     ("success", SUCCESS, 200, None, True),
     ("field error", FIELD_ERROR, 200, "UNAUTHENTICATED", True),
 ]
