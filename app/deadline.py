@@ -14,11 +14,12 @@ transaction; the database settings bound how long that can take).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import protocol
 
 log = logging.getLogger("bandeng.deadline")
 
@@ -82,26 +83,24 @@ class RequestDeadline:
             log.warning("cancelled request ended with %r", work.exception())
 
     async def _answer(self, send: Send, *, reading: bool) -> None:
+        headers = [(b"connection", b"close")]
         if reading:
-            status, code = 408, "REQUEST_TIMEOUT"
-            message = f"The request body did not arrive within {self.seconds:g} s."
-            extensions: dict[str, object] = {"code": code}
-        else:
-            status, code = 503, "SERVICE_UNAVAILABLE"
-            message = (
-                f"The request did not finish within {self.seconds:g} s and was cancelled. Try again shortly."
+            await protocol.send_error(
+                send,
+                408,
+                f"The request body did not arrive within {self.seconds:g} s.",
+                "REQUEST_TIMEOUT",
+                headers=headers,
             )
-            extensions = {"code": code, "reason": "REQUEST_TIMEOUT"}
-        body = json.dumps({"errors": [{"message": message, "extensions": extensions}]}).encode()
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ]
-        if status == 503:
-            headers.append((b"retry-after", b"1"))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        else:
+            await protocol.send_error(
+                send,
+                503,
+                f"The request did not finish within {self.seconds:g} s and was cancelled. Try again shortly.",
+                "SERVICE_UNAVAILABLE",
+                headers=[*headers, (b"retry-after", b"1")],
+                reason="REQUEST_TIMEOUT",
+            )
 
 
 class DatabaseProbe:

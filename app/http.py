@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from contextlib import asynccontextmanager
 
@@ -228,27 +227,9 @@ class BodySizeLimit:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "errors": [
-                    {
-                        "message": f"Request body is larger than {self.limit} bytes.",
-                        "extensions": {"code": "PAYLOAD_TOO_LARGE"},
-                    }
-                ]
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
+        await protocol.send_error(
+            send, 413, f"Request body is larger than {self.limit} bytes.", "PAYLOAD_TOO_LARGE"
         )
-        await send({"type": "http.response.body", "body": body})
 
 
 class _TooLarge(Exception):

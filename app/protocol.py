@@ -17,7 +17,7 @@ import json
 import math
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -69,9 +69,29 @@ class RequestRefused(Exception):
         self.headers = dict(headers)
 
 
-def error_body(message: str, code: str) -> dict[str, Any]:
+def error_body(message: str, code: str, **extensions: object) -> dict[str, Any]:
     """A GraphQL response holding one request error (no ``data``: nothing was executed)."""
-    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+    return {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
+
+
+async def send_error(
+    send: Any,
+    status: int,
+    message: str,
+    code: str,
+    *,
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    **extensions: object,
+) -> None:
+    """Answer from an ASGI middleware, before the app: ``error_body`` as JSON."""
+    body = json.dumps(error_body(message, code, **extensions)).encode()
+    start_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *headers,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": start_headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 # --- the Accept header -------------------------------------------------------------------

@@ -18,7 +18,6 @@ would do the opposite.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import time
@@ -28,6 +27,7 @@ from typing import Protocol
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app import protocol
 from services.config import Settings
 
 log = logging.getLogger("bandeng.ratelimit")
@@ -205,25 +205,11 @@ class RateLimit:
 
     async def _refuse(self, send: Send, wait: float) -> None:
         seconds = max(1, math.ceil(wait))
-        body = json.dumps(
-            {
-                "errors": [
-                    {
-                        "message": f"Too many requests; try again in {seconds} s.",
-                        "extensions": {"code": "RATE_LIMITED", "retryAfter": seconds},
-                    }
-                ]
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 429,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(seconds).encode()),
-                ],
-            }
+        await protocol.send_error(
+            send,
+            429,
+            f"Too many requests; try again in {seconds} s.",
+            "RATE_LIMITED",
+            headers=[(b"retry-after", str(seconds).encode())],
+            retryAfter=seconds,
         )
-        await send({"type": "http.response.body", "body": body})
