@@ -238,6 +238,17 @@ def _operations_summary(settings) -> str:
     )
 
 
+async def _demo_traces(database_url: str) -> list[str]:
+    from app import seed
+    from services import database
+
+    await database.connect(database_url)
+    try:
+        return await seed.demo_traces()
+    finally:
+        await database.disconnect()
+
+
 def _serve(settings, args) -> int:
     from app.http import create_app
     from app.server import serve
@@ -267,6 +278,14 @@ def _serve(settings, args) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     asyncio.run(database.upgrade(settings.database_url))
+    if settings.production and (traces := asyncio.run(_demo_traces(settings.database_url))):
+        print(
+            f"error: the database holds demo data ({'; '.join(traces)}): not in production; "
+            "point BANDENG_DATABASE_URL at the production database",
+            file=sys.stderr,
+        )
+        print("refusing to start (BANDENG_ENV=production)", file=sys.stderr)
+        return 2
     if args.demo:
         lines = asyncio.run(_prepare_demo(settings))
         print(

@@ -36,7 +36,7 @@ from models.mediation import (
     Workstation,
 )
 from models.org import OrgUnit, UnitKind
-from models.people import Person
+from models.people import ApiToken, Person
 from models.rounds import GridRound
 from policies.authorizer import Authorizer
 from policies.loader import load_policy
@@ -192,6 +192,20 @@ async def seed_demo(policy_dir: Path = POLICY_DIR_DEFAULT) -> DemoWorld:
     await _seed_mediation(demo)
     await _seed_rounds(demo)
     return world
+
+
+async def demo_traces() -> list[str]:
+    """What of the demo a database holds, for production's refusal: all of the demo's
+    people (by name and phone: invented numbers), and tokens that ``serve --demo`` issued
+    (label ``demo``; their values were printed to a terminal)."""
+    traces = []
+    wanted = {(name, phone) for _, name, phone, _, _ in PEOPLE}
+    stored = set(await Person.filter(name__in=[name for name, _ in wanted]).values_list("name", "phone"))
+    if wanted <= stored:
+        traces.append(f"the demo's {len(wanted)} people")
+    if tokens := await ApiToken.filter(label="demo").count():
+        traces.append(f"{tokens} token(s) that `serve --demo` issued and printed")
+    return traces
 
 
 async def load_demo() -> DemoWorld:

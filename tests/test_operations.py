@@ -282,6 +282,34 @@ def test_serve_in_production_refuses_the_development_secret_and_demo(tmp_path):
     assert not (tmp_path / "db.sqlite3").exists()  # refused before touching the database
 
 
+def test_serve_in_production_refuses_a_database_that_holds_the_demo(tmp_path):
+    """The demo seeded into a database (`bandeng seed`, or `serve --demo` earlier) is refused
+    in production, naming what was found and the setting."""
+    database = {"BANDENG_DATABASE_URL": f"sqlite://{tmp_path}/db.sqlite3"}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BANDENG_")}
+    seeded = subprocess.run(
+        [sys.executable, "-m", "app.cli", "seed"],
+        cwd=REPO,
+        env={**clean, **database},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    done = serve_refusal({**database, "BANDENG_ENV": "production", "BANDENG_SECRET": SECRET})
+    assert done.returncode == 2, done.stderr
+    assert "demo data" in done.stderr and "BANDENG_DATABASE_URL" in done.stderr
+    assert "people" in done.stderr
+
+
+async def test_demo_traces_are_found_in_the_demo_and_not_in_an_empty_database(empty_database):
+    from app import seed
+
+    assert await seed.demo_traces() == []  # empty_database: nothing seeded yet
+    await seed.seed_demo()
+    assert await seed.demo_traces() == [f"the demo's {len(seed.PEOPLE)} people"]
+
+
 # --- trusted documents ------------------------------------------------------------------------
 
 REGISTERED = "query Me { me { name } }"
