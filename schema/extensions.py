@@ -25,9 +25,16 @@ def request_error_code(error: GraphQLError) -> str:
     """A code for errors that graphql-core raises about the request itself."""
     if error.message.startswith("Syntax Error"):
         return "GRAPHQL_PARSE_FAILED"
-    if error.message.startswith("Variable "):
-        return "BAD_USER_INPUT"
+    if error.message.startswith("Variable ") and any(
+        phrase in error.message for phrase in _COERCION_FAILURES
+    ):
+        return "BAD_USER_INPUT"  # the document is valid; a value the client sent is not
     return "GRAPHQL_VALIDATION_FAILED"
+
+
+# graphql-core's words for a variable's value that cannot be coerced (values.py), as
+# against the document's own mistakes ("is never used", "is not defined", ...).
+_COERCION_FAILURES = ("has invalid value", "got invalid value", "was not provided", "must not be null")
 
 
 def classify_errors(errors: list[GraphQLError]) -> None:

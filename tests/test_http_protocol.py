@@ -298,6 +298,21 @@ MATRIX = [
     ("parse error", PARSE_ERROR, 400, "GRAPHQL_PARSE_FAILED", False),
     ("validation error", VALIDATION_ERROR, 400, "GRAPHQL_VALIDATION_FAILED", False),
     ("bad variables", BAD_VARIABLES, 400, "BAD_USER_INPUT", False),
+    ("missing variable", {"query": BAD_VARIABLES["query"]}, 400, "BAD_USER_INPUT", False),
+    (
+        "unused variable (a document error)",
+        {"query": "query ($n: String) { __typename }"},
+        400,
+        "GRAPHQL_VALIDATION_FAILED",
+        False,
+    ),
+    (
+        "undefined variable (a document error)",
+        {"query": "{ __type(name: $n) { name } }"},
+        400,
+        "GRAPHQL_VALIDATION_FAILED",
+        False,
+    ),
     (
         "two operations, no operationName",
         {"query": "query A { __typename } query B { __typename }"},
