@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -26,7 +25,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from app import graphiql as graphiql_page
 from app import protocol
 from app.deadline import DatabaseProbe, RequestDeadline
-from app.middleware import EXCEPTION_HANDLERS, SecurityHeaders
+from app.middleware import CORS, EXCEPTION_HANDLERS, SecurityHeaders
 from app.ratelimit import RateLimit, bucket_store
 from app.server import DrainState
 from policies.store import PolicyStore
@@ -332,7 +331,7 @@ def create_app(
                 else []
             ),
             Middleware(
-                CORSMiddleware,
+                CORS,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST"],
                 allow_headers=["Authorization", "Content-Type"],

@@ -3,7 +3,9 @@ JSON bodies for the errors Starlette itself answers (404, 405, 500)."""
 
 from __future__ import annotations
 
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -68,3 +70,27 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 
 EXCEPTION_HANDLERS = {HTTPException: http_error, Exception: server_error}
+
+
+class CORS(CORSMiddleware):
+    """Starlette's CORS, with a refused preflight answered in JSON with a code, as every
+    other refusal (Starlette answers it in plain text)."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "content-type")}
+        return JSONResponse(
+            {
+                "errors": [
+                    {
+                        # Starlette's text: "Disallowed CORS origin, method, headers"
+                        "message": f"{bytes(response.body).decode()}.",
+                        "extensions": {"code": "CORS_NOT_ALLOWED"},
+                    }
+                ]
+            },
+            status_code=400,
+            headers=headers,
+        )
