@@ -1,5 +1,6 @@
 """The PostgreSQL client the service runs on: Tortoise's asyncpg client with a timeout on
-taking a connection from the pool (Tortoise asks the pool without one).
+taking a connection from the pool (Tortoise asks the pool without one), and without a
+session reset after each statement (``keep_session``).
 
 Named as the ``engine`` of the connection in ``services.config.connection_config``; the
 other timeouts (connect, statement, command) are asyncpg's own options.
@@ -32,6 +33,19 @@ class TimedPool(asyncpg.Pool):
 _POOL_DEFAULTS: dict[str, Any] = dict(asyncpg.create_pool.__kwdefaults__ or {})
 
 
+async def keep_session(connection: asyncpg.Connection) -> None:
+    """The pool's reset when a connection comes back: nothing beyond what asyncpg always
+    does first (roll back an open transaction, drop listeners).
+
+    asyncpg's default reset sends ``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL`` after every statement Tortoise runs outside a transaction: one more round
+    trip each time, for session state this service never creates. It sets nothing with
+    ``SET`` (its settings are the connection's start-up parameters, which ``RESET ALL``
+    would keep anyway), takes no advisory locks, keeps no cursors, and listens only on
+    connections of its own, outside the pool. Code that changes session state must use
+    ``SET LOCAL`` inside a transaction, or bring the default reset back."""
+
+
 class TimedAsyncpgClient(AsyncpgDBClient):
     """Tortoise's asyncpg client, on a ``TimedPool``."""
 
@@ -40,7 +54,7 @@ class TimedAsyncpgClient(AsyncpgDBClient):
         self.acquire_timeout = acquire_timeout
 
     async def create_pool(self, **kwargs: Any) -> asyncpg.Pool:
-        options = {**_POOL_DEFAULTS, **kwargs}
+        options = {**_POOL_DEFAULTS, "reset": keep_session, **kwargs}
         return await TimedPool(None, acquire_timeout=self.acquire_timeout, **options)
 
 

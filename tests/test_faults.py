@@ -722,3 +722,30 @@ async def test_the_pool_applies_the_timeouts_through_the_orm(database_url):
         assert (await client.execute_query("SELECT 1"))[0] == 1  # free again: served
     finally:
         await client.close()
+
+
+@postgres_only
+async def test_a_returned_connection_is_not_reset_but_an_open_transaction_is_rolled_back(database_url):
+    """The pool skips asyncpg's RESET round trip (``keep_session``) and still never hands
+    out a connection inside a transaction: asyncpg rolls it back on release first."""
+    from services.postgres import client_class, keep_session
+
+    settings = Settings(db_pool_min=1, db_pool_max=1)
+    credentials = tortoise_config(database_url, settings)["connections"]["default"]["credentials"]
+    client = client_class(**credentials, connection_name="reset_probe")
+    try:
+        await client.execute_query("SELECT 1")
+        assert client._pool._reset is keep_session
+        connection = await client._pool.acquire()
+        backend = await connection.fetchval("SELECT pg_backend_pid()")
+        await connection.execute("BEGIN; CREATE TEMP TABLE left_open (x int)")  # never committed
+        await client._pool.release(connection)
+        again = await client._pool.acquire()
+        try:
+            assert await again.fetchval("SELECT pg_backend_pid()") == backend  # the same session
+            assert not again.is_in_transaction()
+            assert await again.fetchval("SELECT to_regclass('pg_temp.left_open')") is None  # rolled back
+        finally:
+            await client._pool.release(again)
+    finally:
+        await client.close()
