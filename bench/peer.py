@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import json
 import logging
 import os
@@ -592,8 +593,6 @@ def check_same_rows(servers: dict[str, Server], world: World) -> dict[str, str]:
             if answers[name] != answers["bandeng"]:
                 mine = json.dumps(answers["bandeng"], ensure_ascii=False, indent=1).splitlines()
                 theirs = json.dumps(answers[name], ensure_ascii=False, indent=1).splitlines()
-                import difflib
-
                 diff = "\n".join(list(difflib.unified_diff(mine, theirs, "bandeng", name, lineterm=""))[:80])
                 raise SystemExit(f"{w.key}: Bandeng and {name} answer different rows:\n{diff}")
         rows = answers["bandeng"]
@@ -658,7 +657,7 @@ class Measure:
 
     @property
     def cpu_per_request(self) -> float:
-        return self.cpu_ms / max(1, self.requests)
+        return self.cpu_ms / self.requests if self.requests else float("nan")  # none finished
 
 
 def wrk_script(folder: Path, name: str, token: str, body: dict | None, write_prefix: str = "") -> Path:
