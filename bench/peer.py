@@ -21,13 +21,11 @@ import argparse
 import asyncio
 import difflib
 import json
-import logging
 import os
 import platform
 import shlex
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,7 +34,6 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -46,6 +43,9 @@ if str(ROOT) not in sys.path:  # run against the checkout this file lives in
 
 import asyncpg  # noqa: E402
 import httpx  # noqa: E402
+
+# bench/run.py's helpers (this folder is on sys.path when a script of it runs)
+from run import LOOPBACK, SqlCounter, _free_port, _git, _version  # noqa: E402
 from tortoise import Tortoise, connections  # noqa: E402
 from tortoise.expressions import F  # noqa: E402
 
@@ -58,7 +58,6 @@ from services.org import create_unit  # noqa: E402
 
 PEER_FILES = Path(__file__).resolve().parent / "peer"
 POLICY_DIR = ROOT / "policies"
-LOOPBACK = "127.0.0.1"
 BANDENG_DB = "bandeng_bench"
 PEER_DB = "peer"
 W1_PEER_SCOPE = "city/main-street/"  # peer-w1.sql puts every council under this path
@@ -138,32 +137,6 @@ def normalise(workload: str, side: str, body: dict) -> object:
 def _with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(("postgres", parts.netloc, "/" + name, "", ""))
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
-
-
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _git() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True
-        ).stdout.strip()
-        return head + (" + uncommitted changes" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def _load() -> str:
@@ -781,18 +754,6 @@ def run_rounds(
 # ----------------------------------------------------------- step 6: SQL statements
 
 
-class SqlCounter(logging.Handler):
-    """Counts statements Tortoise logs on ``tortoise.db_client`` (as bench/run.py does)."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.count = 0
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if not str(record.msg).startswith(("Created connection pool", "Closed connection pool")):
-            self.count += 1
-
-
 async def count_bandeng_statements(world: World, repeat: int = 20) -> dict[str, float]:
     """A separate, short counting pass in-process: statements per request on the db_client logger."""
     from app.http import create_app
@@ -807,11 +768,7 @@ async def count_bandeng_statements(world: World, repeat: int = 20) -> dict[str, 
     )
     await database.connect(world.bandeng_url)
     app = create_app(settings, policy_store=PolicyStore(POLICY_DIR), manage_database=False)
-    logger = logging.getLogger("tortoise.db_client")
-    counter = SqlCounter()
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(counter)
-    logger.propagate = False
+    counter = SqlCounter().install()
     counts = {}
     try:
         async with httpx.AsyncClient(
@@ -828,9 +785,7 @@ async def count_bandeng_statements(world: World, repeat: int = 20) -> dict[str, 
                     await client.post("/graphql", json=body, headers=headers)
                 counts[key] = (counter.count - before) / repeat
     finally:
-        logger.removeHandler(counter)
-        logger.propagate = True
-        logger.setLevel(logging.NOTSET)
+        counter.remove()
         await Tortoise.close_connections()
     return counts
 
