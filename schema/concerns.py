@@ -13,7 +13,7 @@ from schema.events import Event
 from schema.input_limits import text_field
 from schema.limits import CAP
 from schema.org import OrgUnit, Person
-from schema.types import Node, enum_type, lazy, listing, lookup, many, one, shown_with
+from schema.types import READ, Attribute, Node, enum_type, lazy, listing, lookup, many, one, shown_with
 from schema.workflow import StepMutation, command, result_union, step_mutations
 from services import concerns as service
 
@@ -33,6 +33,7 @@ class ConcernEvent(Event):
     @strawberry.field(
         description="What happened, e.g. `submitted`, `accept`, `escalated_to_street` (the same as `action`).",
         deprecation_reason="Use `action`, the name every history uses.",
+        metadata={READ: Attribute("action")},
     )
     def kind(self) -> str:
         return self.row.action

@@ -10,7 +10,10 @@ from models import org as org_models
 from schema.context import Info
 from schema.types import (
     NESTED_PAGE_SIZE,
+    READ,
     FirstNested,
+    FromContext,
+    Guarded,
     Node,
     bounded,
     enum_type,
@@ -56,12 +59,16 @@ class Person(Node):
 
     @strawberry.field(
         description="Phone number. Contact details are their own policy resource "
-        "(`Person.contact`): null when the caller may not see them."
+        "(`Person.contact`): null when the caller may not see them.",
+        metadata={READ: Guarded("Person.contact", "phone")},
     )
     def phone(self, info: Info) -> str | None:
         return self.row.phone if info.context.auth.may_read_field("Person.contact", self.row) else None
 
-    @strawberry.field(description="Address; null unless the policy grants `Person.contact`.")
+    @strawberry.field(
+        description="Address; null unless the policy grants `Person.contact`.",
+        metadata={READ: Guarded("Person.contact", "address")},
+    )
     def address(self, info: Info) -> str | None:
         return self.row.address if info.context.auth.may_read_field("Person.contact", self.row) else None
 
@@ -97,7 +104,9 @@ class Me:
 
 @strawberry.type
 class OrgQuery:
-    @strawberry.field(description="The caller, their roles and the policy version in force.")
+    @strawberry.field(
+        description="The caller, their roles and the policy version in force.", metadata={READ: FromContext()}
+    )
     def me(self, info: Info) -> Me | None:
         auth = info.context.auth
         return Me(

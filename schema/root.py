@@ -12,6 +12,7 @@ from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCa
 
 import schema
 from schema.audit import AuditExtension
+from schema.compiled import CompiledReads, Compiler
 from schema.context import Authenticate
 from schema.extensions import MaskUnexpectedErrors, classify_errors
 from schema.input_limits import StrictInput
@@ -66,7 +67,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         production.append(HideSuggestions)
     if static_rules:
         production.append(lambda: AddValidationRules(static_rules))
-    return BandengSchema(
+    compiler: list[Compiler] = []  # the schema's, once it exists
+    built = BandengSchema(
         query=Query,
         mutation=Mutation,
         extensions=[
@@ -80,7 +82,12 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             # Text, ids and cursors checked before the token's lookup: a refusal costs no SQL.
             StrictInput,
             Authenticate,
+            # After authentication: a plannable query runs from its plan (or is checked
+            # against the reference executor, in ``verify`` mode).
+            lambda: CompiledReads(compiler[0], settings.compiled_reads),
             MaskUnexpectedErrors,
             AuditExtension,
         ],
     )
+    compiler.append(Compiler(built))
+    return built

@@ -15,6 +15,7 @@ import functools
 import inspect
 import typing
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Annotated, Any, Optional
 
 import strawberry
@@ -54,6 +55,72 @@ class Node:
     @classmethod
     def many(cls, rows: Iterable[Any]) -> list[Any]:
         return [cls.from_row(row) for row in rows]
+
+
+# How the compiled read path (``schema/compiled.py``) reads a field, declared with the
+# field itself: ``field.metadata[READ]``. A field without a resolver is the row's
+# attribute of the same name; every other field declares one of these, or is read by
+# the reference executor only.
+READ = "read"
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """The row's attribute ``name`` (another name for a column, e.g. ``ConcernEvent.kind``)."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Guarded:
+    """The row's attribute ``name`` when the field resource ``resource`` allows the row
+    (``Person.phone`` under ``Person.contact``), else null."""
+
+    resource: str
+    name: str
+
+
+@dataclass(frozen=True)
+class FromContext:
+    """A root field whose resolver reads only the request's context (``me``: the caller's
+    identity, no SQL); the compiled path calls it and reads its plain fields."""
+
+
+@dataclass(frozen=True)
+class Related:
+    """``one(relation)``: the object the relation points at, when visible."""
+
+    relation: str
+
+
+@dataclass(frozen=True)
+class Children:
+    """``many(relation)``: the first ``first`` visible objects of the relation, per parent."""
+
+    relation: str
+
+
+@dataclass(frozen=True)
+class Reference:
+    """``reference(relation)``: the id of the object the relation points at, when visible."""
+
+    relation: str
+
+
+@dataclass(frozen=True)
+class RootList:
+    """``listing(...)``: a root list of ``read`` (a ``services.reads.Listing``)."""
+
+    read: Any
+    ids: frozenset[str]
+    newest_first: bool
+
+
+@dataclass(frozen=True)
+class RootLookup:
+    """``lookup(resource, ...)``: one visible object by id."""
+
+    resource: str
 
 
 # A field that shows another object (or its id, or its name) names the relation it
@@ -100,7 +167,9 @@ def one(name: str, type_: Any, description: str) -> Any:
         return None if row is None else target().from_row(row)
 
     resolve.__annotations__ = {"root": Node, "info": Info, "return": Optional[type_]}  # noqa: UP045
-    return strawberry.field(resolver=resolve, description=description, metadata={REVEALS: name})
+    return strawberry.field(
+        resolver=resolve, description=description, metadata={REVEALS: name, READ: Related(name)}
+    )
 
 
 def reference(name: str, description: str) -> Any:
@@ -113,7 +182,9 @@ def reference(name: str, description: str) -> Any:
         return None if row is None else strawberry.ID(str(row.id))
 
     resolve.__annotations__ = {"root": Node, "info": Info, "return": Optional[strawberry.ID]}  # noqa: UP045
-    return strawberry.field(resolver=resolve, description=description, metadata={REVEALS: name})
+    return strawberry.field(
+        resolver=resolve, description=description, metadata={REVEALS: name, READ: Reference(name)}
+    )
 
 
 def shown_with(name: str, attribute: str, type_: Any, description: str) -> Any:
@@ -156,8 +227,12 @@ FirstNested = Annotated[
 
 def page_size(info: Info, first: int | None) -> int:
     """A nested list's ``first``, checked against the page-size limit."""
+    return nested_page_size(info.context.settings, first)
+
+
+def nested_page_size(settings: Settings, first: int | None) -> int:
     size = NESTED_PAGE_SIZE if first is None else first
-    maximum = info.context.settings.max_page_size
+    maximum = settings.max_page_size
     if not 0 <= size <= maximum:
         raise BadUserInput(f"`first` must be between 0 and {maximum}, got {size}.", argument="first")
     return size
@@ -176,7 +251,9 @@ def many(name: str, type_: Any, description: str, *, root: str | None = None) ->
 
     resolve.__annotations__ = {"root": Node, "info": Info, "first": FirstNested, "return": list[type_]}
     return strawberry.field(
-        resolver=resolve, description=bounded(description, root), metadata={REVEALS: name}
+        resolver=resolve,
+        description=bounded(description, root),
+        metadata={REVEALS: name, READ: Children(name)},
     )
 
 
@@ -222,7 +299,9 @@ def lookup(resource: str, type_: Any, noun: str) -> Any:
         "return": Optional[type_],  # noqa: UP045
     }
     return strawberry.field(
-        resolver=resolve, description=f"One {noun}; NOT_FOUND if it does not exist or is out of scope."
+        resolver=resolve,
+        description=f"One {noun}; NOT_FOUND if it does not exist or is out of scope.",
+        metadata={READ: RootLookup(resource)},
     )
 
 
@@ -238,10 +317,7 @@ def listing(type_: Any, read: Any, description: str, *, newest_first: bool = Tru
 
     async def resolve(self: Any, info: Info, **values: Any) -> Any:
         first, after = values.pop("first", None), values.pop("after", None)
-        values = {k: optional_id(v, camel(k)) if k in ids else v for k, v in values.items()}
-        query = read(info.context.auth, **values)
-        if inspect.iscoroutine(query):  # a read that looks something up first (people by unit)
-            query = await query
+        query = await listing_query(read, ids, info.context.auth, values)
         return await connection(info, query, first, after, type_.from_row, newest_first=newest_first)
 
     parameters = [
@@ -258,7 +334,20 @@ def listing(type_: Any, read: Any, description: str, *, newest_first: bool = Tru
     annotations["return"] = Optional[Connection[type_]]  # noqa: UP045
     resolve.__signature__ = inspect.Signature(parameters, return_annotation=annotations["return"])  # type: ignore[attr-defined]
     resolve.__annotations__ = annotations
-    return strawberry.field(resolver=resolve, description=description)
+    return strawberry.field(
+        resolver=resolve,
+        description=description,
+        metadata={READ: RootList(read, frozenset(ids), newest_first)},
+    )
+
+
+async def listing_query(read: Any, ids: Iterable[str], auth: Any, values: dict[str, Any]) -> Any:
+    """The authorized query of a root list for its filters' values (ids parsed)."""
+    values = {k: optional_id(v, camel(k)) if k in ids else v for k, v in values.items()}
+    query = read(auth, **values)
+    if inspect.iscoroutine(query):  # a read that looks something up first (people by unit)
+        query = await query
+    return query
 
 
 def _filter_argument(name: str, kind: Any, description: str, max_length: int | None = None) -> Any:

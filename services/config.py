@@ -55,6 +55,10 @@ class Settings:
     db_pool_min: int = 1
     db_pool_max: int = 10
 
+    # Compiled reads (schema/compiled.py): "on", "off", or "verify" (run both executors and
+    # record any difference; the tests).
+    compiled_reads: str = "on"
+
     # --- operations: environment, production mode, rate limits, HTTP server, drain ---------
     env: str = "development"  # or "production"
     introspection: bool | None = None  # None: on in development, off in production
@@ -158,6 +162,10 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
         ),
         db_pool_min=config("BANDENG_DB_POOL_MIN", cast=int, default=defaults.db_pool_min),
         db_pool_max=config("BANDENG_DB_POOL_MAX", cast=int, default=defaults.db_pool_max),
+        compiled_reads=_choice(
+            "BANDENG_COMPILED_READS", config("BANDENG_COMPILED_READS", default=defaults.compiled_reads),
+            ("on", "off", "verify"),
+        ),
         # --- operations ---
         env=config("BANDENG_ENV", default=defaults.env).strip().lower(),
         introspection=config("BANDENG_INTROSPECTION", cast=_switch, default=None),
@@ -197,6 +205,13 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
         ),
         http_backlog=config("BANDENG_HTTP_BACKLOG", cast=int, default=defaults.http_backlog),
     )
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    text = value.strip().lower()
+    if text not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
+    return text
 
 
 def _switch(value: str) -> bool | None:

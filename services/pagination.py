@@ -74,8 +74,8 @@ class Page:
     filtered: QuerySet[Any]
 
     def cursor(self, row: Any) -> str:
-        """The cursor of one of this page's rows."""
-        return encode_cursor(self.list_name, self.newest_first, row.id)
+        """The cursor of one of this page's rows (a model object, or a plain row's dict)."""
+        return encode_cursor(self.list_name, self.newest_first, row["id"] if isinstance(row, dict) else row.id)
 
     @property
     def start_cursor(self) -> str | None:
@@ -97,9 +97,11 @@ async def paginate(
     after: str | None,
     max_page_size: int,
     newest_first: bool = True,
+    names: tuple[str, ...] | None = None,
 ) -> Page:
     """One page of ``queryset`` (which must already be filtered by the policy); ``list_name``
-    names the list in its cursors (e.g. ``Query.concerns``)."""
+    names the list in its cursors (e.g. ``Query.concerns``). With ``names``, the rows are
+    plain dicts of those fields (the compiled read path), not model objects."""
     size = DEFAULT_PAGE_SIZE if first is None else first
     if size < 0 or size > max_page_size:
         raise BadUserInput(f"`first` must be between 0 and {max_page_size}, got {size}.", argument="first")
@@ -108,6 +110,7 @@ async def paginate(
         last_id = decode_cursor(after, list_name, newest_first)
         page_query = page_query.filter(**{"id__lt" if newest_first else "id__gt": last_id})
     order = "-id" if newest_first else "id"
-    rows = list(await page_query.order_by(order).limit(size + 1))
+    page_query = page_query.order_by(order).limit(size + 1)
+    rows = list(await (page_query if names is None else page_query.values(*names)))
     has_next = len(rows) > size
     return Page(list_name, newest_first, rows[:size], has_next, after is not None, queryset)

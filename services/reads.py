@@ -163,9 +163,9 @@ def _column(model: Any, name: str) -> str:
     return str(found.source_field or found.model_field_name)
 
 
-async def first_per_parent(query: QuerySet[Any], parent_field: str, order: str, first: int) -> list[Any]:
-    """The first ``first`` rows of ``query`` for each value of ``parent_field`` by
-    ``order`` (a field, ``-`` for descending; ties by id), in one statement."""
+def _ranked(query: QuerySet[Any], parent_field: str, order: str, first: int, columns: str) -> tuple[str, list]:
+    """The SQL of the first ``first`` rows of ``query`` for each value of ``parent_field``
+    by ``order`` (a field, ``-`` for descending; ties by id), selecting ``columns``."""
     model = query.model
     table = model._meta.db_table
     keys = [] if order in ("id", "-id") else [order]
@@ -179,8 +179,15 @@ async def first_per_parent(query: QuerySet[Any], parent_field: str, order: str, 
     # (SQL allows no window function in WHERE). ``first`` is an int, never client text.
     built: Any = Subquery(ranked).as_("ranked")  # the query builder (typed as a Selectable)
     inner, params = built.get_parameterized_sql()
-    sql = f'SELECT * FROM ({inner}) AS "ranked" WHERE "_rank" <= {int(first)} ORDER BY "_rank"'
-    db = ranked._db
+    sql = f'SELECT {columns} FROM ({inner}) AS "ranked" WHERE "_rank" <= {int(first)} ORDER BY "_rank"'
+    return sql, params
+
+
+async def first_per_parent(query: QuerySet[Any], parent_field: str, order: str, first: int) -> list[Any]:
+    """The first ``first`` rows of ``query`` for each value of ``parent_field`` by
+    ``order`` (a field, ``-`` for descending; ties by id), in one statement."""
+    sql, params = _ranked(query, parent_field, order, first, "*")
+    model, db = query.model, query._choose_db()
     return await db.executor_class(model=model, db=db).execute_select(sql, params)
 
 
@@ -263,3 +270,76 @@ class Listing:
 def listing(resource: str, *columns: str, **filters: Filter) -> Listing:
     """``Listing(resource, ...)``: each name in ``columns`` filters the column of that name."""
     return Listing(resource, {**{column: column for column in columns}, **filters})
+
+
+# ------------------------------------------------------------------ plain rows
+# The compiled read path (``schema/compiled.py``) reads the same rows through the same
+# filters as above, as plain dicts of the named fields (no model objects): each value is
+# what the model's attribute would hold (Tortoise's own ``to_python_value``).
+
+
+@functools.cache
+def _converters(model: Any, names: tuple[str, ...]) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
+    """Per field name that needs one, the conversion from the database's value."""
+    native = {name for _, name, *_ in model._meta.db_native_fields}
+    found = []
+    for name in names:
+        if name not in native:
+            found.append((name, model._meta.fields_map[name].to_python_value))
+    return tuple(found)
+
+
+def _python(model: Any, names: tuple[str, ...], rows: list[dict]) -> list[dict]:
+    converters = _converters(model, names)
+    if converters:
+        for row in rows:
+            for name, convert in converters:
+                value = row[name]
+                if value is not None:
+                    row[name] = convert(value)
+    return rows
+
+
+async def plain(query: QuerySet[Any], names: tuple[str, ...]) -> list[dict]:
+    """The rows of ``query`` as dicts of the fields ``names``."""
+    return await query.values(*names)
+
+
+async def plain_by_ids(
+    auth: RequestAuth, resource: str, ids: Sequence[int], names: tuple[str, ...]
+) -> dict[int, dict]:
+    """Visible rows of ``resource`` with these ids (as ``by_ids``), by id."""
+    rows = await auth.visible(resource).filter(id__in=list(set(ids))).values(*names)
+    return {row["id"]: row for row in rows}
+
+
+async def plain_children_of(
+    auth: RequestAuth,
+    resource: str,
+    parent_field: str,
+    parent_ids: Sequence[int],
+    order: str,
+    first: int,
+    names: tuple[str, ...],
+) -> dict[int, list[dict]]:
+    """The first ``first`` visible children of each parent (as ``children_of``), by parent
+    id; ``names`` includes ``parent_field``."""
+    if first <= 0 or not parent_ids:
+        return {}
+    query = auth.visible(resource).filter(**{f"{parent_field}__in": list(set(parent_ids))})
+    model = query.model
+    columns = ", ".join(f'"{_column(model, name)}" AS "{name}"' for name in names)
+    sql, params = _ranked(query, parent_field, order, first, columns)
+    rows = _python(model, names, await query._choose_db().execute_query_dict(sql, params))
+    grouped: dict[int, list[dict]] = defaultdict(list)
+    for row in rows:
+        grouped[row[parent_field]].append(row)
+    return grouped
+
+
+async def plain_linked_ids(auth: RequestAuth, relation: Through, parent_ids: Sequence[int], first: int) -> dict[int, list[int]]:
+    """For each parent id, the ids of its first ``first`` linked objects the caller may see."""
+    if first <= 0 or not parent_ids:
+        return {}
+    found = await linked_ids(auth, relation, list(parent_ids), first)
+    return dict(zip(parent_ids, found, strict=True))

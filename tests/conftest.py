@@ -21,6 +21,7 @@ from tortoise.transactions import in_transaction
 from app import seed
 from app.http import create_app
 from policies.store import PolicyStore
+from schema import compiled
 from services import database, identity
 from services.config import Settings
 
@@ -138,9 +139,28 @@ class Demo:
 def settings(database_url) -> Settings:
     # Rate limits off: the whole suite shares one client address (tests/test_operations.py
     # turns them on where they are the subject).
+    # Compiled reads in ``verify`` mode: every query the suite sends that the compiled path
+    # can plan is answered by it and checked against the reference executor (issue 9's
+    # differential test over the whole suite; ``_no_compiled_differences`` fails a test
+    # that caused a difference).
     return Settings(
-        database_url=database_url, policy_dir=POLICY_DIR, rate_limit_token_rate=0, rate_limit_address_rate=0
+        database_url=database_url,
+        policy_dir=POLICY_DIR,
+        rate_limit_token_rate=0,
+        rate_limit_address_rate=0,
+        compiled_reads="verify",
     )
+
+
+@pytest.fixture(autouse=True)
+def _no_compiled_differences():
+    """Fails the test during which the compiled read path answered differently from the
+    reference executor (``schema.compiled.MISMATCHES``)."""
+    compiled.MISMATCHES.clear()
+    yield
+    found = list(compiled.MISMATCHES)
+    compiled.MISMATCHES.clear()
+    assert not found, f"the compiled read path differs from the reference executor: {found[:3]}"
 
 
 @pytest.fixture(scope="session")
@@ -192,6 +212,8 @@ class QueryCounter(logging.Handler):
         self.statements: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
+        if compiled.CHECKING.get():  # the reference executor checking a compiled read (verify mode)
+            return
         self.statements.append(record.getMessage())
 
     def __enter__(self) -> QueryCounter:

@@ -1,0 +1,735 @@
+"""Compiled reads: a query whose every field is declared runs from a plan, not field by field.
+
+graphql-core completes a value per field per row, over ORM objects (issue 9: ~46 ms of
+CPU for 100 councils with 10 meetings each, 16x PostGraphile). Most of what a client
+reads is declared already: a field without a resolver is a column of the row, ``one``,
+``many`` and ``reference`` name a relation of ``services.reads``, a root ``listing`` or
+``lookup`` names its authorized read, and the few computed fields say how they are read
+(``schema.types.READ``). From those declarations an operation becomes a plan, once per
+(document, operation):
+
+- per object type selected, the fields to read (the columns, the relations' keys, the
+  facts a field rule needs) and how each answer value is made (the GraphQL type's own
+  ``serialize``);
+- per request, the plan binds the caller: the same ``RequestAuth`` (one
+  ``Authorizer.plan()`` per resource and request) filters every read, exactly as the
+  root lists, loaders and lookups of the reference executor do, by calling the same
+  functions (``listing_query``, ``paginate``, ``services.reads``' filters);
+- one SQL statement per relation and nesting level (relations to the same resource at
+  one level share it, as the DataLoaders do), reading plain rows (dicts, no model
+  objects), and the answer is built directly.
+
+Anything the plan does not know falls back to the reference executor for the whole
+operation: mutations and subscriptions, introspection, ``@skip``/``@include``,
+interfaces and unions, fields with resolvers of their own (``overdue``,
+``availableActions`` ...), guarded relations. So does any error: a root field that would
+answer FORBIDDEN, NOT_FOUND, BAD_USER_INPUT or UNAUTHENTICATED is executed again by the
+reference executor, so errors, paths, codes and partial nulls are its own, by
+construction. Reads have no side effects, so running one again changes nothing.
+
+``BANDENG_COMPILED_READS``: ``on`` (default), ``off``, or ``verify`` (the tests): run
+both, answer with the compiled result, and record any difference from the reference
+executor's (``MISMATCHES``), which fails the test that caused it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLField,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    get_named_type,
+    get_operation_ast,
+    is_enum_type,
+    is_leaf_type,
+    is_object_type,
+)
+from graphql.execution.values import get_argument_values, get_variable_values
+from strawberry.extensions import SchemaExtension
+from strawberry.types.arguments import convert_arguments
+
+from policies.resources import RESOURCES
+from schema.types import (
+    READ,
+    Attribute,
+    Children,
+    FromContext,
+    Guarded,
+    Node,
+    Reference,
+    Related,
+    RootList,
+    RootLookup,
+    listing_query,
+    nested_page_size,
+)
+from services import reads
+from services.ids import parse_id
+from services.pagination import Page, paginate
+
+log = logging.getLogger("bandeng.compiled")
+
+BACKREF = "strawberry-definition"  # where Strawberry keeps its definition on graphql-core's objects
+NESTED = "$"  # a nested answer is kept in its parent row's dict under (NESTED, response key)
+
+# ``verify`` mode: the differences found (the tests fail on any), and whether the
+# reference executor is running as the check (tests/conftest.py's statement counter
+# leaves those statements out: they are not the request's).
+MISMATCHES: list[dict[str, Any]] = []
+CHECKING: contextvars.ContextVar[bool] = contextvars.ContextVar("bandeng_compiled_checking", default=False)
+
+
+# How queries ran, since the process started (the tests read it; so can a metric):
+# "compiled", "fell_back" (an error: the reference executor answered) or "not_plannable".
+STATS: Counter[str] = Counter()
+
+
+class NotPlannable(Exception):
+    """The operation needs the reference executor (the message says why, for the logs)."""
+
+
+# ---------------------------------------------------------------------------- the plan
+
+
+@dataclass
+class Request:
+    """What one execution binds: the caller, the settings, the coerced variables."""
+
+    context: Any
+    variables: Any  # graphql-core's VariableValues
+    schema: Any  # the Strawberry schema (argument conversion)
+    bound: dict[int, Any] = field(default_factory=dict)  # field rules bound to this request
+
+    @property
+    def auth(self) -> Any:
+        return self.context.auth
+
+    def arguments(self, where: FieldRef) -> dict[str, Any]:
+        """A field's arguments as its resolver would receive them (Python values)."""
+        raw = get_argument_values(where.definition, where.node, self.variables)
+        return convert_arguments(
+            raw,
+            where.strawberry.arguments,
+            scalar_registry=self.schema.schema_converter.scalar_registry,
+            config=self.schema.config,
+        )
+
+
+@dataclass(frozen=True)
+class FieldRef:
+    """A selected field: graphql-core's definition and node, and Strawberry's field."""
+
+    definition: GraphQLField
+    node: FieldNode
+    strawberry: Any
+    parent: str  # the parent type's name
+
+
+Emit = Callable[[Any], Any]
+
+
+@dataclass
+class RelatedField:
+    key: str
+    relation: reads.One
+    plan: ObjectPlan
+    reference: bool = False  # only the id
+
+
+@dataclass
+class ChildrenField:
+    key: str
+    relation: reads.Many | reads.Through
+    plan: ObjectPlan
+    where: FieldRef
+
+
+@dataclass
+class ObjectPlan:
+    """How the rows of one object type at one place of the query are read and shown."""
+
+    type_name: str
+    resource: str | None  # None: a plain object (``Me``), not a stored row
+    names: set[str] = field(default_factory=lambda: {"id"})
+    emitters: list[tuple[str, Emit]] = field(default_factory=list)
+    related: list[RelatedField] = field(default_factory=list)
+    children: list[ChildrenField] = field(default_factory=list)
+
+    def emit(self, row: dict) -> dict:
+        return {key: emit(row) for key, emit in self.emitters}
+
+
+def _serializer(gtype: Any) -> Emit:
+    """The GraphQL type's own serialisation of a leaf value (or a list of them)."""
+    nullable = gtype.of_type if isinstance(gtype, GraphQLNonNull) else gtype
+    if isinstance(nullable, GraphQLList):
+        item = _serializer(nullable.of_type)
+        return lambda v: [None if x is None else item(x) for x in v]
+    named = get_named_type(gtype)
+    if is_enum_type(named):
+        wrapped = getattr(named, "wrapped_cls", None)
+        if wrapped is not None:
+            names = {member: name for name, value in named.values.items() for member in wrapped if member.value == value.value}
+            return lambda v: names[v] if v in names else named.serialize(v)
+    if named.name in ("String", "ID"):
+        return lambda v: v if type(v) is str else named.serialize(v)
+    return named.serialize  # type: ignore[no-any-return]
+
+
+def _leaf(name: str, gtype: Any, as_id: bool) -> Emit:
+    serialize = _serializer(gtype)
+    if as_id:
+        return lambda row: None if (v := row[name]) is None else serialize(str(v))
+    return lambda row: None if (v := row[name]) is None else serialize(v)
+
+
+class _Attributes:
+    """A plain row seen as an object (for ``Facts.of``)."""
+
+    __slots__ = ("row",)
+
+    def __init__(self, row: dict):
+        self.row = row
+
+    def __getattr__(self, name: str) -> Any:
+        return self.row[name]
+
+
+class Compiler:
+    """Plans for one schema, cached per (document text, operation name)."""
+
+    def __init__(self, schema: Any, size: int = 512):
+        self.schema = schema
+        self.graphql: GraphQLSchema = schema._schema
+        self.size = size
+        self._plans: OrderedDict[tuple[str, str | None], OperationPlan | str] = OrderedDict()
+
+    def plan(self, query: str, document: DocumentNode, operation_name: str | None) -> OperationPlan | str:
+        """The plan of the operation, or why there is none (cached either way)."""
+        key = (query, operation_name)
+        found = self._plans.get(key)
+        if found is not None:
+            self._plans.move_to_end(key)
+            return found
+        try:
+            found = OperationBuilder(self.graphql, document, operation_name).build()
+        except NotPlannable as exc:
+            found = str(exc)
+        self._plans[key] = found
+        if len(self._plans) > self.size:
+            self._plans.popitem(last=False)
+        return found
+
+
+# Root fields
+@dataclass
+class RootListField:
+    key: str
+    declared: RootList
+    where: FieldRef
+    parts: list[tuple[str, Any]]  # Connection: (key, part)
+    node_plans: list[ObjectPlan]
+
+
+@dataclass
+class RootLookupField:
+    key: str
+    declared: RootLookup
+    where: FieldRef
+    plan: ObjectPlan
+
+
+@dataclass
+class FromContextField:
+    key: str
+    where: FieldRef
+    plan: ObjectPlan
+
+
+@dataclass
+class TypenameField:
+    key: str
+    value: str
+
+
+RootField = RootListField | RootLookupField | FromContextField | TypenameField
+
+
+@dataclass
+class OperationPlan:
+    operation: OperationDefinitionNode
+    fields: list[RootField]
+
+
+class OperationBuilder:
+    def __init__(self, graphql: GraphQLSchema, document: DocumentNode, operation_name: str | None):
+        self.graphql = graphql
+        self.document = document
+        self.operation_name = operation_name
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+
+    def build(self) -> OperationPlan:
+        operation = get_operation_ast(self.document, self.operation_name)
+        if operation is None:
+            raise NotPlannable("no such operation")
+        if operation.operation != OperationType.QUERY:
+            raise NotPlannable(f"a {operation.operation.value}")
+        if operation.directives:
+            raise NotPlannable("directives")
+        root = self.graphql.query_type
+        assert root is not None
+        fields: list[RootField] = []
+        for key, nodes in self.collect(root, [operation.selection_set]).items():
+            fields.append(self.root_field(root, key, nodes))
+        return OperationPlan(operation, fields)
+
+    # -- selections
+
+    def collect(self, gtype: GraphQLObjectType, selection_sets: list[SelectionSetNode]) -> dict[str, list[FieldNode]]:
+        """graphql-core's field collection: response keys in order, nodes merged."""
+        found: dict[str, list[FieldNode]] = {}
+        visited: set[str] = set()
+
+        def walk(selection_set: SelectionSetNode) -> None:
+            for selection in selection_set.selections:
+                if selection.directives:
+                    raise NotPlannable("directives")
+                if isinstance(selection, FieldNode):
+                    key = selection.alias.value if selection.alias else selection.name.value
+                    found.setdefault(key, []).append(selection)
+                elif isinstance(selection, InlineFragmentNode):
+                    if selection.type_condition is None or self.applies(selection.type_condition.name.value, gtype):
+                        walk(selection.selection_set)
+                elif isinstance(selection, FragmentSpreadNode):
+                    name = selection.name.value
+                    if name in visited:
+                        continue
+                    visited.add(name)
+                    fragment = self.fragments.get(name)
+                    if fragment is not None and self.applies(fragment.type_condition.name.value, gtype):
+                        walk(fragment.selection_set)
+
+        for selection_set in selection_sets:
+            walk(selection_set)
+        return found
+
+    def applies(self, condition: str, gtype: GraphQLObjectType) -> bool:
+        if condition == gtype.name:
+            return True
+        target = self.graphql.get_type(condition)
+        if target is None or is_object_type(target):
+            return False
+        return self.graphql.is_sub_type(target, gtype)  # type: ignore[arg-type]
+
+    def definition(self, gtype: GraphQLObjectType, nodes: list[FieldNode]) -> FieldRef:
+        name = nodes[0].name.value
+        definition = gtype.fields.get(name)
+        if definition is None:
+            raise NotPlannable(f"unknown field {gtype.name}.{name}")
+        strawberry_field = (definition.extensions or {}).get(BACKREF)
+        if strawberry_field is None:
+            raise NotPlannable(f"{gtype.name}.{name} is not a Strawberry field")
+        return FieldRef(definition, nodes[0], strawberry_field, gtype.name)
+
+    def object_type(self, gtype: Any, where: str) -> GraphQLObjectType:
+        named = get_named_type(gtype)
+        if not is_object_type(named):
+            raise NotPlannable(f"{where} is abstract")
+        return named  # type: ignore[return-value]
+
+    def sub_selections(self, nodes: list[FieldNode]) -> list[SelectionSetNode]:
+        return [n.selection_set for n in nodes if n.selection_set is not None]
+
+    # -- root fields
+
+    def root_field(self, root: GraphQLObjectType, key: str, nodes: list[FieldNode]) -> RootField:
+        if nodes[0].name.value == "__typename":
+            return TypenameField(key, root.name)
+        if nodes[0].name.value.startswith("__"):
+            raise NotPlannable("introspection")
+        where = self.definition(root, nodes)
+        declared = where.strawberry.metadata.get(READ)
+        if isinstance(declared, RootList):
+            return self.root_list(key, declared, where, nodes)
+        if isinstance(declared, RootLookup):
+            gtype = self.object_type(where.definition.type, key)
+            return RootLookupField(key, declared, where, self.object_plan(gtype, self.sub_selections(nodes)))
+        if isinstance(declared, FromContext):
+            gtype = self.object_type(where.definition.type, key)
+            return FromContextField(key, where, self.object_plan(gtype, self.sub_selections(nodes)))
+        raise NotPlannable(f"{root.name}.{nodes[0].name.value} has a resolver")
+
+    def root_list(self, key: str, declared: RootList, where: FieldRef, nodes: list[FieldNode]) -> RootListField:
+        connection = self.object_type(where.definition.type, key)
+        parts: list[tuple[str, Any]] = []
+        node_plans: list[ObjectPlan] = []
+        for part_key, part_nodes in self.collect(connection, self.sub_selections(nodes)).items():
+            name = part_nodes[0].name.value
+            if name == "__typename":
+                parts.append((part_key, ("typename", connection.name)))
+            elif name == "totalCount":
+                parts.append((part_key, ("totalCount", None)))
+            elif name == "nodes":
+                node_type = self.object_type(connection.fields["nodes"].type, "nodes")
+                plan = self.object_plan(node_type, self.sub_selections(part_nodes))
+                node_plans.append(plan)
+                parts.append((part_key, ("nodes", plan)))
+            elif name == "pageInfo":
+                info_type = self.object_type(connection.fields["pageInfo"].type, "pageInfo")
+                keys = []
+                for info_key, info_nodes in self.collect(info_type, self.sub_selections(part_nodes)).items():
+                    info_name = info_nodes[0].name.value
+                    keys.append((info_key, info_name))
+                parts.append((part_key, ("pageInfo", (info_type.name, keys))))
+            elif name == "edges":
+                edge_type = self.object_type(connection.fields["edges"].type, "edges")
+                edge_parts: list[tuple[str, Any]] = []
+                for edge_key, edge_nodes in self.collect(edge_type, self.sub_selections(part_nodes)).items():
+                    edge_name = edge_nodes[0].name.value
+                    if edge_name == "node":
+                        node_type = self.object_type(edge_type.fields["node"].type, "node")
+                        plan = self.object_plan(node_type, self.sub_selections(edge_nodes))
+                        node_plans.append(plan)
+                        edge_parts.append((edge_key, ("node", plan)))
+                    elif edge_name in ("cursor", "__typename"):
+                        edge_parts.append((edge_key, (edge_name, edge_type.name)))
+                    else:
+                        raise NotPlannable(f"edges.{edge_name}")
+                parts.append((part_key, ("edges", edge_parts)))
+            else:
+                raise NotPlannable(f"connection field {name}")
+        return RootListField(key, declared, where, parts, node_plans)
+
+    # -- objects
+
+    def object_plan(self, gtype: GraphQLObjectType, selection_sets: list[SelectionSetNode]) -> ObjectPlan:
+        definition = (gtype.extensions or {}).get(BACKREF)
+        origin = getattr(definition, "origin", None)
+        stored = isinstance(origin, type) and issubclass(origin, Node)
+        resource = origin.__name__ if stored else None  # type: ignore[union-attr]
+        if stored and resource not in RESOURCES:
+            raise NotPlannable(f"{gtype.name} is not a stored resource")
+        plan = ObjectPlan(gtype.name, resource, names={"id"} if stored else set())
+        for key, nodes in self.collect(gtype, selection_sets).items():
+            name = nodes[0].name.value
+            if name == "__typename":
+                type_name = gtype.name
+                plan.emitters.append((key, lambda row, t=type_name: t))
+                continue
+            where = self.definition(gtype, nodes)
+            sfield = where.strawberry
+            declared = sfield.metadata.get(READ)
+            gfield_type = where.definition.type
+            if sfield.base_resolver is None and declared is None:
+                if not is_leaf_type(get_named_type(gfield_type)):
+                    raise NotPlannable(f"{gtype.name}.{name} is an object without a declaration")
+                attribute = sfield.python_name
+                plan.names.add(attribute)
+                as_id = stored and get_named_type(gfield_type).name == "ID"
+                plan.emitters.append((key, _leaf(attribute, gfield_type, as_id)))
+            elif isinstance(declared, Attribute) and stored:
+                plan.names.add(declared.name)
+                plan.emitters.append((key, _leaf(declared.name, gfield_type, False)))
+            elif isinstance(declared, Guarded) and stored:
+                plan.names.add(declared.name)
+                facts = RESOURCES[declared.resource]
+                plan.names.update(c for c in (facts.scope_column, facts.owner_column, *facts.links.values()) if c)
+                plan.emitters.append((key, self.guarded(declared, gfield_type)))
+            elif isinstance(declared, Related | Reference) and stored:
+                relation = reads.relation(resource, declared.relation)  # type: ignore[arg-type]
+                if not isinstance(relation, reads.One) or relation.guard is not None:
+                    raise NotPlannable(f"{gtype.name}.{name} is a guarded relation")
+                plan.names.add(relation.column)
+                if isinstance(declared, Reference):
+                    target = ObjectPlan(relation.resource, relation.resource)
+                    related = RelatedField(key, relation, target, reference=True)
+                    plan.emitters.append((key, lambda row, k=key: None if (v := row[(NESTED, k)]) is None else str(v["id"])))
+                else:
+                    target_type = self.object_type(gfield_type, name)
+                    target = self.object_plan(target_type, self.sub_selections(nodes))
+                    related = RelatedField(key, relation, target)
+                    plan.emitters.append((key, lambda row, k=key, p=target: None if (v := row[(NESTED, k)]) is None else p.emit(v)))
+                plan.related.append(related)
+            elif isinstance(declared, Children) and stored:
+                relation_many = reads.relation(resource, declared.relation)  # type: ignore[arg-type]
+                assert not isinstance(relation_many, reads.One)
+                target_type = self.object_type(gfield_type, name)
+                target = self.object_plan(target_type, self.sub_selections(nodes))
+                plan.children.append(ChildrenField(key, relation_many, target, where))
+                plan.emitters.append((key, lambda row, k=key, p=target: [p.emit(v) for v in row[(NESTED, k)]]))
+            else:
+                raise NotPlannable(f"{gtype.name}.{name} has a resolver")
+        return plan
+
+    @staticmethod
+    def guarded(declared: Guarded, gtype: Any) -> Emit:
+        """A field rule (``Person.phone`` under ``Person.contact``): the same
+        ``may_read_field`` as the resolver, on the plain row's facts."""
+        serialize = _serializer(gtype)
+        name, resource = declared.name, declared.resource
+
+        def emit(row: dict) -> Any:
+            auth = _CURRENT.get().auth
+            if not auth.may_read_field(resource, _Attributes(row)):
+                return None
+            value = row[name]
+            return None if value is None else serialize(value)
+
+        return emit
+
+
+# ---------------------------------------------------------------------------- execution
+
+
+class Execution:
+    """One run of a plan for one request."""
+
+    def __init__(self, request: Request):
+        self.request = request
+        self.auth = request.auth
+        self.settings = request.context.settings
+
+    async def run(self, plan: OperationPlan) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for root in plan.fields:  # one after the other: one connection, in order
+            if isinstance(root, TypenameField):
+                data[root.key] = root.value
+            elif isinstance(root, RootListField):
+                data[root.key] = await self.root_list(root)
+            elif isinstance(root, RootLookupField):
+                data[root.key] = await self.root_lookup(root)
+            else:
+                data[root.key] = await self.from_context(root)
+        return data
+
+    async def root_list(self, root: RootListField) -> dict[str, Any]:
+        values = self.request.arguments(root.where)
+        first, after = values.pop("first", None), values.pop("after", None)
+        query = await listing_query(root.declared.read, root.declared.ids, self.auth, values)
+        names: set[str] = {"id"}
+        for plan in root.node_plans:
+            names |= plan.names
+        page = await paginate(
+            query,
+            list_name=f"{root.where.parent}.{root.where.node.name.value}",
+            first=first,
+            after=after,
+            max_page_size=self.settings.max_page_size,
+            newest_first=root.declared.newest_first,
+            names=tuple(sorted(names)),
+        )
+        copies: dict[int, list[dict]] = {}
+        for plan in root.node_plans:
+            rows = [dict(row) for row in page.rows]
+            copies[id(plan)] = rows
+            await self.load(plan, rows)
+        answer: dict[str, Any] = {}
+        for key, (kind, detail) in root.parts:
+            if kind == "typename":
+                answer[key] = detail
+            elif kind == "totalCount":
+                answer[key] = await page.total_count()
+            elif kind == "nodes":
+                answer[key] = [detail.emit(row) for row in copies[id(detail)]]
+            elif kind == "pageInfo":
+                answer[key] = self.page_info(page, *detail)
+            else:
+                answer[key] = self.edges(page, detail, copies)
+        return answer
+
+    @staticmethod
+    def page_info(page: Page, type_name: str, keys: list[tuple[str, str]]) -> dict[str, Any]:
+        values = {
+            "hasNextPage": page.has_next_page,
+            "hasPreviousPage": page.has_previous_page,
+            "startCursor": page.start_cursor,
+            "endCursor": page.end_cursor,
+            "__typename": type_name,
+        }
+        return {key: values[name] for key, name in keys}
+
+    @staticmethod
+    def edges(page: Page, parts: list[tuple[str, Any]], copies: dict[int, list[dict]]) -> list[dict]:
+        answer = []
+        for i, row in enumerate(page.rows):
+            edge: dict[str, Any] = {}
+            for key, (kind, detail) in parts:
+                if kind == "cursor":
+                    edge[key] = page.cursor(row)
+                elif kind == "__typename":
+                    edge[key] = detail
+                else:
+                    edge[key] = detail.emit(copies[id(detail)][i])
+            answer.append(edge)
+        return answer
+
+    async def root_lookup(self, root: RootLookupField) -> dict[str, Any]:
+        values = self.request.arguments(root.where)
+        key = parse_id(values["id"], "id")
+        rows = await reads.plain(self.auth.listing(root.declared.resource).filter(id=key), tuple(sorted(root.plan.names)))
+        if not rows:
+            raise LookupError("not found: the reference executor answers NOT_FOUND")
+        await self.load(root.plan, rows)
+        return root.plan.emit(rows[0])
+
+    async def from_context(self, root: FromContextField) -> dict[str, Any] | None:
+        resolver = root.where.strawberry.base_resolver
+        value = resolver.wrapped_func(None, _Info(self.request.context))
+        if value is None:
+            return None
+        row = {name: getattr(value, name) for name in root.plan.names if name != "id" or hasattr(value, "id")}
+        return root.plan.emit(row)
+
+    # -- nested levels
+
+    async def load(self, plan: ObjectPlan, rows: list[dict]) -> None:
+        """Read the relations of ``rows`` (one statement per resource or relation), then theirs."""
+        if not rows:
+            return
+        # To one object: every relation to the same resource in one statement.
+        by_resource: dict[str, list[RelatedField]] = defaultdict(list)
+        for related in plan.related:
+            by_resource[related.relation.resource].append(related)
+        for resource, group in by_resource.items():
+            keys = {row[r.relation.column] for r in group for row in rows} - {None}
+            names: set[str] = {"id"}
+            for r in group:
+                names |= r.plan.names
+            found = await reads.plain_by_ids(self.auth, resource, list(keys), tuple(sorted(names))) if keys else {}
+            for r in group:
+                copies = {k: dict(v) for k, v in found.items()}
+                column, nested = r.relation.column, (NESTED, r.key)
+                for row in rows:
+                    value = row[column]
+                    row[nested] = None if value is None else copies.get(value)
+                if not r.reference:
+                    await self.load(r.plan, list(copies.values()))
+        # To many: one statement per (resource, key, order, page size), as the DataLoaders.
+        batches: dict[tuple, list[tuple[ChildrenField, int]]] = defaultdict(list)
+        for children in plan.children:
+            first = nested_page_size(self.settings, self.request.arguments(children.where).get("first"))
+            relation = children.relation
+            batch = (relation, first) if isinstance(relation, reads.Through) else (relation.resource, relation.column, relation.order, first)
+            batches[batch].append((children, first))
+        parent_ids = [row["id"] for row in rows]
+        for batch, group in batches.items():
+            relation = group[0][0].relation
+            first = group[0][1]
+            names = {"id"}
+            for children, _ in group:
+                names |= children.plan.names
+            if isinstance(relation, reads.Through):
+                linked = await reads.plain_linked_ids(self.auth, relation, parent_ids, first)
+                wanted = {i for ids in linked.values() for i in ids}
+                found = await reads.plain_by_ids(self.auth, relation.resource, list(wanted), tuple(sorted(names))) if wanted else {}
+                grouped = {p: [found[i] for i in linked.get(p, []) if i in found] for p in parent_ids}
+            else:
+                names.add(relation.column)
+                grouped = await reads.plain_children_of(
+                    self.auth, relation.resource, relation.column, parent_ids, relation.order, first, tuple(sorted(names))
+                )
+            for children, _ in group:
+                nested, level = (NESTED, children.key), []
+                for row in rows:
+                    copies = [dict(v) for v in grouped.get(row["id"], ())]
+                    row[nested] = copies
+                    level.extend(copies)
+                await self.load(children.plan, level)
+
+
+_CURRENT: contextvars.ContextVar[Any] = contextvars.ContextVar("bandeng_compiled_request")
+
+
+@dataclass
+class _Info:
+    """What a ``FromContext`` resolver reads of ``info``."""
+
+    context: Any
+
+
+class CompiledReads(SchemaExtension):
+    """Runs a plannable query from its plan (after authentication, before the executor)."""
+
+    def __init__(self, compiler: Compiler, mode: str):
+        self.compiler = compiler
+        self.mode = mode
+
+    async def on_execute(self) -> Iterator[None]:  # type: ignore[override]
+        ec = self.execution_context
+        compiled = None
+        if self.mode != "off" and ec.graphql_document is not None and ec.query is not None:
+            compiled = await self.run(ec)
+        if compiled is None:
+            yield
+            return
+        if self.mode == "verify":
+            token = CHECKING.set(True)
+            try:
+                yield  # the reference executor runs (its result is the check)
+            finally:
+                CHECKING.reset(token)
+            reference = ec.result
+            self.compare(ec, compiled, reference)
+            ec.result = compiled
+            return
+        ec.result = compiled
+        yield
+
+    async def run(self, ec: Any) -> ExecutionResult | None:
+        plan = self.compiler.plan(ec.query, ec.graphql_document, ec.operation_name)
+        if isinstance(plan, str):
+            STATS["not_plannable"] += 1
+            log.debug("not plannable (%s): %s", plan, ec.query)
+            return None
+        variables = get_variable_values(self.compiler.graphql, plan.operation.variable_definitions or (), ec.variables or {})
+        if isinstance(variables, list):
+            return None  # variable errors: the reference executor reports them
+        request = Request(ec.context, variables, self.compiler.schema)
+        token = _CURRENT.set(request)
+        try:
+            data = await Execution(request).run(plan)
+        except Exception as exc:  # an error: the reference executor answers it, exactly
+            log.debug("compiled read fell back: %r", exc)
+            STATS["fell_back"] += 1
+            return None
+        finally:
+            _CURRENT.reset(token)
+        STATS["compiled"] += 1
+        return ExecutionResult(data=data)
+
+    def compare(self, ec: Any, compiled: ExecutionResult, reference: Any) -> None:
+        mine = json.dumps({"data": compiled.data}, sort_keys=False, default=str)
+        errors = getattr(reference, "errors", None)
+        theirs = json.dumps({"data": getattr(reference, "data", None)}, sort_keys=False, default=str)
+        if errors or mine != theirs:
+            MISMATCHES.append(
+                {
+                    "query": ec.query,
+                    "variables": ec.variables,
+                    "compiled": compiled.data,
+                    "reference": getattr(reference, "data", None),
+                    "errors": [str(e) for e in errors or ()],
+                }
+            )
+            log.error("compiled read differs from the reference executor: %s", ec.query)
