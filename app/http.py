@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from contextlib import asynccontextmanager
 
+import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -29,11 +31,16 @@ from app.middleware import CORS, EXCEPTION_HANDLERS, SecurityHeaders
 from app.ratelimit import RateLimit, bucket_store
 from app.server import DrainState
 from policies.store import PolicyStore
+from schema import compiled
 from schema.context import Context
 from schema.root import build_schema
 from services.config import Settings, load_settings, tortoise_config
 
 log = logging.getLogger("bandeng.http")
+
+# The parameters a request answered from a proven plan may carry (no variables, no
+# extensions, no trusted-document id).
+_PLAIN_REQUEST = frozenset({"query", "operationName", "variables"})
 
 
 class BandengGraphQL(GraphQL):
@@ -47,6 +54,7 @@ class BandengGraphQL(GraphQL):
         )
         self.settings = settings
         self.policy_store = policy_store
+        self.compiler = self.schema.compiler  # type: ignore[attr-defined]
 
     @property
     def graphql_ide_html(self) -> str:
@@ -72,11 +80,76 @@ class BandengGraphQL(GraphQL):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope=scope, receive=receive)
-        try:
-            response = await self.run(request)
-        except (HTTPException, protocol.RequestRefused) as exc:
-            response = self._refusal(request, self._as_refusal(request, exc))
+        response = await self.fast(request) if request.method == "POST" else None
+        if response is None:
+            response = await self._run(request)
         await response(scope, receive, send)
+
+    async def _run(self, request: Request) -> Response:
+        try:
+            return await self.run(request)
+        except (HTTPException, protocol.RequestRefused) as exc:
+            return self._refusal(request, self._as_refusal(request, exc))
+
+    async def fast(self, request: Request) -> Response | None:
+        """A query this process has already answered from its plan (the same document and
+        operation, no variables: ``Compiler.proven``) is answered from the plan again,
+        without Strawberry's pipeline: everything the pipeline checks depends on the
+        document only, and it passed. Anything else, and any error, returns None: the
+        request then goes through the whole pipeline (which answers errors as always).
+        In ``verify`` mode the pipeline runs as well and its answer must be the same."""
+        mode = self.settings.compiled_reads
+        if mode == "off":
+            return None
+        media_type = protocol.negotiate(request.headers.get("accept"))
+        if media_type is None:
+            return None
+        try:
+            protocol.check_content_type(request.headers.get("content-type"))
+            body = self.parse_json(await request.body())
+        except protocol.RequestRefused:
+            return None
+        query, operation_name = body.get("query"), body.get("operationName")
+        if not isinstance(query, str) or body.get("variables") or set(body) - _PLAIN_REQUEST:
+            return None
+        proven = self.compiler.proven(query, operation_name)
+        if proven is None:
+            return None
+        context = await self.get_context(request, None)
+        if context.auth_problem is not None:
+            return None
+        await context.authenticate()
+        try:
+            data = await self.compiler.execute(*proven, context)
+        except Exception as exc:  # the pipeline answers it (the same error, as always)
+            log.debug("fast path fell back: %r", exc)
+            return None
+        compiled.STATS["fast"] += 1
+        response = Response(self.encode_json({"data": data}), media_type=media_type)
+        if mode == "verify":
+            await self._check_fast(request, response, context.authorizer)
+        return response
+
+    async def _check_fast(self, request: Request, fast: Response, authorizer: object) -> None:
+        token = compiled.CHECKING.set(True)
+        try:
+            reference = await self._run(request)
+        finally:
+            compiled.CHECKING.reset(token)
+        if self.policy_store.current is not authorizer:
+            return  # the policy changed in between: the two answers may differ, rightly
+        if reference.status_code != fast.status_code or json.loads(reference.body) != json.loads(fast.body):
+            compiled.MISMATCHES.append(
+                {"fast": fast.body, "pipeline": reference.body, "status": reference.status_code}
+            )
+
+    def encode_json(self, data: object) -> bytes:
+        """Once, with orjson (UTF-8, compact); the standard library where orjson refuses
+        (a lone surrogate in stored text)."""
+        try:
+            return orjson.dumps(data)
+        except TypeError:
+            return json.dumps(data, separators=(",", ":")).encode()
 
     @staticmethod
     def _as_refusal(request: Request, exc: Exception) -> protocol.RequestRefused:

@@ -83,13 +83,13 @@ from schema.types import (
     nested_page_size,
 )
 from services import reads
+from services.authz import models_by_name
 from services.ids import parse_id
 from services.pagination import Page, paginate
 
 log = logging.getLogger("bandeng.compiled")
 
 BACKREF = "strawberry-definition"  # where Strawberry keeps its definition on graphql-core's objects
-NESTED = "$"  # a nested answer is kept in its parent row's dict under (NESTED, response key)
 
 # ``verify`` mode: the differences found (the tests fail on any), and whether the
 # reference executor is running as the check (tests/conftest.py's statement counter
@@ -144,10 +144,11 @@ class FieldRef:
     parent: str  # the parent type's name
 
 
-Emit = Callable[[Any], Any]
+# An answer value from a row and the request's state (the nested rows, by field).
+Emit = Callable[[Any, dict], Any]
 
 
-@dataclass
+@dataclass(eq=False)
 class RelatedField:
     key: str
     relation: reads.One
@@ -155,7 +156,7 @@ class RelatedField:
     reference: bool = False  # only the id
 
 
-@dataclass
+@dataclass(eq=False)
 class ChildrenField:
     key: str
     relation: reads.Many | reads.Through
@@ -163,7 +164,7 @@ class ChildrenField:
     where: FieldRef
 
 
-@dataclass
+@dataclass(eq=False)
 class ObjectPlan:
     """How the rows of one object type at one place of the query are read and shown."""
 
@@ -174,11 +175,39 @@ class ObjectPlan:
     related: list[RelatedField] = field(default_factory=list)
     children: list[ChildrenField] = field(default_factory=list)
 
-    def emit(self, row: dict) -> dict:
-        return {key: emit(row) for key, emit in self.emitters}
+    _emit: Callable[[Any, dict], dict] | None = None
+
+    def emit(self, row: Any, state: dict) -> dict:
+        emit = self._emit
+        if emit is None:
+            emit = self._emit = self._generate()
+        return emit(row, state)
+
+    def _generate(self) -> Callable[[Any, dict], dict]:
+        """One function per plan that builds the answer object of a row in one dict
+        display: columns read inline, everything else through its emitter."""
+        namespace: dict[str, Any] = {}
+        items = []
+        for i, (key, emit) in enumerate(self.emitters):
+            inline = getattr(emit, "inline", None)
+            value = f"e{i}(row, state)"
+            if inline is not None:
+                column, serialize, as_id = inline
+                namespace[f"s{i}"] = serialize
+                if as_id:
+                    value = f"(None if (v{i} := row[{column!r}]) is None else s{i}(str(v{i})))"
+                elif serialize is None:
+                    value = f"row[{column!r}]"
+                else:
+                    value = f"(None if (v{i} := row[{column!r}]) is None else s{i}(v{i}))"
+            namespace[f"e{i}"] = emit
+            items.append(f"{key!r}: {value}")
+        source = "def emit(row, state):\n    return {" + ", ".join(items) + "}\n"
+        exec(source, namespace)  # the names and keys are GraphQL names and columns, quoted by repr
+        return namespace["emit"]  # type: ignore[no-any-return]
 
 
-def _serializer(gtype: Any) -> Emit:
+def _serializer(gtype: Any) -> Callable[[Any], Any]:
     """The GraphQL type's own serialisation of a leaf value (or a list of them)."""
     nullable = gtype.of_type if isinstance(gtype, GraphQLNonNull) else gtype
     if isinstance(nullable, GraphQLList):
@@ -188,30 +217,50 @@ def _serializer(gtype: Any) -> Emit:
     if is_enum_type(named):
         wrapped = getattr(named, "wrapped_cls", None)
         if wrapped is not None:
-            names = {member: name for name, value in named.values.items() for member in wrapped if member.value == value.value}
-            return lambda v: names[v] if v in names else named.serialize(v)
+            names = {
+                member: name
+                for name, value in named.values.items()  # type: ignore[attr-defined]
+                for member in wrapped
+                if member.value == value.value
+            }
+            return lambda v: names[v] if v in names else named.serialize(v)  # type: ignore[attr-defined]
     if named.name in ("String", "ID"):
-        return lambda v: v if type(v) is str else named.serialize(v)
-    return named.serialize  # type: ignore[no-any-return]
+        return lambda v: v if type(v) is str else named.serialize(v)  # type: ignore[attr-defined]
+    return named.serialize  # type: ignore[attr-defined, no-any-return]
 
 
-def _leaf(name: str, gtype: Any, as_id: bool) -> Emit:
+def _leaf(
+    name: str, gtype: Any, as_id: bool, convert: Callable[[Any], Any] | None, text: bool = False
+) -> Emit:
+    """A column: the database's value, as the model holds it (``convert``), as the
+    ``Node`` type fills it (ids as text), serialised by the GraphQL type. ``text``: the
+    column holds text and the type is a String (serialising it changes nothing)."""
     serialize = _serializer(gtype)
     if as_id:
-        return lambda row: None if (v := row[name]) is None else serialize(str(v))
-    return lambda row: None if (v := row[name]) is None else serialize(v)
+        emit = lambda row, state: None if (v := row[name]) is None else serialize(str(v))  # noqa: E731
+    elif convert is not None:
+        emit = lambda row, state: None if (v := row[name]) is None else serialize(convert(v))  # noqa: E731
+        plain = serialize
+        serialize = lambda v: plain(convert(v))  # noqa: E731
+    else:
+        emit = lambda row, state: None if (v := row[name]) is None else serialize(v)  # noqa: E731
+    emit.inline = (name, None if text and not as_id else serialize, as_id)  # type: ignore[attr-defined]
+    return emit
 
 
 class _Attributes:
-    """A plain row seen as an object (for ``Facts.of``)."""
+    """A plain row seen as an object, its values converted as the model's (``Facts.of``)."""
 
-    __slots__ = ("row",)
+    __slots__ = ("converters", "row")
 
-    def __init__(self, row: dict):
+    def __init__(self, row: Any, converters: dict[str, Callable[[Any], Any] | None]):
         self.row = row
+        self.converters = converters
 
     def __getattr__(self, name: str) -> Any:
-        return self.row[name]
+        value = self.row[name]
+        convert = self.converters.get(name)
+        return value if value is None or convert is None else convert(value)
 
 
 class Compiler:
@@ -222,6 +271,28 @@ class Compiler:
         self.graphql: GraphQLSchema = schema._schema
         self.size = size
         self._plans: OrderedDict[tuple[str, str | None], OperationPlan | str] = OrderedDict()
+        # Documents that went through the whole pipeline without variables (parsing,
+        # validation, limits, strict input, trusted documents: all depend on the document
+        # only) and were answered by their plan: the HTTP layer may answer them again
+        # straight from the plan (``app/http.py``, ``BandengGraphQL.fast``).
+        self._proven: OrderedDict[tuple[str, str | None], tuple[OperationPlan, Any]] = OrderedDict()
+
+    def prove(self, query: str, operation_name: str | None, plan: OperationPlan, variables: Any) -> None:
+        key = (query, operation_name)
+        self._proven[key] = (plan, variables)
+        self._proven.move_to_end(key)
+        if len(self._proven) > self.size:
+            self._proven.popitem(last=False)
+
+    def proven(self, query: str, operation_name: str | None) -> tuple[OperationPlan, Any] | None:
+        return self._proven.get((query, operation_name))
+
+    async def execute(self, plan: OperationPlan, variables: Any, context: Any) -> dict[str, Any]:
+        """The data of a plan for the request's ``context`` (any error is raised: the caller
+        then asks the reference executor)."""
+        data = await Execution(Request(context, variables, self.schema)).run(plan)
+        STATS["compiled"] += 1
+        return data
 
     def plan(self, query: str, document: DocumentNode, operation_name: str | None) -> OperationPlan | str:
         """The plan of the operation, or why there is none (cached either way)."""
@@ -306,7 +377,9 @@ class OperationBuilder:
 
     # -- selections
 
-    def collect(self, gtype: GraphQLObjectType, selection_sets: list[SelectionSetNode]) -> dict[str, list[FieldNode]]:
+    def collect(
+        self, gtype: GraphQLObjectType, selection_sets: list[SelectionSetNode]
+    ) -> dict[str, list[FieldNode]]:
         """graphql-core's field collection: response keys in order, nodes merged."""
         found: dict[str, list[FieldNode]] = {}
         visited: set[str] = set()
@@ -319,7 +392,9 @@ class OperationBuilder:
                     key = selection.alias.value if selection.alias else selection.name.value
                     found.setdefault(key, []).append(selection)
                 elif isinstance(selection, InlineFragmentNode):
-                    if selection.type_condition is None or self.applies(selection.type_condition.name.value, gtype):
+                    if selection.type_condition is None or self.applies(
+                        selection.type_condition.name.value, gtype
+                    ):
                         walk(selection.selection_set)
                 elif isinstance(selection, FragmentSpreadNode):
                     name = selection.name.value
@@ -380,7 +455,9 @@ class OperationBuilder:
             return FromContextField(key, where, self.object_plan(gtype, self.sub_selections(nodes)))
         raise NotPlannable(f"{root.name}.{nodes[0].name.value} has a resolver")
 
-    def root_list(self, key: str, declared: RootList, where: FieldRef, nodes: list[FieldNode]) -> RootListField:
+    def root_list(
+        self, key: str, declared: RootList, where: FieldRef, nodes: list[FieldNode]
+    ) -> RootListField:
         connection = self.object_type(where.definition.type, key)
         parts: list[tuple[str, Any]] = []
         node_plans: list[ObjectPlan] = []
@@ -431,11 +508,16 @@ class OperationBuilder:
         if stored and resource not in RESOURCES:
             raise NotPlannable(f"{gtype.name} is not a stored resource")
         plan = ObjectPlan(gtype.name, resource, names={"id"} if stored else set())
+        model = models_by_name()[resource] if stored else None
+
+        def convert(name: str) -> Callable[[Any], Any] | None:
+            return None if model is None else reads.converter(model, name)
+
         for key, nodes in self.collect(gtype, selection_sets).items():
             name = nodes[0].name.value
             if name == "__typename":
                 type_name = gtype.name
-                plan.emitters.append((key, lambda row, t=type_name: t))
+                plan.emitters.append((key, lambda row, state, t=type_name: t))
                 continue
             where = self.definition(gtype, nodes)
             sfield = where.strawberry
@@ -447,15 +529,18 @@ class OperationBuilder:
                 attribute = sfield.python_name
                 plan.names.add(attribute)
                 as_id = stored and get_named_type(gfield_type).name == "ID"
-                plan.emitters.append((key, _leaf(attribute, gfield_type, as_id)))
+                text = get_named_type(gfield_type).name == "String" and _is_text(model, attribute)
+                plan.emitters.append((key, _leaf(attribute, gfield_type, as_id, convert(attribute), text)))
             elif isinstance(declared, Attribute) and stored:
                 plan.names.add(declared.name)
-                plan.emitters.append((key, _leaf(declared.name, gfield_type, False)))
+                plan.emitters.append((key, _leaf(declared.name, gfield_type, False, convert(declared.name))))
             elif isinstance(declared, Guarded) and stored:
                 plan.names.add(declared.name)
                 facts = RESOURCES[declared.resource]
-                plan.names.update(c for c in (facts.scope_column, facts.owner_column, *facts.links.values()) if c)
-                plan.emitters.append((key, self.guarded(declared, gfield_type)))
+                columns = [c for c in (facts.scope_column, facts.owner_column, *facts.links.values()) if c]
+                plan.names.update(columns)
+                converters = {c: convert(c) for c in [*columns, declared.name]}
+                plan.emitters.append((key, self.guarded(declared, gfield_type, converters)))
             elif isinstance(declared, Related | Reference) and stored:
                 relation = reads.relation(resource, declared.relation)  # type: ignore[arg-type]
                 if not isinstance(relation, reads.One) or relation.guard is not None:
@@ -464,51 +549,76 @@ class OperationBuilder:
                 if isinstance(declared, Reference):
                     target = ObjectPlan(relation.resource, relation.resource)
                     related = RelatedField(key, relation, target, reference=True)
-                    plan.emitters.append((key, lambda row, k=key: None if (v := row[(NESTED, k)]) is None else str(v["id"])))
                 else:
                     target_type = self.object_type(gfield_type, name)
                     target = self.object_plan(target_type, self.sub_selections(nodes))
                     related = RelatedField(key, relation, target)
-                    plan.emitters.append((key, lambda row, k=key, p=target: None if (v := row[(NESTED, k)]) is None else p.emit(v)))
+                plan.emitters.append((key, _related(related)))
                 plan.related.append(related)
             elif isinstance(declared, Children) and stored:
                 relation_many = reads.relation(resource, declared.relation)  # type: ignore[arg-type]
                 assert not isinstance(relation_many, reads.One)
                 target_type = self.object_type(gfield_type, name)
                 target = self.object_plan(target_type, self.sub_selections(nodes))
-                plan.children.append(ChildrenField(key, relation_many, target, where))
-                plan.emitters.append((key, lambda row, k=key, p=target: [p.emit(v) for v in row[(NESTED, k)]]))
+                children = ChildrenField(key, relation_many, target, where)
+                plan.children.append(children)
+                plan.emitters.append((key, _children(children)))
             else:
                 raise NotPlannable(f"{gtype.name}.{name} has a resolver")
         return plan
 
     @staticmethod
-    def guarded(declared: Guarded, gtype: Any) -> Emit:
+    def guarded(declared: Guarded, gtype: Any, converters: dict[str, Callable[[Any], Any] | None]) -> Emit:
         """A field rule (``Person.phone`` under ``Person.contact``): the same
         ``may_read_field`` as the resolver, on the plain row's facts."""
         serialize = _serializer(gtype)
         name, resource = declared.name, declared.resource
 
-        def emit(row: dict) -> Any:
-            auth = _CURRENT.get().auth
-            if not auth.may_read_field(resource, _Attributes(row)):
+        def emit(row: Any, state: dict) -> Any:
+            seen = _Attributes(row, converters)
+            if not state[AUTH].may_read_field(resource, seen):
                 return None
-            value = row[name]
+            value = getattr(seen, name)
             return None if value is None else serialize(value)
 
         return emit
 
 
+def _is_text(model: Any, name: str) -> bool:
+    """The model's field ``name`` holds text (a char or text column, never null-converted)."""
+    if model is None or name not in model._meta.fields_map:
+        return False
+    found = model._meta.fields_map[name]
+    return getattr(found, "field_type", None) is str and reads.converter(model, name) is None
+
+
+def _related(related: RelatedField) -> Emit:
+    column, plan = related.relation.column, related.plan
+    if related.reference:
+        return lambda row, state: None if (v := state[related].get(row[column])) is None else str(v["id"])
+    return lambda row, state: None if (v := state[related].get(row[column])) is None else plan.emit(v, state)
+
+
+def _children(children: ChildrenField) -> Emit:
+    plan = children.plan
+    return lambda row, state: [plan.emit(v, state) for v in state[children].get(row["id"], ())]
+
+
 # ---------------------------------------------------------------------------- execution
 
 
+AUTH = "auth"  # the request's RequestAuth, in the state
+
+
 class Execution:
-    """One run of a plan for one request."""
+    """One run of a plan for one request. ``state`` holds, per relation field, the rows
+    read for it (by id, or by parent id) and the caller's ``RequestAuth``."""
 
     def __init__(self, request: Request):
         self.request = request
         self.auth = request.auth
         self.settings = request.context.settings
+        self.state: dict[Any, Any] = {AUTH: self.auth}
 
     async def run(self, plan: OperationPlan) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -530,6 +640,7 @@ class Execution:
         names: set[str] = {"id"}
         for plan in root.node_plans:
             names |= plan.names
+        columns = tuple(sorted(names))
         page = await paginate(
             query,
             list_name=f"{root.where.parent}.{root.where.node.name.value}",
@@ -537,13 +648,11 @@ class Execution:
             after=after,
             max_page_size=self.settings.max_page_size,
             newest_first=root.declared.newest_first,
-            names=tuple(sorted(names)),
+            fetch=lambda q: reads.raw_rows(q, columns),
         )
-        copies: dict[int, list[dict]] = {}
         for plan in root.node_plans:
-            rows = [dict(row) for row in page.rows]
-            copies[id(plan)] = rows
-            await self.load(plan, rows)
+            await self.load(plan, page.rows)
+        state = self.state
         answer: dict[str, Any] = {}
         for key, (kind, detail) in root.parts:
             if kind == "typename":
@@ -551,11 +660,11 @@ class Execution:
             elif kind == "totalCount":
                 answer[key] = await page.total_count()
             elif kind == "nodes":
-                answer[key] = [detail.emit(row) for row in copies[id(detail)]]
+                answer[key] = [detail.emit(row, state) for row in page.rows]
             elif kind == "pageInfo":
                 answer[key] = self.page_info(page, *detail)
             else:
-                answer[key] = self.edges(page, detail, copies)
+                answer[key] = self.edges(page, detail)
         return answer
 
     @staticmethod
@@ -569,10 +678,9 @@ class Execution:
         }
         return {key: values[name] for key, name in keys}
 
-    @staticmethod
-    def edges(page: Page, parts: list[tuple[str, Any]], copies: dict[int, list[dict]]) -> list[dict]:
+    def edges(self, page: Page, parts: list[tuple[str, Any]]) -> list[dict]:
         answer = []
-        for i, row in enumerate(page.rows):
+        for row in page.rows:
             edge: dict[str, Any] = {}
             for key, (kind, detail) in parts:
                 if kind == "cursor":
@@ -580,34 +688,35 @@ class Execution:
                 elif kind == "__typename":
                     edge[key] = detail
                 else:
-                    edge[key] = detail.emit(copies[id(detail)][i])
+                    edge[key] = detail.emit(row, self.state)
             answer.append(edge)
         return answer
 
     async def root_lookup(self, root: RootLookupField) -> dict[str, Any]:
         values = self.request.arguments(root.where)
         key = parse_id(values["id"], "id")
-        rows = await reads.plain(self.auth.listing(root.declared.resource).filter(id=key), tuple(sorted(root.plan.names)))
+        query = self.auth.listing(root.declared.resource).filter(id=key)
+        rows = await reads.raw_rows(query, tuple(sorted(root.plan.names)))
         if not rows:
             raise LookupError("not found: the reference executor answers NOT_FOUND")
         await self.load(root.plan, rows)
-        return root.plan.emit(rows[0])
+        return root.plan.emit(rows[0], self.state)
 
     async def from_context(self, root: FromContextField) -> dict[str, Any] | None:
         resolver = root.where.strawberry.base_resolver
         value = resolver.wrapped_func(None, _Info(self.request.context))
         if value is None:
             return None
-        row = {name: getattr(value, name) for name in root.plan.names if name != "id" or hasattr(value, "id")}
-        return root.plan.emit(row)
+        return root.plan.emit({name: getattr(value, name) for name in root.plan.names}, self.state)
 
     # -- nested levels
 
-    async def load(self, plan: ObjectPlan, rows: list[dict]) -> None:
+    async def load(self, plan: ObjectPlan, rows: list[Any]) -> None:
         """Read the relations of ``rows`` (one statement per resource or relation), then theirs."""
         if not rows:
             return
-        # To one object: every relation to the same resource in one statement.
+        state = self.state
+        # To one object: every relation to the same resource at this level in one statement.
         by_resource: dict[str, list[RelatedField]] = defaultdict(list)
         for related in plan.related:
             by_resource[related.relation.resource].append(related)
@@ -616,49 +725,55 @@ class Execution:
             names: set[str] = {"id"}
             for r in group:
                 names |= r.plan.names
-            found = await reads.plain_by_ids(self.auth, resource, list(keys), tuple(sorted(names))) if keys else {}
+            found = (
+                await reads.raw_by_ids(self.auth, resource, list(keys), tuple(sorted(names))) if keys else {}
+            )
             for r in group:
-                copies = {k: dict(v) for k, v in found.items()}
-                column, nested = r.relation.column, (NESTED, r.key)
-                for row in rows:
-                    value = row[column]
-                    row[nested] = None if value is None else copies.get(value)
+                state[r] = found
                 if not r.reference:
-                    await self.load(r.plan, list(copies.values()))
+                    await self.load(r.plan, list(found.values()))
         # To many: one statement per (resource, key, order, page size), as the DataLoaders.
-        batches: dict[tuple, list[tuple[ChildrenField, int]]] = defaultdict(list)
+        batches: dict[tuple, list[ChildrenField]] = defaultdict(list)
+        sizes: dict[ChildrenField, int] = {}
         for children in plan.children:
             first = nested_page_size(self.settings, self.request.arguments(children.where).get("first"))
+            sizes[children] = first
             relation = children.relation
-            batch = (relation, first) if isinstance(relation, reads.Through) else (relation.resource, relation.column, relation.order, first)
-            batches[batch].append((children, first))
-        parent_ids = [row["id"] for row in rows]
-        for batch, group in batches.items():
-            relation = group[0][0].relation
-            first = group[0][1]
-            names = {"id"}
-            for children, _ in group:
-                names |= children.plan.names
             if isinstance(relation, reads.Through):
-                linked = await reads.plain_linked_ids(self.auth, relation, parent_ids, first)
+                batches[(relation, first)].append(children)
+            else:
+                batches[(relation.resource, relation.column, relation.order, first)].append(children)
+        parent_ids = [row["id"] for row in rows]
+        for group in batches.values():
+            relation, first = group[0].relation, sizes[group[0]]
+            names = {"id"}
+            for children in group:
+                names |= children.plan.names
+            grouped: dict[int, list[Any]]
+            if isinstance(relation, reads.Through):
+                linked = await reads.linked_ids_by_parent(self.auth, relation, parent_ids, first)
                 wanted = {i for ids in linked.values() for i in ids}
-                found = await reads.plain_by_ids(self.auth, relation.resource, list(wanted), tuple(sorted(names))) if wanted else {}
-                grouped = {p: [found[i] for i in linked.get(p, []) if i in found] for p in parent_ids}
+                found = (
+                    await reads.raw_by_ids(self.auth, relation.resource, list(wanted), tuple(sorted(names)))
+                    if wanted
+                    else {}
+                )
+                grouped = {p: [found[i] for i in ids if i in found] for p, ids in linked.items()}
             else:
                 names.add(relation.column)
-                grouped = await reads.plain_children_of(
-                    self.auth, relation.resource, relation.column, parent_ids, relation.order, first, tuple(sorted(names))
+                grouped = await reads.raw_children_of(
+                    self.auth,
+                    relation.resource,
+                    relation.column,
+                    parent_ids,
+                    relation.order,
+                    first,
+                    tuple(sorted(names)),
                 )
-            for children, _ in group:
-                nested, level = (NESTED, children.key), []
-                for row in rows:
-                    copies = [dict(v) for v in grouped.get(row["id"], ())]
-                    row[nested] = copies
-                    level.extend(copies)
+            level = [row for rows_of_parent in grouped.values() for row in rows_of_parent]
+            for children in group:
+                state[children] = grouped
                 await self.load(children.plan, level)
-
-
-_CURRENT: contextvars.ContextVar[Any] = contextvars.ContextVar("bandeng_compiled_request")
 
 
 @dataclass
@@ -678,7 +793,13 @@ class CompiledReads(SchemaExtension):
     async def on_execute(self) -> Iterator[None]:  # type: ignore[override]
         ec = self.execution_context
         compiled = None
-        if self.mode != "off" and ec.graphql_document is not None and ec.query is not None:
+        # An extension before this one may have answered already (StrictInput's refusal).
+        if (
+            self.mode != "off"
+            and ec.graphql_document is not None
+            and ec.query is not None
+            and ec.result is None
+        ):
             compiled = await self.run(ec)
         if compiled is None:
             yield
@@ -702,20 +823,19 @@ class CompiledReads(SchemaExtension):
             STATS["not_plannable"] += 1
             log.debug("not plannable (%s): %s", plan, ec.query)
             return None
-        variables = get_variable_values(self.compiler.graphql, plan.operation.variable_definitions or (), ec.variables or {})
+        variables = get_variable_values(
+            self.compiler.graphql, plan.operation.variable_definitions or (), ec.variables or {}
+        )
         if isinstance(variables, list):
             return None  # variable errors: the reference executor reports them
-        request = Request(ec.context, variables, self.compiler.schema)
-        token = _CURRENT.set(request)
         try:
-            data = await Execution(request).run(plan)
+            data = await self.compiler.execute(plan, variables, ec.context)
         except Exception as exc:  # an error: the reference executor answers it, exactly
             log.debug("compiled read fell back: %r", exc)
             STATS["fell_back"] += 1
             return None
-        finally:
-            _CURRENT.reset(token)
-        STATS["compiled"] += 1
+        if not ec.variables:
+            self.compiler.prove(ec.query, ec.operation_name, plan, variables)
         return ExecutionResult(data=data)
 
     def compare(self, ec: Any, compiled: ExecutionResult, reference: Any) -> None:

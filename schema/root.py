@@ -47,6 +47,8 @@ Mutation = strawberry.type(
 
 
 class BandengSchema(strawberry.Schema):
+    compiler: Compiler
+
     def process_errors(self, errors, execution_context=None) -> None:
         # Replaces Strawberry's default, which logs every error (FORBIDDEN included).
         classify_errors(errors)
@@ -90,4 +92,5 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         ],
     )
     compiler.append(Compiler(built))
+    built.compiler = compiler[0]  # the HTTP layer's fast path reads the proven plans
     return built

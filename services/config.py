@@ -163,7 +163,8 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
         db_pool_min=config("BANDENG_DB_POOL_MIN", cast=int, default=defaults.db_pool_min),
         db_pool_max=config("BANDENG_DB_POOL_MAX", cast=int, default=defaults.db_pool_max),
         compiled_reads=_choice(
-            "BANDENG_COMPILED_READS", config("BANDENG_COMPILED_READS", default=defaults.compiled_reads),
+            "BANDENG_COMPILED_READS",
+            config("BANDENG_COMPILED_READS", default=defaults.compiled_reads),
             ("on", "off", "verify"),
         ),
         # --- operations ---

@@ -14,9 +14,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
 from services.errors import BadUserInput
@@ -75,7 +77,9 @@ class Page:
 
     def cursor(self, row: Any) -> str:
         """The cursor of one of this page's rows (a model object, or a plain row's dict)."""
-        return encode_cursor(self.list_name, self.newest_first, row["id"] if isinstance(row, dict) else row.id)
+        return encode_cursor(
+            self.list_name, self.newest_first, row.id if isinstance(row, Model) else row["id"]
+        )
 
     @property
     def start_cursor(self) -> str | None:
@@ -97,11 +101,11 @@ async def paginate(
     after: str | None,
     max_page_size: int,
     newest_first: bool = True,
-    names: tuple[str, ...] | None = None,
+    fetch: Callable[[QuerySet[Any]], Awaitable[list[Any]]] | None = None,
 ) -> Page:
     """One page of ``queryset`` (which must already be filtered by the policy); ``list_name``
-    names the list in its cursors (e.g. ``Query.concerns``). With ``names``, the rows are
-    plain dicts of those fields (the compiled read path), not model objects."""
+    names the list in its cursors (e.g. ``Query.concerns``). ``fetch`` reads the page's
+    query (the compiled read path reads plain rows); by default, model objects."""
     size = DEFAULT_PAGE_SIZE if first is None else first
     if size < 0 or size > max_page_size:
         raise BadUserInput(f"`first` must be between 0 and {max_page_size}, got {size}.", argument="first")
@@ -111,6 +115,6 @@ async def paginate(
         page_query = page_query.filter(**{"id__lt" if newest_first else "id__gt": last_id})
     order = "-id" if newest_first else "id"
     page_query = page_query.order_by(order).limit(size + 1)
-    rows = list(await (page_query if names is None else page_query.values(*names)))
+    rows = list(await page_query) if fetch is None else await fetch(page_query)
     has_next = len(rows) > size
     return Page(list_name, newest_first, rows[:size], has_next, after is not None, queryset)

@@ -163,7 +163,9 @@ def _column(model: Any, name: str) -> str:
     return str(found.source_field or found.model_field_name)
 
 
-def _ranked(query: QuerySet[Any], parent_field: str, order: str, first: int, columns: str) -> tuple[str, list]:
+def _ranked(
+    query: QuerySet[Any], parent_field: str, order: str, first: int, columns: str
+) -> tuple[str, list]:
     """The SQL of the first ``first`` rows of ``query`` for each value of ``parent_field``
     by ``order`` (a field, ``-`` for descending; ties by id), selecting ``columns``."""
     model = query.model
@@ -278,42 +280,33 @@ def listing(resource: str, *columns: str, **filters: Filter) -> Listing:
 # what the model's attribute would hold (Tortoise's own ``to_python_value``).
 
 
-@functools.cache
-def _converters(model: Any, names: tuple[str, ...]) -> tuple[tuple[str, Callable[[Any], Any]], ...]:
-    """Per field name that needs one, the conversion from the database's value."""
-    native = {name for _, name, *_ in model._meta.db_native_fields}
-    found = []
-    for name in names:
-        if name not in native:
-            found.append((name, model._meta.fields_map[name].to_python_value))
-    return tuple(found)
+def converter(resource_model: Any, name: str) -> Callable[[Any], Any] | None:
+    """How the database's value of field ``name`` becomes the model attribute's value
+    (Tortoise's ``to_python_value``), or None where it is the same (a native type)."""
+    native = {field for _, field, *_ in resource_model._meta.db_native_fields}
+    return None if name in native else resource_model._meta.fields_map[name].to_python_value
 
 
-def _python(model: Any, names: tuple[str, ...], rows: list[dict]) -> list[dict]:
-    converters = _converters(model, names)
-    if converters:
-        for row in rows:
-            for name, convert in converters:
-                value = row[name]
-                if value is not None:
-                    row[name] = convert(value)
-    return rows
+async def raw_rows(query: QuerySet[Any], names: tuple[str, ...]) -> list[Any]:
+    """The rows of ``query`` with the fields ``names``, as the driver returns them
+    (mappings by field name; values not converted: see ``converter``)."""
+    values: Any = query.values(*names)
+    values._choose_db_if_not_chosen()
+    values._make_query()
+    sql, params = values.query.get_parameterized_sql()
+    _, rows = await values._db.execute_query(sql, params)
+    return list(rows)
 
 
-async def plain(query: QuerySet[Any], names: tuple[str, ...]) -> list[dict]:
-    """The rows of ``query`` as dicts of the fields ``names``."""
-    return await query.values(*names)
-
-
-async def plain_by_ids(
+async def raw_by_ids(
     auth: RequestAuth, resource: str, ids: Sequence[int], names: tuple[str, ...]
-) -> dict[int, dict]:
+) -> dict[int, Any]:
     """Visible rows of ``resource`` with these ids (as ``by_ids``), by id."""
-    rows = await auth.visible(resource).filter(id__in=list(set(ids))).values(*names)
+    rows = await raw_rows(auth.visible(resource).filter(id__in=list(set(ids))), names)
     return {row["id"]: row for row in rows}
 
 
-async def plain_children_of(
+async def raw_children_of(
     auth: RequestAuth,
     resource: str,
     parent_field: str,
@@ -321,7 +314,7 @@ async def plain_children_of(
     order: str,
     first: int,
     names: tuple[str, ...],
-) -> dict[int, list[dict]]:
+) -> dict[int, list[Any]]:
     """The first ``first`` visible children of each parent (as ``children_of``), by parent
     id; ``names`` includes ``parent_field``."""
     if first <= 0 or not parent_ids:
@@ -330,14 +323,16 @@ async def plain_children_of(
     model = query.model
     columns = ", ".join(f'"{_column(model, name)}" AS "{name}"' for name in names)
     sql, params = _ranked(query, parent_field, order, first, columns)
-    rows = _python(model, names, await query._choose_db().execute_query_dict(sql, params))
-    grouped: dict[int, list[dict]] = defaultdict(list)
+    _, rows = await query._choose_db().execute_query(sql, params)
+    grouped: dict[int, list[Any]] = defaultdict(list)
     for row in rows:
         grouped[row[parent_field]].append(row)
     return grouped
 
 
-async def plain_linked_ids(auth: RequestAuth, relation: Through, parent_ids: Sequence[int], first: int) -> dict[int, list[int]]:
+async def linked_ids_by_parent(
+    auth: RequestAuth, relation: Through, parent_ids: Sequence[int], first: int
+) -> dict[int, list[int]]:
     """For each parent id, the ids of its first ``first`` linked objects the caller may see."""
     if first <= 0 or not parent_ids:
         return {}
