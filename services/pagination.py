@@ -76,9 +76,9 @@ class Page:
     filtered: QuerySet[Any]
 
     def cursor(self, row: Any) -> str:
-        """The cursor of one of this page's rows (a model object, or a plain row's dict)."""
+        """The cursor of one of this page's rows (a model object, or a plain row)."""
         return encode_cursor(
-            self.list_name, self.newest_first, row.id if isinstance(row, Model) else row["id"]
+            self.list_name, self.newest_first, row.pk if isinstance(row, Model) else row["id"]
         )
 
     @property
