@@ -85,7 +85,7 @@ from schema.types import (
 from services import reads
 from services.authz import models_by_name
 from services.ids import parse_id
-from services.pagination import Page, paginate
+from services.pagination import DEFAULT_PAGE_SIZE, Page, paginate
 
 log = logging.getLogger("bandeng.compiled")
 
@@ -178,10 +178,14 @@ class ObjectPlan:
     _emit: Callable[[Any, dict], dict] | None = None
 
     def emit(self, row: Any, state: dict) -> dict:
+        return self.generated()(row, state)
+
+    def generated(self) -> Callable[[Any, dict], dict]:
+        """The plan's answer-building function (made once the plan is complete)."""
         emit = self._emit
         if emit is None:
             emit = self._emit = self._generate()
-        return emit(row, state)
+        return emit
 
     def _generate(self) -> Callable[[Any, dict], dict]:
         """One function per plan that builds the answer object of a row in one dict
@@ -593,21 +597,25 @@ def _is_text(model: Any, name: str) -> bool:
 
 
 def _related(related: RelatedField) -> Emit:
-    column, plan = related.relation.column, related.plan
+    column = related.relation.column
     if related.reference:
         return lambda row, state: None if (v := state[related].get(row[column])) is None else str(v["id"])
-    return lambda row, state: None if (v := state[related].get(row[column])) is None else plan.emit(v, state)
+    emit = related.plan.generated()
+    return lambda row, state: None if (v := state[related].get(row[column])) is None else emit(v, state)
 
 
 def _children(children: ChildrenField) -> Emit:
-    plan = children.plan
-    return lambda row, state: [plan.emit(v, state) for v in state[children].get(row["id"], ())]
+    emit = children.plan.generated()
+    return lambda row, state: [emit(v, state) for v in state[children].get(row["id"], ())]
 
 
 # ---------------------------------------------------------------------------- execution
 
 
 AUTH = "auth"  # the request's RequestAuth, in the state
+# Root pages' statements, by (field, caller, policy, arguments): see ``root_list``.
+_PAGES: OrderedDict[tuple, tuple[reads.Statement, int]] = OrderedDict()
+_PAGES_KEPT = 2048
 
 
 class Execution:
@@ -636,20 +644,54 @@ class Execution:
     async def root_list(self, root: RootListField) -> dict[str, Any]:
         values = self.request.arguments(root.where)
         first, after = values.pop("first", None), values.pop("after", None)
-        query = await listing_query(root.declared.read, root.declared.ids, self.auth, values)
+        read, auth = root.declared.read, self.auth
         names: set[str] = {"id"}
         for plan in root.node_plans:
             names |= plan.names
         columns = tuple(sorted(names))
-        page = await paginate(
-            query,
-            list_name=f"{root.where.parent}.{root.where.node.name.value}",
-            first=first,
-            after=after,
-            max_page_size=self.settings.max_page_size,
-            newest_first=root.declared.newest_first,
-            fetch=lambda q: reads.raw_rows(q, columns),
-        )
+        list_name = f"{root.where.parent}.{root.where.node.name.value}"
+        counted = any(kind == "totalCount" for _, (kind, _) in root.parts)
+        # The page's statement is kept per (field, caller, policy, arguments) when every
+        # filter given is a column's (a function of the caller, e.g. ``overdue``, is not).
+        key: tuple | None = None
+        if isinstance(read, reads.Listing) and all(
+            v is None or not callable(read.filters[k]) for k, v in values.items()
+        ):
+            key = (root, auth.actor, id(auth.authorizer), tuple(sorted(values.items())), first, after)
+            try:
+                hash(key)
+            except TypeError:
+                key = None
+        kept = _PAGES.get(key) if key is not None else None
+        if kept is not None:
+            _PAGES.move_to_end(key)
+            statement, size = kept
+            rows = await statement.run()
+            query = await listing_query(read, root.declared.ids, auth, values) if counted else None
+            page = Page(
+                list_name, root.declared.newest_first, rows[:size], len(rows) > size, after is not None, query
+            )  # type: ignore[arg-type]
+        else:
+            query = await listing_query(read, root.declared.ids, auth, values)
+            built: list[reads.Statement] = []
+
+            async def fetch(page_query: Any) -> list[Any]:
+                built.append(reads.statement(page_query, columns))
+                return await built[0].run()
+
+            page = await paginate(
+                query,
+                list_name=list_name,
+                first=first,
+                after=after,
+                max_page_size=self.settings.max_page_size,
+                newest_first=root.declared.newest_first,
+                fetch=fetch,
+            )
+            if key is not None:
+                _PAGES[key] = (built[0], DEFAULT_PAGE_SIZE if first is None else first)
+                if len(_PAGES) > _PAGES_KEPT:
+                    _PAGES.popitem(last=False)
         for plan in root.node_plans:
             await self.load(plan, page.rows)
         state = self.state

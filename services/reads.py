@@ -18,7 +18,8 @@ together, whatever their number.
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
+import json
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -287,22 +288,95 @@ def converter(resource_model: Any, name: str) -> Callable[[Any], Any] | None:
     return None if name in native else resource_model._meta.fields_map[name].to_python_value
 
 
-async def raw_rows(query: QuerySet[Any], names: tuple[str, ...]) -> list[Any]:
-    """The rows of ``query`` with the fields ``names``, as the driver returns them
-    (mappings by field name; values not converted: see ``converter``)."""
+@dataclass(frozen=True)
+class Statement:
+    """A built statement: run it again with ``run`` (no query building)."""
+
+    sql: str
+    params: tuple[Any, ...]
+    db: Any
+
+    async def run(self) -> list[Any]:
+        _, rows = await self.db.execute_query(self.sql, list(self.params))
+        return list(rows)
+
+
+def statement(query: QuerySet[Any], names: tuple[str, ...]) -> Statement:
+    """The SQL that reads the fields ``names`` of ``query``'s rows."""
     values: Any = query.values(*names)
     values._choose_db_if_not_chosen()
     values._make_query()
     sql, params = values.query.get_parameterized_sql()
-    _, rows = await values._db.execute_query(sql, params)
-    return list(rows)
+    return Statement(sql, tuple(params), values._db)
+
+
+async def raw_rows(query: QuerySet[Any], names: tuple[str, ...]) -> list[Any]:
+    """The rows of ``query`` with the fields ``names``, as the driver returns them
+    (mappings by field name; values not converted: see ``converter``)."""
+    return await statement(query, names).run()
+
+
+# The nested statements' SQL, built once per (statement, caller's grants) and reused with
+# other parent ids: Tortoise builds it with one placeholder id (``_ANY``), whose ``IN ($n)``
+# becomes ``= ANY($n)`` (PostgreSQL, one array) or ``IN (SELECT value FROM json_each(?))``
+# (SQLite, one JSON array). The grants are the whole input of the visibility condition
+# (``Plan.condition``), so the same grants mean the same SQL.
+_ANY = -7_236_541_009  # an id no row has
+_STATEMENTS: OrderedDict[tuple, tuple[str, list, int]] = OrderedDict()
+_STATEMENTS_KEPT = 2048
+
+
+def _statement(
+    key: tuple, build: Callable[[], tuple[str, list]], column: str, dialect: str
+) -> tuple[str, list, int]:
+    """The cached statement ``key``: its SQL, its parameters, where the ids go."""
+    found = _STATEMENTS.get(key)
+    if found is not None:
+        _STATEMENTS.move_to_end(key)
+        return found
+    sql, params = build()
+    position = params.index(_ANY)
+    if dialect == "postgres":
+        old, new = f'"{column}" IN (${position + 1})', f'"{column}" = ANY(${position + 1})'
+        assert sql.count(old) == 1, sql
+        sql = sql.replace(old, new)
+    else:
+        marks = [i for i, char in enumerate(sql) if char == "?"]
+        at = marks[position]
+        assert sql[at - len(f'"{column}" IN (') : at] == f'"{column}" IN (', sql
+        sql = sql[:at] + "SELECT value FROM json_each(?)" + sql[at + 1 :]
+    found = (sql, list(params), position)
+    _STATEMENTS[key] = found
+    if len(_STATEMENTS) > _STATEMENTS_KEPT:
+        _STATEMENTS.popitem(last=False)
+    return found
+
+
+def _with_ids(statement: tuple[str, list, int], ids: list[int], dialect: str) -> tuple[str, list]:
+    sql, params, position = statement
+    bound = list(params)
+    bound[position] = ids if dialect == "postgres" else json.dumps(ids)
+    return sql, bound
 
 
 async def raw_by_ids(
     auth: RequestAuth, resource: str, ids: Sequence[int], names: tuple[str, ...]
 ) -> dict[int, Any]:
-    """Visible rows of ``resource`` with these ids (as ``by_ids``), by id."""
-    rows = await raw_rows(auth.visible(resource).filter(id__in=list(set(ids))), names)
+    """Visible rows of ``resource`` with these ids (as ``by_ids``), by id: one cached statement."""
+    model = models_by_name()[resource]
+    db = model._meta.db
+    dialect = db.capabilities.dialect
+    key = ("by_ids", resource, auth.plan(resource).grants, names, dialect)
+
+    def build() -> tuple[str, list]:
+        values: Any = auth.visible(resource).filter(id__in=[_ANY]).values(*names)
+        values._choose_db_if_not_chosen()
+        values._make_query()
+        sql, params = values.query.get_parameterized_sql()
+        return sql, list(params)
+
+    sql, params = _with_ids(_statement(key, build, "id", dialect), sorted(set(ids)), dialect)
+    _, rows = await db.execute_query(sql, params)
     return {row["id"]: row for row in rows}
 
 
@@ -316,14 +390,23 @@ async def raw_children_of(
     names: tuple[str, ...],
 ) -> dict[int, list[Any]]:
     """The first ``first`` visible children of each parent (as ``children_of``), by parent
-    id; ``names`` includes ``parent_field``."""
+    id, in one cached statement; ``names`` includes ``parent_field``."""
     if first <= 0 or not parent_ids:
         return {}
-    query = auth.visible(resource).filter(**{f"{parent_field}__in": list(set(parent_ids))})
-    model = query.model
-    columns = ", ".join(f'"{_column(model, name)}" AS "{name}"' for name in names)
-    sql, params = _ranked(query, parent_field, order, first, columns)
-    _, rows = await query._choose_db().execute_query(sql, params)
+    model = models_by_name()[resource]
+    db = model._meta.db
+    dialect = db.capabilities.dialect
+    key = ("children", resource, auth.plan(resource).grants, parent_field, order, first, names, dialect)
+
+    def build() -> tuple[str, list]:
+        query = auth.visible(resource).filter(**{f"{parent_field}__in": [_ANY]})
+        columns = ", ".join(f'"{_column(model, name)}" AS "{name}"' for name in names)
+        sql, params = _ranked(query, parent_field, order, first, columns)
+        return sql, list(params)
+
+    column = _column(model, parent_field)
+    sql, params = _with_ids(_statement(key, build, column, dialect), sorted(set(parent_ids)), dialect)
+    _, rows = await db.execute_query(sql, params)
     grouped: dict[int, list[Any]] = defaultdict(list)
     for row in rows:
         grouped[row[parent_field]].append(row)
