@@ -489,6 +489,19 @@ def wait_ready(server: Server, token: str, query: str, seconds: float = 60) -> N
         time.sleep(0.2)
 
 
+def allow_all_policy(folder: Path) -> Path:
+    """A copy of the policy files in which every ``read`` rule reaches every row (``any``)."""
+    shutil.copytree(POLICY_DIR, folder)
+    lines = []
+    for line in (folder / "policy.csv").read_text().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 5 and parts[0] == "p" and parts[3] == "read":
+            line = ", ".join([*parts[:4], "any"])
+        lines.append(line)
+    (folder / "policy.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
 def start_servers(
     args: argparse.Namespace, world: World, peer: Peer, logs: Path, servers: dict[str, Server]
 ) -> None:
@@ -506,6 +519,18 @@ def start_servers(
     servers["bandeng"] = start_server(
         "bandeng", [sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env, ROOT, port, logs
     )
+    # The same service under a policy that lets every rule read everything (the cost of
+    # authorization is the difference).
+    port = _free_port()
+    allow_env = dict(env, BANDENG_POLICY_DIR=str(allow_all_policy(logs / "allow-all")))
+    servers["bandeng-allow"] = start_server(
+        "bandeng-allow",
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+        allow_env,
+        ROOT,
+        port,
+        logs,
+    )
     for rls in ("0", "1"):
         port = _free_port()
         peer_env = dict(
@@ -519,6 +544,7 @@ def start_servers(
         name = "peer" if rls == "0" else "peer+rls"
         servers[name] = start_server(name, argv, peer_env, peer.pg5, port, logs)
     wait_ready(servers["bandeng"], world.tokens["W3"], W3_BANDENG)
+    wait_ready(servers["bandeng-allow"], world.tokens["W3"], W3_BANDENG)
     wait_ready(servers["peer"], "", "{ __typename }")
     wait_ready(servers["peer+rls"], world.jwts["W3"], W3_PEER)
 
@@ -548,6 +574,9 @@ WORKLOADS = [
     Workload("W2", "concerns(first:20) + raisedBy + events, grid worker", W2_BANDENG, W2_PEER, ("peer+rls",)),
     Workload("W3", "{ me { name } }, resident", W3_BANDENG, W3_PEER, ("peer+rls",)),
 ]
+
+
+AUTHZ_MEASURED = ("W1", "W2")  # also run under the allow-all policy
 
 
 def check_same_rows(servers: dict[str, Server], world: World) -> dict[str, str]:
@@ -711,16 +740,13 @@ def run_rounds(
     for number in range(args.rounds):
         result = Round()
         for w in WORKLOADS:
-            order = [*w.peer_servers, "bandeng"]
+            order = [*w.peer_servers, "bandeng", *(["bandeng-allow"] if w.key in AUTHZ_MEASURED else [])]
             if number % 2:
                 order.reverse()
             for name in order:
-                token = (
-                    world.tokens[w.key]
-                    if name == "bandeng"
-                    else (world.jwts[w.key] if name != "peer" else "")
-                )
-                query = w.bandeng if name == "bandeng" else w.peer
+                ours = name.startswith("bandeng")
+                token = world.tokens[w.key] if ours else (world.jwts[w.key] if name != "peer" else "")
+                query = w.bandeng if ours else w.peer
                 script = wrk_script(scripts, f"{w.key}-{name}", token, {"query": query})
                 measure = run_wrk(servers[name], script, args)
                 result.reads[(w.key, name)] = measure
@@ -820,6 +846,14 @@ def print_table(rounds: list[Round], statements: dict[str, float]) -> None:
                 f"| {peer_sql} | {statements.get(w.key, float('nan')):.1f} "
                 f"| {_median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f}) |"
             )
+    overheads = []
+    for key in AUTHZ_MEASURED:
+        ratios = [r.reads[(key, "bandeng-allow")].rate / r.reads[(key, "bandeng")].rate for r in rounds]
+        allow = _median([r.reads[(key, "bandeng-allow")].rate for r in rounds])
+        overheads.append(
+            f"{key} {(_median(ratios) - 1) * 100:+.1f}% ({allow:.0f} req/s under a policy allowing all reads)"
+        )
+    print(f"\nauthorization's cost (allow-all req/s / real req/s - 1, median): {'; '.join(overheads)}")
     writes = [r for r in rounds if r.write is not None]
     if writes:
         ok = sum(r.write.ok for r in writes)

@@ -294,7 +294,8 @@ class Compiler:
     async def execute(self, plan: OperationPlan, variables: Any, context: Any) -> dict[str, Any]:
         """The data of a plan for the request's ``context`` (any error is raised: the caller
         then asks the reference executor)."""
-        data = await Execution(Request(context, variables, self.schema)).run(plan)
+        async with reads.one_connection():
+            data = await Execution(Request(context, variables, self.schema)).run(plan)
         STATS["compiled"] += 1
         return data
 

@@ -17,13 +17,18 @@ together, whatever their number.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import json
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from tortoise import connections
+from tortoise.backends.asyncpg.client import AsyncpgDBClient
+from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.expressions import RawSQL, Subquery
 from tortoise.queryset import QuerySet
 
@@ -288,6 +293,42 @@ def converter(resource_model: Any, name: str) -> Callable[[Any], Any] | None:
     return None if name in native else resource_model._meta.fields_map[name].to_python_value
 
 
+# One pooled connection for the statements of one request (``one_connection``), on
+# PostgreSQL outside a transaction; otherwise each statement goes through Tortoise's client.
+_PINNED: contextvars.ContextVar[tuple[Any, Any] | None] = contextvars.ContextVar(
+    "bandeng_pinned", default=None
+)
+
+
+@contextlib.asynccontextmanager
+async def one_connection() -> AsyncIterator[None]:
+    """The plain-row reads inside run on one pooled connection, taken once (PostgreSQL;
+    inside a transaction, or on SQLite, the client's own connection already is one)."""
+    db = connections.get("default")
+    if (
+        _PINNED.get() is not None
+        or not isinstance(db, AsyncpgDBClient)
+        or isinstance(db, TransactionalDBClient)
+    ):
+        yield
+        return
+    async with db.acquire_connection() as connection:
+        token = _PINNED.set((db, connection))
+        try:
+            yield
+        finally:
+            _PINNED.reset(token)
+
+
+async def _execute(db: Any, sql: str, params: list[Any]) -> list[Any]:
+    pinned = _PINNED.get()
+    if pinned is not None and pinned[0] is db:
+        db.log.debug("%s: %s", sql, params)  # logged as Tortoise logs its own statements
+        return list(await pinned[1].fetch(sql, *params))
+    _, rows = await db.execute_query(sql, params)
+    return list(rows)
+
+
 @dataclass(frozen=True)
 class Statement:
     """A built statement: run it again with ``run`` (no query building)."""
@@ -297,8 +338,7 @@ class Statement:
     db: Any
 
     async def run(self) -> list[Any]:
-        _, rows = await self.db.execute_query(self.sql, list(self.params))
-        return list(rows)
+        return await _execute(self.db, self.sql, list(self.params))
 
 
 def statement(query: QuerySet[Any], names: tuple[str, ...]) -> Statement:
@@ -376,8 +416,7 @@ async def raw_by_ids(
         return sql, list(params)
 
     sql, params = _with_ids(_statement(key, build, "id", dialect), sorted(set(ids)), dialect)
-    _, rows = await db.execute_query(sql, params)
-    return {row["id"]: row for row in rows}
+    return {row["id"]: row for row in await _execute(db, sql, params)}
 
 
 async def raw_children_of(
@@ -406,7 +445,7 @@ async def raw_children_of(
 
     column = _column(model, parent_field)
     sql, params = _with_ids(_statement(key, build, column, dialect), sorted(set(parent_ids)), dialect)
-    _, rows = await db.execute_query(sql, params)
+    rows = await _execute(db, sql, params)
     grouped: dict[int, list[Any]] = defaultdict(list)
     for row in rows:
         grouped[row[parent_field]].append(row)
