@@ -45,7 +45,6 @@ another connection), which is exactly what the uncached lookup costs — one sta
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import weakref
 from collections import OrderedDict
@@ -173,6 +172,7 @@ class IdentityListener:
         self.connection: Any = None
         self.connections_made = 0
         self._lost = asyncio.Event()
+        self._retry = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Listen until ``stop`` is set; the cache is disabled when this returns."""
@@ -186,14 +186,14 @@ class IdentityListener:
                     self.cache.disable()
                     await self._close()
                 if not stop.is_set():
-                    with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(stop.wait(), self.retry_delay)
+                    await self._pause(stop)
         finally:
             self.cache.disable()
             await self._close()
 
     async def _listen(self, stop: asyncio.Event) -> None:
         self._lost.clear()
+        self._retry.clear()
         connection = await self._connect()
         self.connection = connection
         connection.add_termination_listener(self._on_termination)
@@ -207,7 +207,9 @@ class IdentityListener:
         lost = asyncio.ensure_future(self._lost.wait())
         try:
             while True:
-                done, _ = await asyncio.wait({stopping, lost}, timeout=self.ping_interval)
+                done, _ = await asyncio.wait(
+                    {stopping, lost}, timeout=self.ping_interval, return_when=asyncio.FIRST_COMPLETED
+                )
                 if stopping in done:
                     return
                 if lost in done or connection.is_closed():
@@ -218,6 +220,19 @@ class IdentityListener:
             stopping.cancel()
             lost.cancel()
 
+    async def _pause(self, stop: asyncio.Event) -> None:
+        """Wait ``retry_delay`` seconds, or less if stopped or told to ``retry_now``."""
+        waits = {asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._retry.wait())}
+        try:
+            await asyncio.wait(waits, timeout=self.retry_delay, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+
+    def retry_now(self) -> None:
+        """Reconnect without waiting out ``retry_delay`` (when the connection is down)."""
+        self._retry.set()
+
     def _on_termination(self, connection: Any) -> None:
         self.cache.disable()  # at once, before the loop above wakes up
         self._lost.set()
@@ -227,7 +242,7 @@ class IdentityListener:
 
     async def _close(self) -> None:
         connection, self.connection = self.connection, None
-        if connection is None:
+        if connection is None or connection.is_closed():
             return
         try:
             await asyncio.wait_for(connection.close(), self.ping_timeout)

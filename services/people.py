@@ -78,6 +78,15 @@ async def assign_role(
     return assignment
 
 
+async def withdraw_role(person: Person, role: str, unit: OrgUnit | None) -> bool:
+    """``person`` no longer holds ``role`` in the scope of ``unit``; False if they did not."""
+    deleted = await RoleAssignment.filter(
+        person_id=person.id, role=role, scope_path=unit.path if unit else ""
+    ).delete()
+    identity_cache.forget_person(person.id)  # this process at once; the others at commit
+    return deleted > 0
+
+
 async def roles_of(person_id: int) -> list[tuple[str, str]]:
     """(role, name of the unit or "everywhere") for each assignment of a person."""
     rows = await RoleAssignment.filter(person_id=person_id).order_by("id").select_related("unit")
