@@ -69,6 +69,7 @@ class IdentityCache:
     def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         self.max_entries = max_entries
         self._entries: OrderedDict[str, Actor] = OrderedDict()
+        self._by_person: dict[int, set[str]] = {}  # eviction per notification without a scan
         self._generation = 0
         self._enabled = False
         _live_caches.add(self)
@@ -99,23 +100,33 @@ class IdentityCache:
         eviction happened since (the lookup may have read what was just changed)."""
         if not self._enabled or generation != self._generation:
             return
+        self._drop(token_hash)
         self._entries[token_hash] = actor
-        self._entries.move_to_end(token_hash)
+        self._by_person.setdefault(actor.person_id, set()).add(token_hash)
         while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+            self._drop(next(iter(self._entries)))
 
     def forget_person(self, person_id: int) -> None:
         self._generation += 1
-        for key in [key for key, actor in self._entries.items() if actor.person_id == person_id]:
+        for key in self._by_person.pop(person_id, ()):
             del self._entries[key]
 
     def forget_token(self, token_hash: str) -> None:
         self._generation += 1
-        self._entries.pop(token_hash, None)
+        self._drop(token_hash)
 
     def clear(self) -> None:
         self._generation += 1
         self._entries.clear()
+        self._by_person.clear()
+
+    def _drop(self, token_hash: str) -> None:
+        actor = self._entries.pop(token_hash, None)
+        if actor is not None:
+            keys = self._by_person[actor.person_id]
+            keys.discard(token_hash)
+            if not keys:
+                del self._by_person[actor.person_id]
 
     def enable(self) -> None:
         """The listener is (again) in place: start from nothing."""

@@ -288,6 +288,12 @@ def test_the_cache_is_bounded_and_refuses_a_lookup_older_than_an_eviction():
         cache.put(key, actor, cache.generation)
     assert len(cache) == 2 and cache.get("h1") is None and cache.get("h3") is actor
 
+    cache.put("h3", Actor(person_id=2, name="b", assignments=()), cache.generation)  # replaced
+    cache.notified("1")  # a change to person 1 leaves person 2's entry
+    assert len(cache) == 1 and cache.get("h3").name == "b" and cache.get("h2") is None
+    cache.notified("2")
+    assert len(cache) == 0
+
     started = cache.generation  # a lookup begins...
     cache.notified("1")  # ...a change to person 1 arrives...
     cache.put("h4", actor, started)  # ...the lookup's (maybe stale) answer is not kept
