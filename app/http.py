@@ -295,6 +295,8 @@ def create_app(
                 ),
             }
         }
+        # "off" on SQLite, and on PostgreSQL while the listener is down (docs/operations.md)
+        body["identityCache"] = "on" if identity_cache.enabled else "off"
         problem = await database_probe.problem()
         if problem is not None:
             body["status"] = "unavailable"

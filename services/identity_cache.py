@@ -187,6 +187,7 @@ class IdentityListener:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Listen until ``stop`` is set; the cache is disabled when this returns."""
+        self._lost, self._retry = asyncio.Event(), asyncio.Event()  # this loop's (a new lifespan's)
         try:
             while not stop.is_set():
                 try:

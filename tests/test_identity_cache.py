@@ -258,6 +258,8 @@ async def test_while_the_listener_is_lost_the_cache_is_bypassed(mutable_demo, se
         assert terminated[0] == 1
         await eventually(lambda: _true(not cache.enabled), "the instance notices its listener is gone")
         assert len(cache) == 0
+        async with client(app, token) as c:
+            assert (await c.get("/readyz")).json()["identityCache"] == "off"
 
         # Revoked over a plain connection while nobody listens: no notification reaches
         # this instance, and still the next request refuses the token.
@@ -276,6 +278,8 @@ async def test_while_the_listener_is_lost_the_cache_is_bypassed(mutable_demo, se
             assert "errors" not in await me(app, other)
         warm, _ = await identity_statements(app, other)
         assert warm == []
+        async with client(app, token) as c:
+            assert (await c.get("/readyz")).json()["identityCache"] == "on"
 
 
 def test_the_cache_is_bounded_and_refuses_a_lookup_older_than_an_eviction():
