@@ -308,3 +308,35 @@ def test_the_cache_is_bounded_and_refuses_a_lookup_older_than_an_eviction():
     cache.put("h5", actor, cache.generation)
     cache.disable()
     assert cache.get("h5") is None and len(cache) == 0
+
+
+@postgres_only
+async def test_the_database_announces_identity_changes_at_commit_only(mutable_demo, settings):
+    """The triggers of migration 0010: a change notifies its person at commit; a rolled
+    back change, a token's ``last_used_at`` or a person's phone notify nothing."""
+    from tortoise.transactions import in_transaction
+
+    from services.postgres import identity_listener_connection
+
+    wang = mutable_demo.world.people["resident_wang"]
+    heard: asyncio.Queue[str] = asyncio.Queue()
+    listener = await identity_listener_connection(settings)
+    try:
+        await listener.add_listener("bandeng_identity", lambda *args: heard.put_nowait(args[3]))
+
+        class Rollback(Exception):
+            pass
+
+        with pytest.raises(Rollback):
+            async with in_transaction():
+                await RoleAssignment.filter(person_id=wang.id).delete()
+                raise Rollback
+        await ApiToken.filter(person_id=wang.id).update(last_used_at=datetime.now(UTC))
+        await Person.filter(id=wang.id).update(phone="13800009999")
+        await RoleAssignment.filter(person_id=wang.id).delete()  # the only one that counts
+        assert await asyncio.wait_for(heard.get(), BOUND) == str(wang.id)
+        # Notifications arrive in commit order: any from the earlier changes came first.
+        await listener.execute("SELECT 1")
+        assert heard.empty()
+    finally:
+        await listener.close()
