@@ -34,7 +34,9 @@ from policies.store import PolicyStore
 from schema import compiled
 from schema.context import Context
 from schema.root import build_schema
-from services.config import Settings, load_settings, tortoise_config
+from services.config import Settings, is_postgres_url, load_settings, tortoise_config
+from services.identity_cache import IdentityCache, IdentityListener
+from services.postgres import identity_listener_connection
 
 log = logging.getLogger("bandeng.http")
 
@@ -46,7 +48,7 @@ _PLAIN_REQUEST = frozenset({"query", "operationName", "variables"})
 class BandengGraphQL(GraphQL):
     """Strawberry's ASGI view with our context: the actor and the policy in force."""
 
-    def __init__(self, settings: Settings, policy_store: PolicyStore):
+    def __init__(self, settings: Settings, policy_store: PolicyStore, identity_cache: IdentityCache):
         super().__init__(
             build_schema(settings),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
@@ -55,6 +57,7 @@ class BandengGraphQL(GraphQL):
         self.settings = settings
         self.policy_store = policy_store
         self.compiler = self.schema.compiler  # type: ignore[attr-defined]
+        self.identity_cache = identity_cache
 
     @property
     def graphql_ide_html(self) -> str:
@@ -264,6 +267,7 @@ class BandengGraphQL(GraphQL):
             auth_problem=problem,
             policy_store=self.policy_store,
             token=bearer,
+            identity_cache=self.identity_cache,
         )
 
 
@@ -326,7 +330,16 @@ def create_app(
     if problems := settings.production_problems():
         raise ValueError("; ".join(problems))
     store = policy_store or PolicyStore(settings.policy_dir)
-    graphql = BandengGraphQL(settings, store)
+    # The actors behind tokens, cached while this instance's listener for identity changes
+    # is up (PostgreSQL only: services/identity_cache.py); without it, every request looks
+    # its token up (one statement).
+    identity_cache = IdentityCache()
+    identity_listener = (
+        IdentityListener(identity_cache, lambda: identity_listener_connection(settings))
+        if is_postgres_url(settings.database_url)
+        else None
+    )
+    graphql = BandengGraphQL(settings, store, identity_cache)
     database_probe = DatabaseProbe(
         lambda: connections.get("default").execute_query("SELECT 1"), settings.ready_timeout
     )
@@ -355,6 +368,8 @@ def create_app(
                 ),
             }
         }
+        # "off" on SQLite, and on PostgreSQL while the listener is down (docs/operations.md)
+        body["identityCache"] = "on" if identity_cache.enabled else "off"
         problem = await database_probe.problem()
         if problem is not None:
             body["status"] = "unavailable"
@@ -372,12 +387,15 @@ def create_app(
             )
         stop = asyncio.Event()
         watcher = asyncio.create_task(store.watch(stop)) if settings.watch_policy else None
+        listening = asyncio.create_task(identity_listener.run(stop)) if identity_listener else None
         try:
             yield
         finally:
             stop.set()
             if watcher is not None:
                 await watcher
+            if listening is not None:
+                await listening
             await rate_limits.close()
             if manage_database:
                 await Tortoise.close_connections()
@@ -422,4 +440,6 @@ def create_app(
     app.state.policy_store = store
     app.state.drain = drain
     app.state.rate_limits = rate_limits
+    app.state.identity_cache = identity_cache
+    app.state.identity_listener = identity_listener
     return app

@@ -17,6 +17,7 @@ from services import identity, reads
 from services.authz import RequestAuth
 from services.config import Settings
 from services.errors import ServiceUnavailable, Unauthenticated, is_database_down
+from services.identity_cache import IdentityCache
 
 log = logging.getLogger("bandeng.http")
 
@@ -65,6 +66,7 @@ class Context:
     policy_store: Any = None
     auth_error: Exception | None = None  # authentication failed for another reason (a bug)
     token: str | None = None  # the bearer token, looked up by ``authenticate``
+    identity_cache: IdentityCache | None = None  # this instance's (services.identity_cache)
 
     async def authenticate(self) -> None:
         """Find the actor behind ``token`` (once). Run when the operation is about to
@@ -74,7 +76,7 @@ class Context:
         if token is None:
             return
         try:
-            self.actor = await identity.authenticate(token)
+            self.actor = await identity.authenticate(token, self.identity_cache)
         except Exception as exc:  # a dead database must not look like a bad token
             if is_database_down(exc):
                 log.warning("authentication failed: database unavailable: %r", exc)

@@ -4,6 +4,12 @@ Tokens are 32 random bytes shown once; only their HMAC-SHA256 under
 ``BANDENG_SECRET`` is stored, so a leaked database neither leaks usable tokens nor
 lets anyone test guesses without the secret. Revoking one sets ``revoked_at``;
 changing the secret revokes them all.
+
+``authenticate`` finds the actor behind a token in one statement (token, person and role
+assignments in one ``LEFT JOIN``), or in none when the instance's ``IdentityCache`` has it
+(PostgreSQL only; see ``services.identity_cache`` for how it stays exact: database
+triggers notify every change, a listener per instance evicts). The writers here also
+evict in this process at once.
 """
 
 from __future__ import annotations
@@ -14,8 +20,11 @@ import hmac
 import secrets
 from datetime import UTC, datetime
 
+from tortoise import connections
+
 from models.people import ApiToken, Person, RoleAssignment
 from policies.authorizer import Actor, Assignment
+from services import identity_cache
 from services.config import load_settings
 from services.errors import NotFound
 from services.ids import is_canonical_id
@@ -44,6 +53,7 @@ async def issue_token(person_id: int, label: str = "") -> str:
 async def reissue_token(person_id: int, label: str) -> str:
     """A new token for a person, the ones issued before under ``label`` deleted (the demo's)."""
     await ApiToken.filter(person_id=person_id, label=label).delete()
+    identity_cache.forget_person(person_id)
     return await issue_token(person_id, label)
 
 
@@ -57,9 +67,11 @@ async def find_person(ref: str) -> Person:
 
 
 async def revoke_token(token: str) -> bool:
-    updated = await ApiToken.filter(token_hash=hash_token(token), revoked_at=None).update(
+    token_hash = hash_token(token)
+    updated = await ApiToken.filter(token_hash=token_hash, revoked_at=None).update(
         revoked_at=datetime.now(UTC)
     )
+    identity_cache.forget_token(token_hash)
     return updated > 0
 
 
@@ -80,11 +92,51 @@ async def actor_for_person(person: Person, token_id: int | None = None) -> Actor
     )
 
 
-async def authenticate(token: str) -> Actor | None:
-    """The actor for a bearer token, or ``None`` if it is unknown or revoked."""
-    row = (
-        await ApiToken.filter(token_hash=hash_token(token), revoked_at=None).select_related("person").first()
-    )
-    if row is None:
+# Token, person and roles in one statement: one row per role assignment (one row of NULL
+# roles for a person without any), in the order they were assigned.
+_LOOKUP = (
+    'SELECT t."id", p."id", p."name", r."role", r."scope_path", r."unit_id", '
+    'r."affiliation_kind", r."affiliation_id" '
+    'FROM "api_token" t JOIN "person" p ON p."id" = t."person_id" '
+    'LEFT JOIN "role_assignment" r ON r."person_id" = p."id" '
+    'WHERE t."token_hash" = {param} AND t."revoked_at" IS NULL '
+    'ORDER BY r."id"'
+)
+_LOOKUP_BY_DIALECT = {"postgres": _LOOKUP.format(param="$1"), "sqlite": _LOOKUP.format(param="?")}
+
+
+async def lookup(token_hash: str) -> Actor | None:
+    """The actor behind a stored token hash, from the database, in one statement."""
+    client = connections.get("default")
+    sql = _LOOKUP_BY_DIALECT.get(client.capabilities.dialect, _LOOKUP.format(param="%s"))
+    _, rows = await client.execute_query(sql, [token_hash])
+    if not rows:
         return None
-    return await actor_for_person(row.person, token_id=row.id)
+    token_id, person_id, name = rows[0][0], rows[0][1], rows[0][2]
+    return Actor(
+        person_id=person_id,
+        name=name,
+        assignments=tuple(
+            Assignment(role, path, unit, (kind, org) if kind and org is not None else None)
+            for _, _, _, role, path, unit, kind, org in rows
+            if role is not None
+        ),
+        token_id=token_id,
+    )
+
+
+async def authenticate(token: str, cache: identity_cache.IdentityCache | None = None) -> Actor | None:
+    """The actor for a bearer token, or ``None`` if it is unknown or revoked. With an
+    enabled ``cache``: no statement when it knows the token; unknown tokens are never
+    cached."""
+    token_hash = hash_token(token)
+    if cache is None or not cache.enabled:
+        return await lookup(token_hash)
+    actor = cache.get(token_hash)
+    if actor is not None:
+        return actor
+    generation = cache.generation
+    actor = await lookup(token_hash)
+    if actor is not None:
+        cache.put(token_hash, actor, generation)
+    return actor

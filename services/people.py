@@ -13,6 +13,7 @@ from models.org import OrgUnit, UnitKind
 from models.people import Person, RoleAssignment
 from policies import vocabulary
 from policies.relations import under_condition
+from services import identity_cache
 from services.authz import RequestAuth
 from services.errors import BadUserInput
 
@@ -65,7 +66,7 @@ async def assign_role(
         )
     if affiliation is not None and affiliation[0] not in vocabulary.AFFILIATION_KINDS:
         raise BadUserInput(f"Unknown affiliation {affiliation[0]!r}.", argument="affiliation")
-    return await RoleAssignment.create(
+    assignment = await RoleAssignment.create(
         person=person,
         role=role,
         unit=unit,
@@ -73,6 +74,17 @@ async def assign_role(
         affiliation_kind=affiliation[0] if affiliation else None,
         affiliation_id=affiliation[1] if affiliation else None,
     )
+    identity_cache.forget_person(person.id)  # this process at once; the others at commit
+    return assignment
+
+
+async def withdraw_role(person: Person, role: str, unit: OrgUnit | None) -> bool:
+    """``person`` no longer holds ``role`` in the scope of ``unit``; False if they did not."""
+    deleted = await RoleAssignment.filter(
+        person_id=person.id, role=role, scope_path=unit.path if unit else ""
+    ).delete()
+    identity_cache.forget_person(person.id)  # this process at once; the others at commit
+    return deleted > 0
 
 
 async def roles_of(person_id: int) -> list[tuple[str, str]]:

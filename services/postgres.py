@@ -12,6 +12,9 @@ from typing import Any
 
 import asyncpg
 from tortoise.backends.asyncpg.client import AsyncpgDBClient
+from tortoise.backends.base.config_generator import expand_db_url
+
+from services.config import Settings
 
 
 class TimedPool(asyncpg.Pool):
@@ -59,3 +62,21 @@ class TimedAsyncpgClient(AsyncpgDBClient):
 
 
 client_class = TimedAsyncpgClient
+
+
+LISTENER_APPLICATION_NAME = "bandeng-identity-listener"
+
+
+async def identity_listener_connection(settings: Settings) -> asyncpg.Connection:
+    """A connection of its own (outside the pool) for ``LISTEN bandeng_identity``
+    (``services.identity_cache``), to the service's database with its connect timeout."""
+    credentials = expand_db_url(settings.database_url)["credentials"]
+    options = {
+        key: credentials[key] for key in ("host", "port", "user", "password", "ssl") if key in credentials
+    }
+    return await asyncpg.connect(
+        database=credentials.get("database"),
+        timeout=settings.db_connect_timeout,
+        server_settings={"application_name": LISTENER_APPLICATION_NAME},
+        **options,
+    )

@@ -637,10 +637,10 @@ async def test_a_resolver_failure_is_reported_by_its_cause(demo, monkeypatch, ra
 async def test_authentication_failure_is_classified_as_resolvers_are(demo, monkeypatch, raised, code):
     from services import identity
 
-    async def fail(token):
+    async def fail(token_hash):
         raise raised
 
-    monkeypatch.setattr(identity, "authenticate", fail)
+    monkeypatch.setattr(identity, "lookup", fail)
     async with demo.client("secretary_zhang") as client:
         body = (await client.post("/graphql", json={"query": "{ me { name } }"})).json()
     assert error_codes(body) == [code]  # never UNAUTHENTICATED: the token was not judged

@@ -241,8 +241,9 @@ async def test_nested_first_applies_per_parent_in_one_statement_per_level(mutabl
                 assert min(busy.values()) > 25
         # first 10 by start time: the earliest of each council, the same as the root list's
         first = await gql(client, "{ councils(first: 10) { nodes { meetings(first: 1) { startsAt } } } }")
-    # the token and its roles, the councils page, one statement for every council's meetings
-    assert counts == {3: 4, None: 4, 100: 4}
+    # the token with its roles (one statement, none when cached), the councils page, one
+    # statement for every council's meetings
+    assert counts == {3: 3, None: 3, 100: 3}
     assert all(len(c["meetings"]) <= 1 for c in first["data"]["councils"]["nodes"])
 
 
@@ -272,8 +273,8 @@ async def test_link_table_lists_are_bounded_and_batched(demo, count_queries):
     present = [m["presentUnits"] for m in body["data"]["meetings"]["nodes"]]
     assert any(present) and all(len(p) <= 1 for p in present)
     assert all(len(s["communities"]) <= 1 for s in stations["data"]["workstations"]["nodes"])
-    # token, roles, the meetings page, the links, the units
-    assert counter.count == 5, counter.statements
+    # the token with its roles, the meetings page, the links, the units
+    assert counter.count == 4, counter.statements
 
 
 def test_every_list_of_objects_is_bounded():
