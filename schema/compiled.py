@@ -317,7 +317,7 @@ class Compiler:
 
 
 # Root fields
-@dataclass
+@dataclass(eq=False)  # hashed by identity: a key of ``_PAGES``
 class RootListField:
     key: str
     declared: RootList

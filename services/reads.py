@@ -399,6 +399,31 @@ def _with_ids(statement: tuple[str, list, int], ids: list[int], dialect: str) ->
     return sql, bound
 
 
+def _lateral(
+    visible: QuerySet[Any], parent_field: str, order: str, first: int, names: tuple[str, ...]
+) -> tuple[str, list]:
+    """PostgreSQL: the first ``first`` visible rows per parent as a lateral join over the
+    parents' ids (one array parameter): an index scan per parent on its key, only the
+    columns asked for, the page size as a literal (a prepared ``LIMIT $n`` gets a generic
+    plan that can be several times slower)."""
+    terms = [order, "id"] if order not in ("id", "-id") else [order]
+    inner: Any = visible.filter(**{parent_field: _ANY}).order_by(*terms).values(*names)
+    inner._choose_db_if_not_chosen()
+    inner._make_query()
+    sql, params = inner.query.get_parameterized_sql()
+    params = list(params)
+    position = params.index(_ANY)
+    column = _column(visible.model, parent_field)
+    old = f'"{column}"=${position + 1}'
+    assert sql.count(old) == 1, sql
+    sql = sql.replace(old, f'"{column}"="parent"."id"') + f" LIMIT {int(first)}"
+    return (
+        f'SELECT "page".* FROM unnest(${position + 1}::bigint[]) AS "parent"("id") '
+        f'CROSS JOIN LATERAL ({sql}) AS "page"',
+        params,
+    )
+
+
 async def raw_by_ids(
     auth: RequestAuth, resource: str, ids: Sequence[int], names: tuple[str, ...]
 ) -> dict[int, Any]:
@@ -438,13 +463,23 @@ async def raw_children_of(
     key = ("children", resource, auth.plan(resource).grants, parent_field, order, first, names, dialect)
 
     def build() -> tuple[str, list]:
+        if dialect == "postgres":
+            return _lateral(auth.visible(resource), parent_field, order, first, names)
         query = auth.visible(resource).filter(**{f"{parent_field}__in": [_ANY]})
         columns = ", ".join(f'"{_column(model, name)}" AS "{name}"' for name in names)
         sql, params = _ranked(query, parent_field, order, first, columns)
         return sql, list(params)
 
     column = _column(model, parent_field)
-    sql, params = _with_ids(_statement(key, build, column, dialect), sorted(set(parent_ids)), dialect)
+    if dialect == "postgres":  # _lateral's statement takes the ids as its array already
+        found = _STATEMENTS.get(key)
+        if found is None:
+            sql, params = build()
+            found = _STATEMENTS[key] = (sql, params, params.index(_ANY))
+        sql, params = found[0], list(found[1])
+        params[found[2]] = sorted(set(parent_ids))
+    else:
+        sql, params = _with_ids(_statement(key, build, column, dialect), sorted(set(parent_ids)), dialect)
     rows = await _execute(db, sql, params)
     grouped: dict[int, list[Any]] = defaultdict(list)
     for row in rows:
