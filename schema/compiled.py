@@ -35,6 +35,7 @@ executor's (``MISMATCHES``), which fails the test that caused it.
 from __future__ import annotations
 
 import contextvars
+import itertools
 import json
 import logging
 from collections import Counter, OrderedDict, defaultdict
@@ -188,27 +189,49 @@ class ObjectPlan:
         return emit
 
     def _generate(self) -> Callable[[Any, dict], dict]:
-        """One function per plan that builds the answer object of a row in one dict
-        display: columns read inline, everything else through its emitter."""
+        """One function per plan that builds the answer object of a row as one
+        expression: columns read inline, nested objects and lists as nested dict displays
+        and comprehensions (no call per nested row), anything else through its emitter."""
         namespace: dict[str, Any] = {}
+        body = self._expression("row", namespace, itertools.count())
+        source = f"def emit(row, state):\n    return {body}\n"
+        exec(source, namespace)  # names are generated; keys and columns are quoted by repr
+        return namespace["emit"]  # type: ignore[no-any-return]
+
+    def _expression(self, var: str, namespace: dict[str, Any], counter: Iterator[int]) -> str:
         items = []
-        for i, (key, emit) in enumerate(self.emitters):
+        for key, emit in self.emitters:
+            n = next(counter)
             inline = getattr(emit, "inline", None)
-            value = f"e{i}(row, state)"
+            related: RelatedField | None = getattr(emit, "related", None)
+            children: ChildrenField | None = getattr(emit, "children", None)
             if inline is not None:
                 column, serialize, as_id = inline
-                namespace[f"s{i}"] = serialize
+                namespace[f"s{n}"] = serialize
                 if as_id:
-                    value = f"(None if (v{i} := row[{column!r}]) is None else s{i}(str(v{i})))"
+                    value = f"(None if (v{n} := {var}[{column!r}]) is None else s{n}(str(v{n})))"
                 elif serialize is None:
-                    value = f"row[{column!r}]"
+                    value = f"{var}[{column!r}]"
                 else:
-                    value = f"(None if (v{i} := row[{column!r}]) is None else s{i}(v{i}))"
-            namespace[f"e{i}"] = emit
+                    value = f"(None if (v{n} := {var}[{column!r}]) is None else s{n}(v{n}))"
+            elif related is not None:
+                namespace[f"k{n}"] = related
+                found = f"(r{n} := state[k{n}].get({var}[{related.relation.column!r}]))"
+                shown = (
+                    f"str(r{n}['id'])"
+                    if related.reference
+                    else related.plan._expression(f"r{n}", namespace, counter)
+                )
+                value = f"(None if {found} is None else {shown})"
+            elif children is not None:
+                namespace[f"k{n}"] = children
+                shown = children.plan._expression(f"c{n}", namespace, counter)
+                value = f"[{shown} for c{n} in state[k{n}].get({var}['id'], ())]"
+            else:
+                namespace[f"e{n}"] = emit
+                value = f"e{n}({var}, state)"
             items.append(f"{key!r}: {value}")
-        source = "def emit(row, state):\n    return {" + ", ".join(items) + "}\n"
-        exec(source, namespace)  # the names and keys are GraphQL names and columns, quoted by repr
-        return namespace["emit"]  # type: ignore[no-any-return]
+        return "{" + ", ".join(items) + "}"
 
 
 def _serializer(gtype: Any) -> Callable[[Any], Any]:
@@ -598,16 +621,26 @@ def _is_text(model: Any, name: str) -> bool:
 
 
 def _related(related: RelatedField) -> Emit:
-    column = related.relation.column
-    if related.reference:
-        return lambda row, state: None if (v := state[related].get(row[column])) is None else str(v["id"])
-    emit = related.plan.generated()
-    return lambda row, state: None if (v := state[related].get(row[column])) is None else emit(v, state)
+    """A nested object (or its id): generated inline into its parent's answer function."""
+
+    def emit(row: Any, state: dict) -> Any:
+        value = state[related].get(row[related.relation.column])
+        if value is None:
+            return None
+        return str(value["id"]) if related.reference else related.plan.emit(value, state)
+
+    emit.related = related  # type: ignore[attr-defined]
+    return emit
 
 
 def _children(children: ChildrenField) -> Emit:
-    emit = children.plan.generated()
-    return lambda row, state: [emit(v, state) for v in state[children].get(row["id"], ())]
+    """A nested list: generated inline into its parent's answer function."""
+
+    def emit(row: Any, state: dict) -> Any:
+        return [children.plan.emit(v, state) for v in state[children].get(row["id"], ())]
+
+    emit.children = children  # type: ignore[attr-defined]
+    return emit
 
 
 # ---------------------------------------------------------------------------- execution
