@@ -295,9 +295,28 @@ def converter(resource_model: Any, name: str) -> Callable[[Any], Any] | None:
 
 # One pooled connection for the statements of one request (``one_connection``), on
 # PostgreSQL outside a transaction; otherwise each statement goes through Tortoise's client.
-_PINNED: contextvars.ContextVar[tuple[Any, Any] | None] = contextvars.ContextVar(
-    "bandeng_pinned", default=None
-)
+class _Pinned:
+    """The request's connection, taken from the pool at its first statement (a request
+    that needs none, ``{ me { name } }``, takes none)."""
+
+    def __init__(self, db: Any):
+        self.db = db
+        self.holder: Any = None
+        self.connection: Any = None
+
+    async def get(self) -> Any:
+        if self.connection is None:
+            self.holder = self.db.acquire_connection()
+            self.connection = await self.holder.__aenter__()
+        return self.connection
+
+    async def release(self) -> None:
+        if self.holder is not None:
+            holder, self.holder, self.connection = self.holder, None, None
+            await holder.__aexit__(None, None, None)
+
+
+_PINNED: contextvars.ContextVar[_Pinned | None] = contextvars.ContextVar("bandeng_pinned", default=None)
 
 
 @contextlib.asynccontextmanager
@@ -312,19 +331,21 @@ async def one_connection() -> AsyncIterator[None]:
     ):
         yield
         return
-    async with db.acquire_connection() as connection:
-        token = _PINNED.set((db, connection))
-        try:
-            yield
-        finally:
-            _PINNED.reset(token)
+    pinned = _Pinned(db)
+    token = _PINNED.set(pinned)
+    try:
+        yield
+    finally:
+        _PINNED.reset(token)
+        await pinned.release()
 
 
 async def _execute(db: Any, sql: str, params: list[Any]) -> list[Any]:
     pinned = _PINNED.get()
-    if pinned is not None and pinned[0] is db:
+    if pinned is not None and pinned.db is db:
+        connection = await pinned.get()
         db.log.debug("%s: %s", sql, params)  # logged as Tortoise logs its own statements
-        return list(await pinned[1].fetch(sql, *params))
+        return list(await connection.fetch(sql, *params))
     _, rows = await db.execute_query(sql, params)
     return list(rows)
 
