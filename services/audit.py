@@ -42,6 +42,12 @@ class AuditEntry:
 
 
 _COLUMNS = tuple(f.name for f in fields(AuditEntry) if f.name != "written")
+# The text columns' lengths, to cut values to.
+_LIMITS = {
+    name: limit
+    for name in _COLUMNS
+    if (limit := getattr(AuditRecord._meta.fields_map.get(name), "max_length", None))
+}
 
 # The entry of the mutation being resolved (mutations run one after another).
 _current: ContextVar[AuditEntry | None] = ContextVar("bandeng_audit_entry", default=None)
@@ -61,9 +67,9 @@ def _values(entry: AuditEntry) -> dict[str, Any]:
     """The record's columns, cut to their lengths: a long list of refused fields or an
     overlong id sent by the client must not cost the record."""
     values: dict[str, Any] = {name: getattr(entry, name) for name in _COLUMNS}
-    for name, value in values.items():
-        limit = getattr(AuditRecord._meta.fields_map.get(name), "max_length", None)
-        if isinstance(value, str) and limit and len(value) > limit:
+    for name, limit in _LIMITS.items():
+        value = values[name]
+        if isinstance(value, str) and len(value) > limit:
             values[name] = value[: limit - 1] + "…"
     values["owner_id"] = entry.actor_id
     return values

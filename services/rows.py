@@ -52,15 +52,19 @@ def _default(field: Any, now: datetime) -> Any:
     return default() if callable(default) else default
 
 
+# What the fields' ``to_db_value`` get as the instance: not a model, so a ``DatetimeField``
+# with ``auto_now`` keeps the time it is given (the step's) instead of taking the clock's.
+_NOT_A_MODEL: Any = SimpleNamespace()
+
+
 def _db_values(model: type[Model], values: Mapping[str, Any], now: datetime) -> list[Any]:
-    unknown = set(values) - model._meta.fields_db_projection.keys()
-    if unknown:
+    if not values.keys() <= model._meta.fields_db_projection.keys():
+        unknown = set(values) - model._meta.fields_db_projection.keys()
         raise ValueError(f"{model.__name__} has no column(s) {sorted(unknown)}")
-    full = {
-        name: values[name] if name in values else _default(field, now) for name, _, field in _columns(model)
-    }
-    holder: Any = SimpleNamespace(**full)  # what a field's to_db_value may read (auto_now) or set
-    return [field.to_db_value(full[name], holder) for name, _, field in _columns(model)]
+    return [
+        field.to_db_value(values[name] if name in values else _default(field, now), _NOT_A_MODEL)
+        for name, _, field in _columns(model)
+    ]
 
 
 @functools.lru_cache(maxsize=256)
@@ -155,13 +159,12 @@ async def update(
     if unknown:
         raise ValueError(f"{model.__name__} has no column(s) {sorted(unknown)}")
     fields = model._meta.fields_map
-    holder: Any = SimpleNamespace(**values)  # not a model: to_db_value keeps the values given
-    params = [fields[name].to_db_value(value, holder) for name, value in values.items()]
-    params += [fields[name].to_db_value(value, holder) for name, value in where.items()]
+    params = [fields[name].to_db_value(value, _NOT_A_MODEL) for name, value in values.items()]
+    params += [fields[name].to_db_value(value, _NOT_A_MODEL) for name, value in where.items()]
     shape_in = None
     if within is not None:
         name, choices = within
-        params += [fields[name].to_db_value(value, holder) for value in choices]
+        params += [fields[name].to_db_value(value, _NOT_A_MODEL) for value in choices]
         shape_in = (name, len(choices))
     db = model._meta.db
     statement = _update_statement(
