@@ -226,8 +226,8 @@ async def recreate_database(admin_url: str, name: str) -> None:
 
 async def build_bandeng(admin_url: str, args: argparse.Namespace) -> World:
     """A fresh ``bandeng_bench`` with the real migrations: W1's councils and W2/W3's concerns."""
-    world = World(bandeng_url=_with_database(admin_url, BANDENG_DB))
-    await recreate_database(admin_url, BANDENG_DB)
+    world = World(bandeng_url=_with_database(admin_url, args.bandeng_db))
+    await recreate_database(admin_url, args.bandeng_db)
     await database.upgrade(world.bandeng_url)
     await database.connect(world.bandeng_url)
     try:
@@ -503,7 +503,7 @@ def allow_all_policy(folder: Path) -> Path:
 
 
 def start_servers(
-    args: argparse.Namespace, world: World, peer: Peer, logs: Path, servers: dict[str, Server]
+    args: argparse.Namespace, world: World, peer: Peer | None, logs: Path, servers: dict[str, Server]
 ) -> None:
     """Bandeng (one process, rate limits off) and the peer without and with RLS, into ``servers``
     as they start (so that the caller stops the ones started when a later one fails)."""
@@ -519,6 +519,9 @@ def start_servers(
     servers["bandeng"] = start_server(
         "bandeng", [sys.executable, "-m", "app.cli", "serve", "--port", str(port)], env, ROOT, port, logs
     )
+    wait_ready(servers["bandeng"], world.tokens["W3"], W3_BANDENG)
+    if peer is None:  # --only writes
+        return
     # The same service under a policy that lets every rule read everything (the cost of
     # authorization is the difference).
     port = _free_port()
@@ -543,7 +546,6 @@ def start_servers(
         argv = [str(peer.node), "node_modules/postgraphile/dist/cli-run.js", "-C", "graphile.config.mjs"]
         name = "peer" if rls == "0" else "peer+rls"
         servers[name] = start_server(name, argv, peer_env, peer.pg5, port, logs)
-    wait_ready(servers["bandeng"], world.tokens["W3"], W3_BANDENG)
     wait_ready(servers["bandeng-allow"], world.tokens["W3"], W3_BANDENG)
     wait_ready(servers["peer"], "", "{ __typename }")
     wait_ready(servers["peer+rls"], world.jwts["W3"], W3_PEER)
@@ -739,7 +741,7 @@ def run_rounds(
     rounds = []
     for number in range(args.rounds):
         result = Round()
-        for w in WORKLOADS:
+        for w in WORKLOADS if args.only != "writes" else ():
             order = [*w.peer_servers, "bandeng", *(["bandeng-allow"] if w.key in AUTHZ_MEASURED else [])]
             if number % 2:
                 order.reverse()
@@ -780,7 +782,7 @@ def run_rounds(
 # ----------------------------------------------------------- step 6: SQL statements
 
 
-async def count_bandeng_statements(world: World, repeat: int = 20) -> dict[str, float]:
+async def count_bandeng_statements(world: World, only: str = "", repeat: int = 20) -> dict[str, float]:
     """A separate, short counting pass in-process: statements per request on the db_client logger."""
     from app.http import create_app
     from policies.store import PolicyStore
@@ -800,7 +802,7 @@ async def count_bandeng_statements(world: World, repeat: int = 20) -> dict[str, 
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://bench"
         ) as client:
-            bodies = {w.key: {"query": w.bandeng} for w in WORKLOADS}
+            bodies = {w.key: {"query": w.bandeng} for w in WORKLOADS if only != "writes"}
             tokens = dict(world.tokens)
             bodies["write"] = _raise_body(world.write_grid_id, "peer-bench statement count")
             for key, body in bodies.items():
@@ -832,7 +834,7 @@ def print_table(rounds: list[Round], statements: dict[str, float]) -> None:
     )
     print(head)
     print("|---" * (head.count("|") - 1) + "|")
-    for w in WORKLOADS:
+    for w in WORKLOADS if rounds and rounds[0].reads else ():
         b = [r.reads[(w.key, "bandeng")] for r in rounds]
         for name in w.peer_servers:
             p = [r.reads[(w.key, name)] for r in rounds]
@@ -847,13 +849,14 @@ def print_table(rounds: list[Round], statements: dict[str, float]) -> None:
                 f"| {_median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f}) |"
             )
     overheads = []
-    for key in AUTHZ_MEASURED:
+    for key in AUTHZ_MEASURED if rounds and rounds[0].reads else ():
         ratios = [r.reads[(key, "bandeng-allow")].rate / r.reads[(key, "bandeng")].rate for r in rounds]
         allow = _median([r.reads[(key, "bandeng-allow")].rate for r in rounds])
         overheads.append(
             f"{key} {(_median(ratios) - 1) * 100:+.1f}% ({allow:.0f} req/s under a policy allowing all reads)"
         )
-    print(f"\nauthorization's cost (allow-all req/s / real req/s - 1, median): {'; '.join(overheads)}")
+    if overheads:
+        print(f"\nauthorization's cost (allow-all req/s / real req/s - 1, median): {'; '.join(overheads)}")
     writes = [r for r in rounds if r.write is not None]
     if writes:
         ok = sum(r.write.ok for r in writes)
@@ -874,7 +877,7 @@ def print_table(rounds: list[Round], statements: dict[str, float]) -> None:
 
 
 def print_header(
-    args: argparse.Namespace, peer: Peer, world: World, shapes: dict[str, str], setup: float
+    args: argparse.Namespace, peer: Peer | None, world: World, shapes: dict[str, str], setup: float
 ) -> None:
     versions = ", ".join(
         f"{d} {_version(d)}"
@@ -888,7 +891,7 @@ def print_header(
     print(f"command   : {shlex.join(sys.orig_argv)}")
     print(f"code      : git {_git()}")
     print(f"versions  : Python {platform.python_version()}, {versions}")
-    print(f"peer      : {peer.version()} in {peer.pg5}")
+    print(f"peer      : {f'{peer.version()} in {peer.pg5}' if peer else 'not run (--only writes)'}")
     print(f"wrk       : {(wrk.stdout + wrk.stderr).splitlines()[0] if (wrk.stdout + wrk.stderr) else '?'}")
     print(
         f"method    : wrk -t1 -c{args.connections} -d{args.seconds:g}s after a {args.warmup:g} s warm-up, "
@@ -896,7 +899,8 @@ def print_header(
     )
     print(f"data      : {', '.join(f'{t} {n}' for t, n in world.counts.items())} (built in {setup:.0f} s)")
     for key, text in world.actors.items():
-        print(f"{key:10}: {text}; same rows on both sides: {shapes[key]}")
+        if key in shapes:
+            print(f"{key:10}: {text}; same rows on both sides: {shapes[key]}")
 
 
 # --------------------------------------------------------------------------- main
@@ -920,6 +924,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=16, help="wrk -c (default 16)")
     parser.add_argument(
         "--write-seconds", type=float, default=10, help="raiseConcern test per round, s (0: none; default 10)"
+    )
+    parser.add_argument(
+        "--only",
+        choices=["writes"],
+        default="",
+        help="writes: only Bandeng's raiseConcern test (no peer installed or started, no reads)",
+    )
+    parser.add_argument(
+        "--bandeng-db", default=BANDENG_DB, help=f"Bandeng's database, (re)created (default {BANDENG_DB})"
     )
     parser.add_argument("--grids", type=int, default=30, help="grids of the W2/W3 community (default 30)")
     parser.add_argument("--residents", type=int, default=300, help="residents over the grids (default 300)")
@@ -949,14 +962,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bandeng-peer-") as tmp:
         try:
             t0 = time.monotonic()
-            peer = install_peer(Path(args.peer_dir))
+            writes_only = args.only == "writes"
+            peer = None if writes_only else install_peer(Path(args.peer_dir))
             print("building the data ...", flush=True)
             world = asyncio.run(build_bandeng(admin, args))
-            build_peer(admin, world, peer)
-            statements = asyncio.run(count_bandeng_statements(world))
+            if peer is not None:
+                build_peer(admin, world, peer)
+            statements = asyncio.run(count_bandeng_statements(world, args.only))
             setup = time.monotonic() - t0
             start_servers(args, world, peer, Path(tmp), servers)
-            shapes = check_same_rows(servers, world)
+            shapes = {} if writes_only else check_same_rows(servers, world)
             print_header(args, peer, world, shapes, setup)
             rounds = run_rounds(args, servers, world, Path(tmp))
             print_table(rounds, statements)

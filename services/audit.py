@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from models.audit import AuditRecord
-from services import reads
+from services import reads, rows
 from services.times import to_utc
 
 log = logging.getLogger("bandeng.audit")
@@ -42,6 +42,12 @@ class AuditEntry:
 
 
 _COLUMNS = tuple(f.name for f in fields(AuditEntry) if f.name != "written")
+# The text columns' lengths, to cut values to.
+_LIMITS = {
+    name: limit
+    for name in _COLUMNS
+    if (limit := getattr(AuditRecord._meta.fields_map.get(name), "max_length", None))
+}
 
 # The entry of the mutation being resolved (mutations run one after another).
 _current: ContextVar[AuditEntry | None] = ContextVar("bandeng_audit_entry", default=None)
@@ -57,28 +63,36 @@ def recording(entry: AuditEntry) -> Iterator[AuditEntry]:
         _current.reset(token)
 
 
-def _row(entry: AuditEntry) -> AuditRecord:
-    """The record, its values cut to their columns' lengths: a long list of refused fields
-    or an overlong id sent by the client must not cost the record."""
+def _values(entry: AuditEntry) -> dict[str, Any]:
+    """The record's columns, cut to their lengths: a long list of refused fields or an
+    overlong id sent by the client must not cost the record."""
     values: dict[str, Any] = {name: getattr(entry, name) for name in _COLUMNS}
-    for name, value in values.items():
-        limit = getattr(AuditRecord._meta.fields_map.get(name), "max_length", None)
-        if isinstance(value, str) and limit and len(value) > limit:
+    for name, limit in _LIMITS.items():
+        value = values[name]
+        if isinstance(value, str) and len(value) > limit:
             values[name] = value[: limit - 1] + "…"
-    return AuditRecord(**values, owner_id=entry.actor_id)
+    values["owner_id"] = entry.actor_id
+    return values
 
 
-async def record_change(row: Any | None = None) -> AuditEntry | None:
+def _row(entry: AuditEntry) -> AuditRecord:
+    return AuditRecord(**_values(entry))
+
+
+async def record_change(row: Any | None = None, also: rows.Rows = ()) -> AuditEntry | None:
     """Inside a change's transaction: store the running mutation's record (allowed), naming
-    the object changed. A failure raises, so the change is rolled back with it. The caller
-    marks the entry ``written`` once the transaction has committed."""
+    the object changed, together with ``also`` (rows the change still has to write, such
+    as its event: one statement on PostgreSQL). A failure raises, so the change is rolled
+    back with it. The caller marks the entry ``written`` once the transaction has
+    committed."""
     entry = _current.get()
     if entry is None or entry.written:
+        await rows.insert(also)
         return None
     if row is not None:
         entry.object_id = str(row.id)
         entry.scope_path = getattr(row, "scope_path", "") or ""
-    await _row(entry).save()
+    await rows.insert([*also, (AuditRecord, _values(entry))])
     return entry
 
 

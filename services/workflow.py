@@ -12,9 +12,10 @@ transaction:
 3. check the transition: the state allows the step (``InvalidTransition`` otherwise);
 4. validate the input and work out the changes (``BAD_USER_INPUT``, nothing written);
 5. apply them as a *conditional* update: ``... WHERE id = ? AND status = <read> AND
-   version = <read>`` (compare-and-set), counters as ``col = col + 1``. When no row
-   matches, another step got there first: the caller gets the same ``InvalidTransition``
-   as for any illegal step, and nothing is written;
+   version = <read> RETURNING *`` (compare-and-set; the row as changed comes back with
+   it, not read again), counters as ``col = col + 1``. When no row matches, another step
+   got there first: the caller gets the same ``InvalidTransition`` as for any illegal
+   step, and nothing is written;
 6. write the event row (one writer, one column shape: ``models.base.EventRecord``);
 7. run the step's writes and its effects on linked objects (the same machinery: a
    linked object moves by one of its own declared steps, under a row lock);
@@ -23,6 +24,11 @@ transaction:
 A creation (``create``) is a step from no state: it finds the parents, asks the policy
 on the new object's facts, inserts the row and writes its first event and the audit
 record, in one transaction too.
+
+Statements: when nothing follows the event (no ``after`` writes, no ``on_change``, no
+effects), the event waits and goes with the audit record, in ONE statement on PostgreSQL
+(``services.rows.insert``). A concern step is then: the read (5), the update returning
+the row, event + audit; raising a concern: the grid's read, the insert, event + audit.
 """
 
 from __future__ import annotations
@@ -35,13 +41,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tortoise.expressions import F
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from policies.relations import Facts
 from policies.resources import RESOURCES
-from services import audit
+from services import audit, rows
 from services.authz import RequestAuth, model_of
 from services.ids import camel, clean_text
 
@@ -129,6 +134,8 @@ class StepCall:
     note: str = ""
     event_action: str = ""
     context: dict[str, Any] = field(default_factory=dict)  # what hooks pass on to each other
+    # The top-level step's rows written with its audit record, at the end (None: write now).
+    deferred: list[tuple[type[Model], dict[str, Any]]] | None = None
 
     def arg(self, name: str, default: Any = None) -> Any:
         value = self.input.get(name, default)
@@ -355,13 +362,14 @@ async def perform(
             if blocked:
                 return machine.refusal(auth, row, action, blocked)
             call = _call(auth, machine, step, row, input)
+            call.deferred = []
             try:
                 if step.prepare is not None:
                     await step.prepare(call)
             except Refused as refused:
                 return _refused(auth, machine, row, action, refused)
             changed = await _change(call)
-            entry = await audit.record_change(changed)
+            entry = await audit.record_change(changed, call.deferred)
     except _LostRace:
         current = await machine.model.get(id=row.id)
         return machine.refusal(
@@ -379,12 +387,14 @@ async def create(auth: RequestAuth, machine: Machine, action: str, input: Mappin
     step = machine.get(action)
     if not step.creates or step.locate is None or step.policy is None:
         raise ValueError(f"{machine.resource}.{action} does not create")
+    call = _call(auth, machine, step, None, input)
+    call.deferred = []
     async with in_transaction():
         try:
-            row = await _create(_call(auth, machine, step, None, input))
+            row = await _create(call)
         except Refused as refused:
             return _refused(auth, machine, None, action, refused)
-        entry = await audit.record_change(row)
+        entry = await audit.record_change(row, call.deferred)
     if entry is not None:
         entry.written = True
     return row
@@ -479,7 +489,7 @@ async def insert(call: StepCall) -> Any:
     values = dict(call.changes)
     if call.target is not None:
         values[machine.state_field] = call.target
-    row = await machine.model.create(**values)
+    row = await rows.create(machine.model, values)
     call.row = row
     await _recorded(call, None)
     return row
@@ -498,28 +508,29 @@ async def _change(call: StepCall) -> Any:
     values: dict[str, Any] = dict(call.changes)
     if call.target is not None:
         values[machine.state_field] = call.target
-    values["version"] = F("version") + 1
-    for column in call.counters:
-        values[column] = F(column) + 1
     if "updated_at" in machine.model._meta.fields_map and "updated_at" not in values:
         values["updated_at"] = call.now
     condition: dict[str, Any] = {"id": row.id}
+    within = None
     if step.exclusive:
         condition.update({machine.state_field: before, "version": row.version})
     else:
-        condition[f"{machine.state_field}__in"] = sorted(step.sources)
-    if await machine.model.filter(**condition).update(**values) != 1:
+        within = (machine.state_field, sorted(step.sources))
+    changed = await rows.update(
+        machine.model, values, increments=("version", *call.counters), where=condition, within=within
+    )
+    if changed is None:
         raise _LostRace
-    changed = await machine.model.get(id=row.id)
     call.row = changed
     await _recorded(call, before)
     return changed
 
 
 async def _recorded(call: StepCall, before: str | None) -> None:
-    """The step's event (``call.row`` is the object as changed), then what follows it."""
+    """The step's event (``call.row`` is the object as changed), then what follows it.
+    The event of a top-level step that nothing follows waits for the audit record."""
     if call.step.recorded:
-        await record_event(
+        event = await event_row(
             call.machine,
             call.row,
             call.event_action,
@@ -529,7 +540,16 @@ async def _recorded(call: StepCall, before: str | None) -> None:
             call.auth.actor.person_id,
             call.now,
         )
+        if call.deferred is not None and not _followed(call):
+            call.deferred.append(event)
+        else:
+            await rows.insert([event])
     await _after(call)
+
+
+def _followed(call: StepCall) -> bool:
+    """Whether the step writes more after its event (hooks may read what came before)."""
+    return bool(call.step.after or call.machine.on_change or call.step.effects)
 
 
 async def _after(call: StepCall) -> None:
@@ -569,9 +589,24 @@ async def record_event(
     note: str,
     actor_id: int | None,
     at: datetime,
-) -> Model:
-    """The one event writer: the object's scope, owner and link columns are copied onto
-    the event, so the same people see the event as see the object."""
+) -> None:
+    """Write one event now (``event_row``)."""
+    await rows.insert([await event_row(machine, row, action, from_status, to_status, note, actor_id, at)])
+
+
+async def event_row(
+    machine: Machine,
+    row: Any,
+    action: str,
+    from_status: str | None,
+    to_status: str | None,
+    note: str,
+    actor_id: int | None,
+    at: datetime,
+) -> tuple[type[Model], dict[str, Any]]:
+    """The one event shape (``services.rows.insert`` writes it): the object's scope, owner
+    and link columns are copied onto the event, so the same people see the event as see
+    the object."""
     event_model = machine.event_model
     assert machine.event_keys is not None  # every machine has them after __post_init__
     keys = machine.event_keys(row)
@@ -590,4 +625,4 @@ async def record_event(
     }
     for column in RESOURCES[event_model.__name__].links.values():
         values[column] = getattr(row, column)
-    return await event_model.create(**values)
+    return event_model, values

@@ -10,7 +10,7 @@ from models.concerns import Concern, ConcernEvent
 from models.councils import Task, TaskEvent
 from models.mediation import MediationCase, MediationEvent, Referral
 from policies import vocabulary
-from services import workflow
+from services import rows, workflow
 from services.workflow import MACHINES
 from tests.conftest import Demo, error_codes, gql
 
@@ -36,17 +36,23 @@ async def _state(demo: Demo) -> dict:
     }
 
 
-def _failing(message: str):
-    async def fail(*args, **kwargs):
-        raise RuntimeError(message)
+def _failing_rows(monkeypatch, message: str, fails) -> None:
+    """Every write of rows (``services.rows.insert``: events, audit records) that holds a
+    row ``fails(model, values)`` picks raises ``message``; the others are written."""
+    real_insert = rows.insert
 
-    return fail
+    async def insert(batch, *args, **kwargs):
+        if any(fails(model, values) for model, values in batch):
+            raise RuntimeError(message)
+        return await real_insert(batch, *args, **kwargs)
+
+    monkeypatch.setattr(rows, "insert", insert)
 
 
 async def test_a_step_whose_event_cannot_be_written_leaves_nothing(mutable_demo, monkeypatch):
     demo = mutable_demo
     before = await _state(demo)
-    monkeypatch.setattr(ConcernEvent, "create", classmethod(lambda cls, **kw: _failing("disk full")()))
+    _failing_rows(monkeypatch, "disk full", lambda model, values: model is ConcernEvent)
     async with demo.client("grid_worker_chen") as client:
         body = await gql(client, ACCEPT, {"input": {"concernId": demo.id("concerns", "ebikes")}})
     assert error_codes(body) == ["INTERNAL_SERVER_ERROR"]
@@ -58,14 +64,12 @@ async def test_a_step_whose_event_cannot_be_written_leaves_nothing(mutable_demo,
 async def test_a_step_whose_audit_record_cannot_be_written_leaves_nothing(mutable_demo, monkeypatch):
     demo = mutable_demo
     before = await _state(demo)
-    real_save = AuditRecord.save
-
-    async def save(self, *args, **kwargs):
-        if self.code is None:  # the record of the change itself
-            raise RuntimeError("audit table locked")
-        return await real_save(self, *args, **kwargs)
-
-    monkeypatch.setattr(AuditRecord, "save", save)
+    # the record of the change itself (a refusal's or failure's has a code)
+    _failing_rows(
+        monkeypatch,
+        "audit table locked",
+        lambda model, values: model is AuditRecord and values["code"] is None,
+    )
     async with demo.client("grid_worker_chen") as client:
         body = await gql(client, ACCEPT, {"input": {"concernId": demo.id("concerns", "ebikes")}})
     assert error_codes(body) == ["INTERNAL_SERVER_ERROR"]
@@ -78,7 +82,7 @@ async def test_an_effect_that_fails_takes_its_cause_back(mutable_demo, monkeypat
     recorded, the task is not done either."""
     demo = mutable_demo
     before = await _state(demo)
-    monkeypatch.setattr(ConcernEvent, "create", classmethod(lambda cls, **kw: _failing("disk full")()))
+    _failing_rows(monkeypatch, "disk full", lambda model, values: model is ConcernEvent)
     async with demo.client("alliance_staff_dizhi") as client:
         body = await gql(
             client, COMPLETE, {"input": {"taskId": demo.id("tasks", "wall_recheck"), "result": "复查完毕"}}
