@@ -691,7 +691,7 @@ class Execution:
         if isinstance(read, reads.Listing) and all(
             v is None or not callable(read.filters[k]) for k, v in values.items()
         ):
-            key = (root, auth.actor, id(auth.authorizer), tuple(sorted(values.items())), first, after)
+            key = (root, auth.actor, auth.authorizer.version, tuple(sorted(values.items())), first, after)
             try:
                 hash(key)
             except TypeError:
