@@ -795,16 +795,26 @@ async def count_bandeng_statements(world: World, only: str = "", repeat: int = 2
         rate_limit_address_rate=0,
     )
     await database.connect(world.bandeng_url)
-    app = create_app(settings, policy_store=PolicyStore(POLICY_DIR), manage_database=False)
+    app = create_app(
+        settings.with_overrides(watch_policy=False),
+        policy_store=PolicyStore(POLICY_DIR),
+        manage_database=False,
+    )
     counter = SqlCounter().install()
     counts = {}
     try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://bench"
-        ) as client:
+        # With the lifespan, as the server runs: the identity cache listens (PostgreSQL).
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client,
+        ):
             bodies = {w.key: {"query": w.bandeng} for w in WORKLOADS if only != "writes"}
             tokens = dict(world.tokens)
             bodies["write"] = _raise_body(world.write_grid_id, "peer-bench statement count")
+            for _ in range(200):
+                if app.state.identity_cache.enabled:
+                    break
+                await asyncio.sleep(0.05)
             for key, body in bodies.items():
                 headers = {"Authorization": f"Bearer {tokens[key]}"}
                 await client.post("/graphql", json=body, headers=headers)  # warm
