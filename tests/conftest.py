@@ -238,3 +238,15 @@ def count_queries():
 
 
 __all__ = ["Demo", "gql", "error_codes", "Tortoise"]
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How the suite's queries ran (issue 9): compiled and checked against the reference
+    executor, answered by it after an error, or not plannable."""
+    stats = dict(compiled.STATS)
+    if stats:
+        terminalreporter.write_line(
+            "compiled reads: "
+            + ", ".join(f"{key} {value}" for key, value in sorted(stats.items()))
+            + " (every compiled answer checked against the reference executor)"
+        )
