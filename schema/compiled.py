@@ -73,6 +73,7 @@ from schema.types import (
     READ,
     Attribute,
     Children,
+    Derived,
     FromContext,
     Guarded,
     Node,
@@ -569,6 +570,10 @@ class OperationBuilder:
                 plan.names.update(columns)
                 converters = {c: convert(c) for c in [*columns, declared.name]}
                 plan.emitters.append((key, self.guarded(declared, gfield_type, converters)))
+            elif isinstance(declared, Derived) and stored:
+                columns = declared.columns or tuple(model._meta.fields_db_projection)  # type: ignore[union-attr]
+                plan.names.update(columns)
+                plan.emitters.append((key, _derived(declared, gfield_type, {c: convert(c) for c in columns})))
             elif isinstance(declared, Related | Reference) and stored:
                 relation = reads.relation(resource, declared.relation)  # type: ignore[arg-type]
                 if not isinstance(relation, reads.One) or relation.guard is not None:
@@ -610,6 +615,18 @@ class OperationBuilder:
             return None if value is None else serialize(value)
 
         return emit
+
+
+def _derived(declared: Derived, gtype: Any, converters: dict[str, Callable[[Any], Any] | None]) -> Emit:
+    """A computed field: the resolver's own function on the row's values (as the model
+    holds them) and the caller."""
+    serialize, function = _serializer(gtype), declared.function
+
+    def emit(row: Any, state: dict) -> Any:
+        value = function(_Attributes(row, converters), state[AUTH])
+        return None if value is None else serialize(value)
+
+    return emit
 
 
 def _is_text(model: Any, name: str) -> bool:

@@ -4,6 +4,7 @@ The step mutations are made from the declared machine (``services.concerns.CONCE
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
@@ -13,7 +14,19 @@ from schema.events import Event
 from schema.input_limits import text_field
 from schema.limits import CAP
 from schema.org import OrgUnit, Person
-from schema.types import READ, Attribute, Node, enum_type, lazy, listing, lookup, many, one, shown_with
+from schema.types import (
+    READ,
+    Attribute,
+    Derived,
+    Node,
+    enum_type,
+    lazy,
+    listing,
+    lookup,
+    many,
+    one,
+    shown_with,
+)
 from schema.workflow import StepMutation, command, result_union, step_mutations
 from services import concerns as service
 
@@ -37,6 +50,14 @@ class ConcernEvent(Event):
     )
     def kind(self) -> str:
         return self.row.action
+
+
+def _overdue(row: models.Concern, auth: Any) -> bool:
+    return service.is_overdue(row, auth.now())
+
+
+def _available_actions(row: models.Concern, auth: Any) -> list[str]:
+    return list(service.CONCERN.allowed_actions(auth, row))
 
 
 @strawberry.type(description="A resident's concern (诉求): a request or complaint raised in a grid.")
@@ -63,16 +84,20 @@ class Concern(Node):
     created_at: datetime = strawberry.field(description="When it was raised.")
     updated_at: datetime = strawberry.field(description="Last change.")
 
-    @strawberry.field(description="Past its due time and still open: shows up for the street's supervision.")
+    @strawberry.field(
+        description="Past its due time and still open: shows up for the street's supervision.",
+        metadata={READ: Derived(lambda row, auth: _overdue(row, auth), ("status", "due_at"))},
+    )
     def overdue(self, info: Info) -> bool:
-        return service.is_overdue(self.row, info.context.auth.now())
+        return _overdue(self.row, info.context.auth)
 
     @strawberry.field(
         description="What the caller may do to it now (state and policy both): accept, reject, merge, agenda, "
-        "assign, start, escalate, resolve, rate, supervise."
+        "assign, start, escalate, resolve, rate, supervise.",
+        metadata={READ: Derived(lambda row, auth: _available_actions(row, auth))},
     )
     def available_actions(self, info: Info) -> list[str]:
-        return list(service.CONCERN.allowed_actions(info.context.auth, self.row))
+        return _available_actions(self.row, info.context.auth)
 
     assignee = one("assignee", Person, "The person it is assigned to; null when none or not visible.")
     assignee_name = shown_with(

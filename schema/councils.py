@@ -5,6 +5,7 @@ and the policy; the transition mutations are made from the declared machines."""
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 import strawberry
 
@@ -14,7 +15,7 @@ from schema.context import Info
 from schema.events import Event
 from schema.input_limits import text_field
 from schema.org import OrgUnit, Person
-from schema.types import Node, enum_type, lazy, listing, lookup, many, one, reference
+from schema.types import READ, Derived, Node, enum_type, lazy, listing, lookup, many, one, reference
 from schema.workflow import StepMutation, action_enum, action_mutation, command, result_union, step_mutations
 from services import councils as service
 
@@ -123,6 +124,10 @@ class TaskEvent(Event):
     to_status: str = strawberry.field(description="Status after.")
 
 
+def _task_overdue(row: models.Task, auth: Any) -> bool:
+    return service.is_task_overdue(row, auth.now().date())
+
+
 @strawberry.type(
     description="Work from a decision (集中干事) or a concern, owned by a person, an alliance unit or a volunteer."
 )
@@ -144,9 +149,12 @@ class Task(Node):
     )
     created_at: datetime = strawberry.field(description="When it was assigned.")
 
-    @strawberry.field(description="Open and past its due date (督办).")
+    @strawberry.field(
+        description="Open and past its due date (督办).",
+        metadata={READ: Derived(lambda row, auth: _task_overdue(row, auth), ("status", "due_on"))},
+    )
     def overdue(self, info: Info) -> bool:
-        return service.is_task_overdue(self.row, info.context.auth.now().date())
+        return _task_overdue(self.row, info.context.auth)
 
     topic = one(
         "topic",

@@ -14,7 +14,7 @@ import enum
 import functools
 import inspect
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Optional
 
@@ -78,6 +78,17 @@ class Guarded:
 
     resource: str
     name: str
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A value computed from the row and the caller by ``function(row, auth)``: the very
+    function the field's resolver calls. ``columns``: the row's fields it reads (None:
+    every column); a field it reads that is not listed makes the compiled path fall back
+    to the reference executor, never answer differently."""
+
+    function: Callable[[Any, Any], Any]
+    columns: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
