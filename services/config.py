@@ -127,9 +127,7 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
         policy_dir=Path(config("BANDENG_POLICY_DIR", default=str(defaults.policy_dir))),
         max_body_bytes=config("BANDENG_MAX_BODY_BYTES", cast=int, default=defaults.max_body_bytes),
         max_page_size=config("BANDENG_MAX_PAGE_SIZE", cast=int, default=defaults.max_page_size),
-        exact_count_limit=config(
-            "BANDENG_EXACT_COUNT_LIMIT", cast=int, default=defaults.exact_count_limit
-        ),
+        exact_count_limit=config("BANDENG_EXACT_COUNT_LIMIT", cast=int, default=defaults.exact_count_limit),
         # Query limits (area "limits").
         max_query_depth=config("BANDENG_MAX_QUERY_DEPTH", cast=int, default=defaults.max_query_depth),
         max_aliases=config("BANDENG_MAX_ALIASES", cast=int, default=defaults.max_aliases),

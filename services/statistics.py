@@ -14,7 +14,7 @@ however many concerns the scope holds (docs/operations.md, "Counts at scale").
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, time
 from typing import Any, TypeVar
 
 from tortoise import connections
@@ -27,6 +27,7 @@ from models.concerns import ConcernStatus
 from models.councils import MeetingStatus
 from models.mediation import CaseCategory, CaseStatus
 from policies.relations import under_condition
+from services import tally
 from services.authz import RequestAuth
 from services.concerns import CATEGORIES, OPEN
 from services.errors import BadUserInput
@@ -128,6 +129,10 @@ async def concern_figures(
     limit: int = DEFAULT_EXACT_COUNT_LIMIT,
 ) -> ConcernFigures:
     visible, in_period, since, until = _created(auth, "Concern", since, until, unit_path)
+    paths = tally.roots(auth.plan("Concern"), unit_path)
+    if paths is not None:  # whole subtrees: read the tallies, exact at any size
+        return await _tallied(auth, visible, paths, since, until)
+    # another rule (a resident's own concerns): count rows, at most ``limit`` per figure
     closed = visible.filter(status=ConcernStatus.CLOSED, closed_at__gte=since, closed_at__lt=until)
     counter = _Counter(limit)
     closed_count = await counter.count(closed)
@@ -142,6 +147,72 @@ async def concern_figures(
     )
 
 
+def _add(into: dict[str, tuple[int, float]], more: dict[str, tuple[int, float]]) -> None:
+    for key, (n, seconds) in more.items():
+        was_n, was_seconds = into.get(key, (0, 0.0))
+        into[key] = (was_n + n, was_seconds + seconds)
+
+
+def _total(per_category: dict[str, tuple[int, float]]) -> tuple[int, float]:
+    return sum(n for n, _ in per_category.values()), sum(s for _, s in per_category.values())
+
+
+async def _in_period(
+    paths: tuple[str, ...], measure: str, rows: QuerySet[Any], column: str, since: datetime, until: datetime
+) -> dict[str, tuple[int, float]]:
+    """Per category, the count (and seconds to close) of ``measure`` in the period: whole
+    days from the tallies under ``paths``; the parts of days at either end from ``rows``
+    (the caller's visible concerns that count for ``measure``), by ``column``."""
+    days = tally.split(since, until)
+    found = await tally.sums(paths, measure, days.first_day, days.end_day) if days.first_day else {}
+    dialect = connections.get("default").capabilities.dialect
+    for start, end in days.edges:
+        in_edge = rows.filter(**{f"{column}__gte": start, f"{column}__lt": end})
+        # Sum takes any SQL term at run time, like Avg below
+        seconds = Sum(RawSQL(SECONDS_TO_CLOSE[dialect]))  # type: ignore[arg-type]
+        grouped = (
+            await in_edge.annotate(total=Count("id"), secs=seconds)
+            .group_by("category")
+            .values("category", "total", "secs")
+        )
+        _add(found, {str(r["category"]): (int(r["total"]), float(r["secs"] or 0.0)) for r in grouped})
+    return found
+
+
+async def _tallied(
+    auth: RequestAuth, visible: QuerySet[Any], paths: tuple[str, ...], since: datetime, until: datetime
+) -> ConcernFigures:
+    """Concern figures from the tallies (services/tally.py): exact, a day's rows of work at most."""
+    raised = await _in_period(paths, tally.RAISED, visible, "created_at", since, until)
+    earlier = await _in_period(
+        paths, tally.RAISED, visible, "created_at", _year_earlier(since), _year_earlier(until)
+    )
+    resolved = await _in_period(
+        paths, tally.RESOLVED, visible.filter(resolved_at__isnull=False), "resolved_at", since, until
+    )
+    closed_rows = visible.filter(status=ConcernStatus.CLOSED, closed_at__isnull=False)
+    closed, seconds = _total(await _in_period(paths, tally.CLOSED, closed_rows, "closed_at", since, until))
+    # overdue: open with a due time before today from the tallies, then today's so far
+    now = to_utc(auth.now())
+    today = datetime.combine(now.date(), time(0), UTC)
+    overdue, _ = _total(await tally.sums(paths, tally.OPEN_DUE, None, today.date()))
+    if now > today:
+        overdue += await visible.filter(status__in=list(OPEN), due_at__gte=today, due_at__lt=now).count()
+    categories = sorted(
+        c for c in set(raised) | set(earlier) if raised.get(c, (0,))[0] or earlier.get(c, (0,))[0]
+    )
+    return ConcernFigures(
+        collected=_total(raised)[0],
+        resolved=_total(resolved)[0],
+        closed=closed,
+        overdue_now=overdue,
+        mean_hours_to_close=round(seconds / closed / 3600, 2) if closed else None,
+        by_category=tuple(
+            CategoryCount(c, raised.get(c, (0, 0.0))[0], earlier.get(c, (0, 0.0))[0]) for c in categories
+        ),
+    )
+
+
 async def _mean_hours_to_close(closed: QuerySet[Any], limit: int) -> float | None:
     """The mean over the closed rows, or over ``limit`` of them when there are more (the
     count says so: the section is then an estimate)."""
@@ -150,7 +221,9 @@ async def _mean_hours_to_close(closed: QuerySet[Any], limit: int) -> float | Non
     # field names and F expressions
     seconds_to_close = Avg(RawSQL(SECONDS_TO_CLOSE[dialect]))  # type: ignore[arg-type]
     sample = Subquery(closed.limit(limit).values("id"))
-    mean = await closed.model.filter(id__in=sample).annotate(seconds=seconds_to_close).first().values("seconds")
+    mean = (
+        await closed.model.filter(id__in=sample).annotate(seconds=seconds_to_close).first().values("seconds")
+    )
     seconds = (mean or {}).get("seconds")
     return None if seconds is None else round(float(seconds) / 3600, 2)
 

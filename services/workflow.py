@@ -508,7 +508,9 @@ async def _change(call: StepCall) -> Any:
         condition.update({machine.state_field: before, "version": row.version})
     else:
         condition[f"{machine.state_field}__in"] = sorted(step.sources)
-    if await machine.model.filter(**condition).update(**values) != 1:
+    # 0 when another caller changed the row first; not "!= 1": on SQLite the count includes
+    # the rows the update's triggers write (the concern tallies, migration 0011)
+    if await machine.model.filter(**condition).update(**values) == 0:
         raise _LostRace
     changed = await machine.model.get(id=row.id)
     call.row = changed
