@@ -141,7 +141,9 @@ async def build(url: str, concerns: int) -> None:
         await conn.execute("ALTER TABLE concern DISABLE TRIGGER USER")
         await conn.execute(FILL.replace("{categories}", categories), concerns, resident.id)
         await conn.execute("ALTER TABLE concern ENABLE TRIGGER USER")
-        await conn.execute(f"DELETE FROM concern_tally; {TALLY.FILL} {TALLY.RECOUNT['postgres']}")
+        await conn.execute(
+            f"DELETE FROM concern_tally; {TALLY.FILL} {TALLY.RECOUNT['postgres']} {TALLY.ORDERED}"
+        )
         print(f"  {concerns:,} concerns written in {time.perf_counter() - started:.1f} s", flush=True)
         await conn.execute("VACUUM ANALYZE")
     finally:
@@ -171,7 +173,9 @@ async def measure(url: str, repeat: int) -> dict[tuple[str, str], float]:
     try:
         app = create_app(settings, policy_store=PolicyStore(POLICY_DIR_DEFAULT), manage_database=False)
         by_role = await tokens()
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://bench"
+        ) as client:
             for actor in ACTORS:
                 headers = {"Authorization": f"Bearer {by_role[actor]}"}
                 for label, query in QUERIES.items():
@@ -200,8 +204,12 @@ def _summary(answer: dict) -> str:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", default=os.environ.get("BANDENG_BENCH_PG", "postgres://postgres@127.0.0.1:5432/postgres"))
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--url", default=os.environ.get("BANDENG_BENCH_PG", "postgres://postgres@127.0.0.1:5432/postgres")
+    )
     parser.add_argument("--repeat", type=int, default=20, help="timed requests per query (after 3 warm-ups)")
     parser.add_argument("--rebuild", action="store_true", help="build the databases again")
     parser.add_argument("--build-only", action="store_true", help="build the databases, do not measure")

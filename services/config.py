@@ -262,6 +262,11 @@ def connection_config(database_url: str, settings: Settings | None = None) -> st
     server_settings.setdefault(
         "idle_in_transaction_session_timeout", str(settings.db_idle_in_transaction_timeout_ms)
     )
+    # asyncpg prepares every statement; after five runs PostgreSQL may switch to a generic
+    # plan, and a generic plan of `scope_path LIKE $1` cannot use the scope index (the
+    # prefix is unknown): measured by bench/counts.py, a grid's bounded count went from
+    # 19 ms to 316 ms (a scan of the whole index). Plan every run with its values.
+    server_settings.setdefault("plan_cache_mode", "force_custom_plan")
     credentials["server_settings"] = server_settings
     credentials.setdefault("minsize", settings.db_pool_min)
     credentials.setdefault("maxsize", settings.db_pool_max)

@@ -122,4 +122,7 @@ async def refill() -> None:
     """Recount every tally from the concerns (after a bulk load with the triggers off)."""
     conn = connections.get("default")
     await conn.execute_script("DELETE FROM concern_tally")
-    await conn.execute_script(_MIGRATION.FILL + _MIGRATION.RECOUNT[conn.capabilities.dialect])
+    await conn.execute_script(
+        _MIGRATION.FILL + _MIGRATION.RECOUNT[conn.capabilities.dialect] + _MIGRATION.ORDERED
+    )
+    await conn.execute_script("ANALYZE concern_tally")

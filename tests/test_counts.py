@@ -50,7 +50,9 @@ async def every_id(c: httpx.AsyncClient) -> list[str]:
         after = page["pageInfo"]["endCursor"]
 
 
-@pytest.mark.parametrize("key", ["street_official_gao", "secretary_zhang", "grid_worker_chen", "resident_wang"])
+@pytest.mark.parametrize(
+    "key", ["street_official_gao", "secretary_zhang", "grid_worker_chen", "resident_wang"]
+)
 async def test_up_to_the_limit_total_count_is_exact(demo, key):
     async with demo.client(key) as c:
         body = await gql(c, COUNT)
@@ -70,8 +72,12 @@ async def test_beyond_the_limit_total_count_is_a_flagged_estimate(demo, limited_
     assert answer["totalCountIsEstimate"] is True
     assert answer["totalCount"] >= LIMIT + 1  # never below what was counted
     # The count reads at most limit + 1 rows of the caller's own list ...
-    bounded = [s for s in statements.statements if "count(*)" in s and f"LIMIT {LIMIT + 1}" in s.replace("$", "")]
-    assert bounded or any("LIMIT" in s and "count(" in s for s in statements.statements), statements.statements
+    bounded = [
+        s for s in statements.statements if "count(*)" in s and f"LIMIT {LIMIT + 1}" in s.replace("$", "")
+    ]
+    assert bounded or any("LIMIT" in s and "count(" in s for s in statements.statements), (
+        statements.statements
+    )
     if is_postgres():
         # ... and the estimate is the planner's for that same, policy-filtered query
         explains = [s for s in statements.statements if s.lstrip().startswith("EXPLAIN")]
@@ -102,7 +108,9 @@ async def test_statistics_are_exact_and_say_so_under_the_limit(mutable_demo):
     assert (concerns["collected"], concerns["closed"], concerns["isEstimate"]) == (3, 2, False)
 
 
-async def test_statistics_of_whole_scopes_come_from_the_tallies_exact_beyond_the_limit(mutable_demo, limited_app):
+async def test_statistics_of_whole_scopes_come_from_the_tallies_exact_beyond_the_limit(
+    mutable_demo, limited_app
+):
     d = mutable_demo
     await build(d)
     async with client(limited_app, d, "secretary_zhang") as c:
@@ -192,9 +200,11 @@ async def test_statistics_follow_state_changes_made_through_the_api(mutable_demo
     # the figures are those of the table itself, recounted here
     start = datetime.fromisoformat(period["since"])
     scope = d.world.units["fulu"].path
-    assert after["collected"] == await Concern.filter(
-        created_at__gte=start, scope_path__startswith=scope + "/"
-    ).count() + await Concern.filter(created_at__gte=start, scope_path=scope).count()
+    assert (
+        after["collected"]
+        == await Concern.filter(created_at__gte=start, scope_path__startswith=scope + "/").count()
+        + await Concern.filter(created_at__gte=start, scope_path=scope).count()
+    )
 
 
 STEP = """mutation($input: ConcernStepInput!) { %s(input: $input) { __typename } }"""
@@ -224,7 +234,9 @@ async def test_tallies_equal_a_recount_after_racing_clients(mutable_demo):
     for i, concern_id in enumerate(ids):
         # every concern gets an accept and a reject at once: one of them wins
         calls.append(("secretary_zhang", STEP % "acceptConcern", {"concernId": concern_id}))
-        calls.append(("secretary_zhang", STEP % "rejectConcern", {"concernId": concern_id, "note": f"重复{i}"}))
+        calls.append(
+            ("secretary_zhang", STEP % "rejectConcern", {"concernId": concern_id, "note": f"重复{i}"})
+        )
     bodies = await race(d, calls)
     assert not [b for b in bodies if b.get("errors")], [b for b in bodies if b.get("errors")]
     assert await tally.recount_differences() == []
