@@ -45,10 +45,10 @@ from bench.run import _asyncpg_dsn, _with_database  # noqa: E402
 from models.org import UnitKind  # noqa: E402
 from models.people import Person  # noqa: E402
 from services import database, identity, people  # noqa: E402
-from services.tally import _MIGRATION as TALLY  # noqa: E402
 from services.concerns import CATEGORIES  # noqa: E402
 from services.config import POLICY_DIR_DEFAULT, load_settings  # noqa: E402
 from services.org import create_unit  # noqa: E402
+from services.tally import MIGRATION as TALLY  # noqa: E402
 
 COMMUNITIES = 10
 GRIDS_PER_COMMUNITY = 30

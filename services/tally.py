@@ -28,7 +28,7 @@ from policies.authorizer import Plan
 RAISED, RESOLVED, CLOSED, OPEN_DUE = "raised", "resolved", "closed", "open_due"
 SUBTREE_RELATIONS = ("any", "in_scope", "in_community")
 
-_MIGRATION = importlib.import_module("models.migrations.0011_concern_tally")
+MIGRATION = importlib.import_module("models.migrations.0011_concern_tally")
 
 
 def roots(plan: Plan, unit_path: str | None) -> tuple[str, ...] | None:
@@ -97,7 +97,7 @@ async def recount_differences() -> list[tuple[Any, ...]]:
     """Rows where the kept tallies and a recount from the concerns differ (none when the
     triggers did their work): ``(scope, measure, day, category, kept, recounted)``."""
     conn = connections.get("default")
-    recount = _MIGRATION.RECOUNT[conn.capabilities.dialect]
+    recount = MIGRATION.RECOUNT[conn.capabilities.dialect]
     _, rows = await conn.execute_query(recount)
     recounted = {
         (r["scope_path"], r["measure"], str(r["day"]), r["category"]): (
@@ -123,6 +123,6 @@ async def refill() -> None:
     conn = connections.get("default")
     await conn.execute_script("DELETE FROM concern_tally")
     await conn.execute_script(
-        _MIGRATION.FILL + _MIGRATION.RECOUNT[conn.capabilities.dialect] + _MIGRATION.ORDERED
+        MIGRATION.FILL + MIGRATION.RECOUNT[conn.capabilities.dialect] + MIGRATION.ORDERED
     )
     await conn.execute_script("ANALYZE concern_tally")
