@@ -6,6 +6,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from tortoise import fields
+from tortoise.models import Model
 
 from models.base import EventRecord, StatefulModel, history_of, mentions, person_ref, refers_to
 
@@ -95,3 +96,27 @@ class ConcernEvent(EventRecord):
 
     class Meta:
         table = "concern_event"
+
+
+class ConcernTally(Model):
+    """How many concerns were raised, resolved, closed, or are open and due, per scope,
+    UTC day and category: the statistics read these instead of counting concerns.
+
+    Kept by database triggers on ``concern`` (migration 0012), in the transaction of every
+    insert, update and delete, whatever wrote it: a concern adds one to the row of its own
+    scope and to the rows of every scope above it (grid, community, street, and ``""`` for
+    everything), so a street's figures for a year are one street's rows per day, however
+    many concerns it holds. ``seconds`` sums the time from raising to closing (``closed``).
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    scope_path = fields.CharField(max_length=255, description="A scope and everything below it")
+    measure = fields.CharField(max_length=16, description="raised, resolved, closed or open_due")
+    day = fields.DateField(description="UTC day of created_at, resolved_at, closed_at or due_at")
+    category = fields.CharField(max_length=32)
+    n = fields.BigIntField(default=0)
+    seconds = fields.FloatField(default=0, description="closed: sum of seconds from raising to closing")
+
+    class Meta:
+        table = "concern_tally"
+        unique_together = (("scope_path", "measure", "day", "category"),)

@@ -494,8 +494,8 @@ class OperationBuilder:
             name = part_nodes[0].name.value
             if name == "__typename":
                 parts.append((part_key, ("typename", connection.name)))
-            elif name == "totalCount":
-                parts.append((part_key, ("totalCount", None)))
+            elif name in ("totalCount", "totalCountIsEstimate"):
+                parts.append((part_key, (name, None)))
             elif name == "nodes":
                 node_type = self.object_type(connection.fields["nodes"].type, "nodes")
                 plan = self.object_plan(node_type, self.sub_selections(part_nodes))
@@ -701,7 +701,7 @@ class Execution:
             names |= plan.names
         columns = tuple(sorted(names))
         list_name = f"{root.where.parent}.{root.where.node.name.value}"
-        counted = any(kind == "totalCount" for _, (kind, _) in root.parts)
+        counted = any(kind in ("totalCount", "totalCountIsEstimate") for _, (kind, _) in root.parts)
         # The page's statement is kept per (field, caller, policy, arguments) when every
         # filter given is a column's (a function of the caller, e.g. ``overdue``, is not).
         key: tuple | None = None
@@ -738,6 +738,7 @@ class Execution:
                 max_page_size=self.settings.max_page_size,
                 newest_first=root.declared.newest_first,
                 fetch=fetch,
+                exact_count_limit=self.settings.exact_count_limit,
             )
             if key is not None:
                 _PAGES[key] = (built[0], DEFAULT_PAGE_SIZE if first is None else first)
@@ -751,7 +752,9 @@ class Execution:
             if kind == "typename":
                 answer[key] = detail
             elif kind == "totalCount":
-                answer[key] = await page.total_count()
+                answer[key] = (await page.total_count()).value
+            elif kind == "totalCountIsEstimate":
+                answer[key] = not (await page.total_count()).exact
             elif kind == "nodes":
                 answer[key] = [detail.emit(row, state) for row in page.rows]
             elif kind == "pageInfo":

@@ -35,9 +35,20 @@ class Connection(Generic[T]):
     page_info: PageInfo = strawberry.field(description="Cursors and whether more rows follow.")
     page: strawberry.Private[Page]
 
-    @strawberry.field(description="How many rows the caller may see in the whole list (not the page).")
+    @strawberry.field(
+        description="How many rows the caller may see in the whole list (not the page): exact up to "
+        "the server's count limit (`BANDENG_EXACT_COUNT_LIMIT`, 10,000 by default), beyond it an "
+        "estimate, flagged by `totalCountIsEstimate`."
+    )
     async def total_count(self) -> int:
-        return await self.page.total_count()
+        return (await self.page.total_count()).value
+
+    @strawberry.field(
+        description="True when `totalCount` is an estimate: the list has more rows than the server "
+        "counts exactly (`BANDENG_EXACT_COUNT_LIMIT`); false when it is the exact count."
+    )
+    async def total_count_is_estimate(self) -> bool:
+        return not (await self.page.total_count()).exact
 
     @classmethod
     def build(cls, page: Page, convert: Callable[[object], T]) -> Connection[T]:
@@ -75,6 +86,7 @@ async def connection(
         first=first,
         after=after,
         max_page_size=info.context.settings.max_page_size,
+        exact_count_limit=info.context.settings.exact_count_limit,
         newest_first=newest_first,
     )
     return Connection.build(page, convert)

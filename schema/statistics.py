@@ -39,6 +39,11 @@ class ConcernStatistics:
         f"({len(service.CONCERN_CATEGORIES)}).",
         metadata={CAP: len(service.CONCERN_CATEGORIES)},
     )
+    is_estimate: bool = strawberry.field(
+        description="True when a figure of this section is an estimate: each is counted exactly up to "
+        "the server's count limit (`BANDENG_EXACT_COUNT_LIMIT`, 10,000 rows by default) and estimated "
+        "beyond it (the mean over that many of the closed rows)."
+    )
 
 
 @strawberry.type(description="Council figures: councils, meetings held, attendance.")
@@ -63,6 +68,11 @@ class DisputeStatistics:
         f"most one per category ({len(service.CASE_CATEGORIES)}).",
         metadata={CAP: len(service.CASE_CATEGORIES)},
     )
+    is_estimate: bool = strawberry.field(
+        description="True when a figure of this section is an estimate: each is counted exactly up to "
+        "the server's count limit (`BANDENG_EXACT_COUNT_LIMIT`, 10,000 rows by default) and estimated "
+        "beyond it (the mean over that many of the closed rows)."
+    )
 
 
 @strawberry.type(description="Legal outreach (普法) figures.")
@@ -85,7 +95,10 @@ class Statistics:
         description="Concern figures; null with FORBIDDEN when the caller may not read concerns."
     )
     async def concerns(self, info: Info) -> ConcernStatistics | None:
-        return mirror(ConcernStatistics, await service.concern_figures(info.context.auth, *self.period))
+        figures = await service.concern_figures(
+            info.context.auth, *self.period, limit=info.context.settings.exact_count_limit
+        )
+        return mirror(ConcernStatistics, figures)
 
     @strawberry.field(
         description="Council figures; null with FORBIDDEN when the caller may not read meetings."
@@ -95,7 +108,10 @@ class Statistics:
 
     @strawberry.field(description="Dispute figures; null with FORBIDDEN when the caller may not read cases.")
     async def disputes(self, info: Info) -> DisputeStatistics | None:
-        return mirror(DisputeStatistics, await service.dispute_figures(info.context.auth, *self.period))
+        figures = await service.dispute_figures(
+            info.context.auth, *self.period, limit=info.context.settings.exact_count_limit
+        )
+        return mirror(DisputeStatistics, figures)
 
     @strawberry.field(description="Outreach figures; null with FORBIDDEN when the caller may not read them.")
     async def outreach(self, info: Info) -> OutreachStatistics | None:

@@ -33,6 +33,8 @@ class Settings:
     policy_dir: Path = field(default=POLICY_DIR_DEFAULT)
     max_body_bytes: int = 256 * 1024
     max_page_size: int = 100
+    # totalCount is exact up to this many rows, an estimate beyond (docs/operations.md)
+    exact_count_limit: int = 10_000
     # Query limits (area "limits", docs/operations.md): checked before execution.
     max_query_depth: int = 8
     max_aliases: int = 15
@@ -129,6 +131,7 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
         policy_dir=Path(config("BANDENG_POLICY_DIR", default=str(defaults.policy_dir))),
         max_body_bytes=config("BANDENG_MAX_BODY_BYTES", cast=int, default=defaults.max_body_bytes),
         max_page_size=config("BANDENG_MAX_PAGE_SIZE", cast=int, default=defaults.max_page_size),
+        exact_count_limit=config("BANDENG_EXACT_COUNT_LIMIT", cast=int, default=defaults.exact_count_limit),
         # Query limits (area "limits").
         max_query_depth=config("BANDENG_MAX_QUERY_DEPTH", cast=int, default=defaults.max_query_depth),
         max_aliases=config("BANDENG_MAX_ALIASES", cast=int, default=defaults.max_aliases),
@@ -275,6 +278,11 @@ def connection_config(database_url: str, settings: Settings | None = None) -> st
     server_settings.setdefault(
         "idle_in_transaction_session_timeout", str(settings.db_idle_in_transaction_timeout_ms)
     )
+    # asyncpg prepares every statement; after five runs PostgreSQL may switch to a generic
+    # plan, and a generic plan of `scope_path LIKE $1` cannot use the scope index (the
+    # prefix is unknown): measured by bench/counts.py, a grid's bounded count went from
+    # 19 ms to 316 ms (a scan of the whole index). Plan every run with its values.
+    server_settings.setdefault("plan_cache_mode", "force_custom_plan")
     credentials["server_settings"] = server_settings
     credentials.setdefault("minsize", settings.db_pool_min)
     credentials.setdefault("maxsize", settings.db_pool_max)
