@@ -356,10 +356,10 @@ class Statement:
 
     sql: str
     params: tuple[Any, ...]
-    db: Any
+    connection: str  # its name: the client is looked up when it runs (clients are replaced)
 
     async def run(self) -> list[Any]:
-        return await _execute(self.db, self.sql, list(self.params))
+        return await _execute(connections.get(self.connection), self.sql, list(self.params))
 
 
 def statement(query: QuerySet[Any], names: tuple[str, ...]) -> Statement:
@@ -368,7 +368,7 @@ def statement(query: QuerySet[Any], names: tuple[str, ...]) -> Statement:
     values._choose_db_if_not_chosen()
     values._make_query()
     sql, params = values.query.get_parameterized_sql()
-    return Statement(sql, tuple(params), values._db)
+    return Statement(sql, tuple(params), values._db.connection_name)
 
 
 async def raw_rows(query: QuerySet[Any], names: tuple[str, ...]) -> list[Any]:
