@@ -225,8 +225,8 @@ class LimitedH11Protocol(_ReadDeadlines, H11Protocol):
         self._refuse(refusal.error_status_hint if refusal is not None else 400)
 
 
-class _TooManyHeaders(httptools.HttpParserError):
-    """Raised from httptools' ``on_header``: stops the parser (``feed_data`` raises
+class _HeadRefused(httptools.HttpParserError):
+    """Raised from httptools' callbacks (a ``431``): stops the parser (``feed_data`` raises
     ``HttpParserCallbackError``, which uvicorn answers through ``send_400_response``)."""
 
 
@@ -238,14 +238,17 @@ class LimitedHttpToolsProtocol(_ReadDeadlines, HttpToolsProtocol):
     complete, the request is refused. Only the head's bytes are fed while a head is being
     read (a body in the same read is fed after it), so a head of exactly the limit passes.
     Bytes of a pipelined request that arrive in the same read as the end of the previous
-    request are not counted (at most one read). The header count is checked per header."""
+    request are not counted there (at most one read); its head as parsed still is, at the
+    end of its headers. The header count is checked per header."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_body = False  # between on_headers_complete and on_message_complete
         self._head_bytes = 0  # bytes fed since the last request's end, while no body is read
         self._header_count = 0
+        self._header_size = 0  # the headers' bytes as parsed (see on_headers_complete)
         self._refusal = 400
+        self._deferred_refusal: int | None = None  # a refusal waiting for the answers before it
 
     def _client_phase(self) -> str | None:
         if self._in_body:
@@ -264,7 +267,7 @@ class LimitedHttpToolsProtocol(_ReadDeadlines, HttpToolsProtocol):
         self._watch_reading()
 
     def data_received(self, data: bytes) -> None:
-        while data:
+        while data and self._deferred_refusal is None:
             if self._in_body:
                 piece, data = data, b""
             else:
@@ -281,20 +284,30 @@ class LimitedHttpToolsProtocol(_ReadDeadlines, HttpToolsProtocol):
             super().data_received(piece)
             if self.transport.is_closing():
                 return
+            if self.parser.should_upgrade() and self._should_upgrade():
+                self._stop_read_timer()  # the connection is the WebSocket protocol's now
+                return
         self._watch_reading()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._header_count = 0
+        self._header_size = 0
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
+        self._header_size += len(name) + len(value) + 4  # "name: value\r\n"
         if self._header_count > self.max_headers:
             self._refusal = 431
-            raise _TooManyHeaders
+            raise _HeadRefused
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        # The head as parsed ("METHOD url HTTP/1.1\r\n", headers, "\r\n"): at most its raw
+        # size, and the only measure of a pipelined head that began in an uncounted read.
+        if len(self.parser.get_method()) + len(self.url) + self._header_size + 14 > self.max_header_bytes:
+            self._refusal = 431
+            raise _HeadRefused
         self._in_body = True
         super().on_headers_complete()
 
@@ -305,6 +318,9 @@ class LimitedHttpToolsProtocol(_ReadDeadlines, HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        if self._deferred_refusal is not None and not self.pipeline and not self.transport.is_closing():
+            self._refuse(self._deferred_refusal)
+            return
         self._watch_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -313,6 +329,17 @@ class LimitedHttpToolsProtocol(_ReadDeadlines, HttpToolsProtocol):
 
     def send_400_response(self, msg: str) -> None:
         self._refuse(self._refusal)
+
+    def _refuse(self, status: int) -> None:
+        # llhttp parses a pipelined request at once (h11 only once the answers before it are
+        # sent): a refusal waits for the answers still owed, in order, then closes.
+        if self.pipeline or (self.cycle is not None and not self.cycle.response_complete):
+            self._deferred_refusal = status
+            self._stop_read_timer()
+            self.flow.pause_reading()
+            return
+        self._deferred_refusal = None
+        super()._refuse(status)
 
 
 def protocol_class(settings: Settings) -> type[LimitedHttpToolsProtocol | LimitedH11Protocol]:

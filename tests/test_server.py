@@ -202,6 +202,24 @@ def test_a_head_one_byte_over_the_limit_is_refused_even_in_one_write(limits_serv
     assert status(response) == 431 and b'"REQUEST_HEADERS_TOO_LARGE"' in response, response[:200]
 
 
+def test_a_pipelined_head_over_the_limit_is_refused_after_the_first_answer(limits_server):
+    first = b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"
+    response, closed = exchange(limits_server.port, first + head_of(32 * 1024 + 1))
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", response) == [b"200", b"431"] and closed, response[:300]
+
+
+def test_a_pipelined_malformed_request_is_refused_after_the_first_answer(limits_server):
+    first = b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"
+    response, closed = exchange(limits_server.port, first + b"GET /healthz HTTP/1.1\r\nHost test\r\n\r\n")
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", response) == [b"200", b"400"] and closed, response[:300]
+
+
+def test_pipelined_heads_each_under_the_limit_are_answered(limits_server):
+    first = head_of(20 * 1024).replace(b"Connection: close\r\n", b"Connection: keep-alive\r\n")
+    response, closed = exchange(limits_server.port, first + head_of(20 * 1024))
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", response) == [b"200", b"200"] and closed, response[:300]
+
+
 def test_a_body_does_not_count_towards_the_head_limit(limits_server):
     body = b'{"query": "{ __typename }"' + b" " * (64 * 1024) + b"}"
     head = (
@@ -211,6 +229,18 @@ def test_a_body_does_not_count_towards_the_head_limit(limits_server):
     response, closed = exchange(limits_server.port, head + body)  # one write: head and body
     assert status(response) == 200 and closed, response[:300]
     assert b'"__typename"' in response
+
+
+def test_a_malformed_request_is_refused_with_400(limits_server):
+    response, closed = exchange(limits_server.port, b"GET /healthz HTTP/1.1\r\nHost test\r\n\r\n")
+    assert status(response) == 400 and closed
+    assert b'"BAD_REQUEST"' in response
+
+
+def test_pipelined_requests_are_all_answered(limits_server):
+    keep = b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"
+    response, closed = exchange(limits_server.port, keep * 3 + request())
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", response) == [b"200"] * 4 and closed
 
 
 def test_headers_that_never_end_are_cut_off(limits_server):
