@@ -1,14 +1,19 @@
 """The HTTP server: uvicorn with our limits, and a graceful drain on SIGTERM.
 
-*Limits.* The HTTP/1.1 parser is uvicorn's h11 one (not httptools, which uvicorn's
-"auto" would pick: httptools offers no header size or count limit), extended here with
+*Limits.* uvicorn's HTTP/1.1 protocols have no header count limit nor read timeout (only
+the idle keep-alive one), and a header size limit only with h11 (on a head still
+incomplete). Both protocols are extended here, with the same behaviour:
 
 - a cap on the number of headers (``431``, connection closed);
-- the size of the request line plus headers (h11's ``max_incomplete_event_size``; ``431``);
+- the size of the request line plus headers, blank line included (``431``, closed);
 - a header timeout: from the connection (or the first byte of a request) to the end of
   its headers, and a body timeout: from the end of the headers to the end of the body.
-  Either answers ``408`` (when nothing was answered yet) and closes the connection.
-  uvicorn itself only times out idle keep-alive connections.
+  Either answers ``408`` (when nothing was answered yet) and closes the connection;
+- a malformed request: ``400``, closed. Every refusal has a JSON body.
+
+``BANDENG_HTTP_PARSER`` picks the protocol: ``httptools`` (the default; llhttp, in C,
+several times cheaper per request: ``LimitedHttpToolsProtocol``) or ``h11`` (pure Python:
+``LimitedH11Protocol``).
 
 *Drain.* On SIGTERM the server first keeps serving while ``/readyz`` answers 503 for
 ``drain_seconds`` (so that a load balancer stops sending), then stops listening, lets
@@ -27,10 +32,12 @@ from types import FrameType
 from typing import Any
 
 import h11
+import httptools
 import uvicorn
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from services.config import Settings
 
@@ -53,7 +60,9 @@ class DrainState:
 
 
 class _LimitedConnection(h11.Connection):
-    """h11's connection refusing requests with more than ``max_headers`` headers."""
+    """h11's connection refusing requests with more than ``max_headers`` headers, or a head
+    (request line + headers) over ``max_incomplete_event_size`` bytes. h11 itself only
+    bounds a head still incomplete: a larger one arriving whole in one read would pass."""
 
     def __init__(self, max_headers: int, max_incomplete_event_size: int):
         super().__init__(h11.SERVER, max_incomplete_event_size=max_incomplete_event_size)
@@ -61,15 +70,20 @@ class _LimitedConnection(h11.Connection):
         self.refusal: h11.RemoteProtocolError | None = None
 
     def next_event(self) -> Any:
+        buffered = len(self._receive_buffer)
         try:
             event = super().next_event()
         except h11.RemoteProtocolError as exc:
             self.refusal = exc
             raise
-        if isinstance(event, h11.Request) and len(event.headers) > self.max_headers:
-            self.refusal = h11.RemoteProtocolError(
-                f"More than {self.max_headers} request headers.", error_status_hint=431
-            )
+        if isinstance(event, h11.Request):
+            if len(event.headers) > self.max_headers:
+                reason = f"More than {self.max_headers} request headers."
+            elif buffered - len(self._receive_buffer) > self._max_incomplete_event_size:
+                reason = f"A request head over {self._max_incomplete_event_size} bytes."
+            else:
+                return event
+            self.refusal = h11.RemoteProtocolError(reason, error_status_hint=431)
             # h11 must not go on with this request: put it in its error state.
             self._process_error(self.their_role)
             raise self.refusal
@@ -88,34 +102,34 @@ def _error_response(status: int, reason: bytes, code: str, message: str) -> byte
     return head + body
 
 
-class LimitedH11Protocol(H11Protocol):
-    """uvicorn's h11 protocol with a header count cap and header/body read timeouts.
+class _ReadDeadlines:
+    """The header and body read timeouts, shared by both protocols.
 
-    The limits are class attributes, set by ``protocol_class(settings)``."""
+    The read deadline follows the client's side of the parser: waiting for (the rest of)
+    a request head, or for the rest of a body. Idle keep-alive time is uvicorn's own timer;
+    once a request is complete, the request deadline is the app's. A subclass says which
+    phase the client is in (``_client_phase``) and whether a request head has begun."""
 
     max_headers = 100
     max_header_bytes = 32 * 1024
     header_timeout = 10.0
     body_timeout = 30.0
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.conn = _LimitedConnection(self.max_headers, self.max_header_bytes)
-        self._read_timer: asyncio.TimerHandle | None = None
-        self._read_phase: str | None = None
+    # provided by uvicorn's protocols
+    transport: Any
+    loop: Any
+    cycle: Any
+    _read_timer: asyncio.TimerHandle | None = None
+    _read_phase: str | None = None
 
-    # The read deadline follows the client's side of the h11 state machine: waiting for
-    # (the rest of) a request head, or for the rest of a body. Idle keep-alive time is
-    # uvicorn's own timer; once a request is complete, the request deadline is the app's.
+    def _client_phase(self) -> str | None:
+        raise NotImplementedError
+
+    def _head_begun(self) -> bool:
+        raise NotImplementedError
+
     def _watch_reading(self) -> None:
-        if self.transport is None or self.transport.is_closing():
-            phase = None
-        elif self.conn.their_state is h11.IDLE:
-            phase = None if self.timeout_keep_alive_task is not None else "head"
-        elif self.conn.their_state is h11.SEND_BODY:
-            phase = "body"
-        else:
-            phase = None
+        phase = None if self.transport is None or self.transport.is_closing() else self._client_phase()
         if phase == self._read_phase:
             return
         self._stop_read_timer()
@@ -136,8 +150,7 @@ class LimitedH11Protocol(H11Protocol):
             return
         answered = self.cycle is not None and self.cycle.response_started and not self.cycle.response_complete
         # A connection that never sent a byte is just closed; a half-sent request hears why.
-        started = phase == "body" or bool(self.conn.trailing_data[0])
-        if started and not answered:
+        if (phase == "body" or self._head_begun()) and not answered:
             seconds = self.header_timeout if phase == "head" else self.body_timeout
             what = "headers" if phase == "head" else "body"
             self.transport.write(
@@ -152,6 +165,44 @@ class LimitedH11Protocol(H11Protocol):
             self.cycle.disconnected = True  # the app gets http.disconnect; its answer is dropped
             self.cycle.message_event.set()
         self.transport.close()
+
+    def _refuse(self, status: int) -> None:
+        """Answer a request the parser refused (``400`` or ``431``) and close."""
+        if status == 431:
+            self.transport.write(
+                _error_response(
+                    431,
+                    b"Request Header Fields Too Large",
+                    "REQUEST_HEADERS_TOO_LARGE",
+                    f"The request headers exceed {self.max_header_bytes} bytes or {self.max_headers} fields.",
+                )
+            )
+        else:
+            self.transport.write(
+                _error_response(400, b"Bad Request", "BAD_REQUEST", "Malformed HTTP request.")
+            )
+        self._stop_read_timer()
+        self.transport.close()
+
+
+class LimitedH11Protocol(_ReadDeadlines, H11Protocol):
+    """uvicorn's h11 protocol with a header count cap and header/body read timeouts.
+
+    The limits are class attributes, set by ``protocol_class(settings)``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conn = _LimitedConnection(self.max_headers, self.max_header_bytes)
+
+    def _client_phase(self) -> str | None:
+        if self.conn.their_state is h11.IDLE:
+            return None if self.timeout_keep_alive_task is not None else "head"
+        if self.conn.their_state is h11.SEND_BODY:
+            return "body"
+        return None
+
+    def _head_begun(self) -> bool:
+        return bool(self.conn.trailing_data[0])
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -171,29 +222,134 @@ class LimitedH11Protocol(H11Protocol):
 
     def send_400_response(self, msg: str) -> None:
         refusal = self.conn.refusal
-        status = refusal.error_status_hint if refusal is not None else 400
-        if status == 431:
-            self.transport.write(
-                _error_response(
-                    431,
-                    b"Request Header Fields Too Large",
-                    "REQUEST_HEADERS_TOO_LARGE",
-                    f"The request headers exceed {self.max_header_bytes} bytes or {self.max_headers} fields.",
-                )
-            )
-        else:
-            self.transport.write(
-                _error_response(400, b"Bad Request", "BAD_REQUEST", "Malformed HTTP request.")
-            )
+        self._refuse(refusal.error_status_hint if refusal is not None else 400)
+
+
+class _HeadRefused(httptools.HttpParserError):
+    """Raised from httptools' callbacks (a ``431``): stops the parser (``feed_data`` raises
+    ``HttpParserCallbackError``, which uvicorn answers through ``send_400_response``)."""
+
+
+class LimitedHttpToolsProtocol(_ReadDeadlines, HttpToolsProtocol):
+    """uvicorn's httptools (llhttp) protocol with the same limits as ``LimitedH11Protocol``.
+
+    llhttp has no header limits of its own, so the bytes of a request head are counted as
+    they arrive: once ``max_header_bytes`` bytes of a head were fed without the head being
+    complete, the request is refused. Only the head's bytes are fed while a head is being
+    read (a body in the same read is fed after it), so a head of exactly the limit passes.
+    Bytes of a pipelined request that arrive in the same read as the end of the previous
+    request are not counted there (at most one read); its head as parsed still is, at the
+    end of its headers. The header count is checked per header."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._in_body = False  # between on_headers_complete and on_message_complete
+        self._head_bytes = 0  # bytes fed since the last request's end, while no body is read
+        self._header_count = 0
+        self._header_size = 0  # the headers' bytes as parsed (see on_headers_complete)
+        self._refusal = 400
+        self._deferred_refusal: int | None = None  # a refusal waiting for the answers before it
+
+    def _client_phase(self) -> str | None:
+        if self._in_body:
+            return "body"
+        if self.timeout_keep_alive_task is not None or self.pipeline:
+            return None
+        if self.cycle is not None and not self.cycle.response_complete:
+            return None  # the request arrived: the app's time
+        return "head"
+
+    def _head_begun(self) -> bool:
+        return self._head_bytes > 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._watch_reading()
+
+    def data_received(self, data: bytes) -> None:
+        while data and self._deferred_refusal is None:
+            if self._in_body:
+                piece, data = data, b""
+            else:
+                room = self.max_header_bytes - self._head_bytes
+                if room <= 0:
+                    self.logger.warning("Request headers too large.")
+                    self._refuse(431)
+                    return
+                if len(data) <= room:
+                    piece, data = data, b""
+                else:
+                    piece, data = data[:room], data[room:]
+                self._head_bytes += len(piece)
+            super().data_received(piece)
+            if self.transport.is_closing():
+                return
+            if self.parser.should_upgrade() and self._should_upgrade():
+                self._stop_read_timer()  # the connection is the WebSocket protocol's now
+                return
+        self._watch_reading()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._header_count = 0
+        self._header_size = 0
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_count += 1
+        self._header_size += len(name) + len(value) + 4  # "name: value\r\n"
+        if self._header_count > self.max_headers:
+            self._refusal = 431
+            raise _HeadRefused
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        # The head as parsed ("METHOD url HTTP/1.1\r\n", headers, "\r\n"): at most its raw
+        # size, and the only measure of a pipelined head that began in an uncounted read.
+        if len(self.parser.get_method()) + len(self.url) + self._header_size + 14 > self.max_header_bytes:
+            self._refusal = 431
+            raise _HeadRefused
+        self._in_body = True
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_body = False
+        self._head_bytes = 0
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._deferred_refusal is not None and not self.pipeline and not self.transport.is_closing():
+            self._refuse(self._deferred_refusal)
+            return
+        self._watch_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
         self._stop_read_timer()
-        self.transport.close()
+        super().connection_lost(exc)
+
+    def send_400_response(self, msg: str) -> None:
+        self._refuse(self._refusal)
+
+    def _refuse(self, status: int) -> None:
+        # llhttp parses a pipelined request at once (h11 only once the answers before it are
+        # sent): a refusal waits for the answers still owed, in order, then closes.
+        if self.pipeline or (self.cycle is not None and not self.cycle.response_complete):
+            self._deferred_refusal = status
+            self._stop_read_timer()
+            self.flow.pause_reading()
+            return
+        self._deferred_refusal = None
+        super()._refuse(status)
 
 
-def protocol_class(settings: Settings) -> type[LimitedH11Protocol]:
-    """``LimitedH11Protocol`` with the limits of ``settings``."""
+def protocol_class(settings: Settings) -> type[LimitedHttpToolsProtocol | LimitedH11Protocol]:
+    """The protocol of ``settings.http_parser`` with the limits of ``settings``."""
+    base: type[LimitedHttpToolsProtocol | LimitedH11Protocol] = (
+        LimitedH11Protocol if settings.http_parser == "h11" else LimitedHttpToolsProtocol
+    )
     return type(
-        "BandengH11Protocol",
-        (LimitedH11Protocol,),
+        f"Bandeng{base.__name__}",
+        (base,),
         {
             "max_headers": settings.http_max_headers,
             "max_header_bytes": settings.http_max_header_bytes,

@@ -83,6 +83,7 @@ class Settings:
     http_keep_alive_timeout: float = 5.0  # idle time allowed between two requests
     http_limit_concurrency: int = 1000  # connections + running requests; beyond: 503
     http_backlog: int = 2048
+    http_parser: str = "httptools"  # or "h11": both with the limits above (app/server.py)
 
     @property
     def production(self) -> bool:
@@ -208,6 +209,11 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
             "BANDENG_HTTP_LIMIT_CONCURRENCY", cast=int, default=defaults.http_limit_concurrency
         ),
         http_backlog=config("BANDENG_HTTP_BACKLOG", cast=int, default=defaults.http_backlog),
+        http_parser=_choice(
+            "BANDENG_HTTP_PARSER",
+            config("BANDENG_HTTP_PARSER", default=defaults.http_parser),
+            ("httptools", "h11"),
+        ),
     )
 
 

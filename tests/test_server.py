@@ -93,12 +93,24 @@ def start(tmp_path: Path, env: dict[str, str], *args: str) -> Server:
 # --- the HTTP server's limits -----------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def limits_server(tmp_path_factory) -> Iterator[Server]:
-    """Production mode with a secret (it starts), short read timeouts."""
+def test_the_parser_setting_picks_the_protocol():
+    from app.server import LimitedH11Protocol, LimitedHttpToolsProtocol, protocol_class
+    from services.config import load_settings
+
+    assert issubclass(protocol_class(load_settings({})), LimitedHttpToolsProtocol)  # the default
+    h11 = protocol_class(load_settings({"BANDENG_HTTP_PARSER": "h11", "BANDENG_HTTP_MAX_HEADERS": "7"}))
+    assert issubclass(h11, LimitedH11Protocol) and h11.max_headers == 7
+    with pytest.raises(ValueError, match="BANDENG_HTTP_PARSER"):
+        load_settings({"BANDENG_HTTP_PARSER": "picohttp"})
+
+
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def limits_server(request, tmp_path_factory) -> Iterator[Server]:
+    """Production mode with a secret (it starts), short read timeouts; each HTTP parser."""
     server = start(
         tmp_path_factory.mktemp("limits"),
         {
+            "BANDENG_HTTP_PARSER": request.param,
             "BANDENG_ENV": "production",
             "BANDENG_SECRET": SECRET,
             "BANDENG_HTTP_HEADER_TIMEOUT": str(TIMEOUT),
@@ -166,6 +178,71 @@ def test_more_headers_than_the_cap_are_refused_with_431(limits_server):
     assert b'"REQUEST_HEADERS_TOO_LARGE"' in response
 
 
+def test_exactly_the_header_cap_is_answered(limits_server):
+    response, closed = exchange(limits_server.port, request(*(b"X-H%d: v\r\n" % i for i in range(98))))
+    assert status(response) == 200 and closed  # 98 + Host + Connection = 100 headers
+
+
+def head_of(size: int) -> bytes:
+    """A request whose line and headers (blank line included) are exactly ``size`` bytes."""
+    bare = request(b"X-Pad: \r\n")
+    return request(b"X-Pad: " + b"a" * (size - len(bare)) + b"\r\n")
+
+
+def test_a_head_of_exactly_the_byte_limit_is_answered(limits_server):
+    data = head_of(32 * 1024)
+    assert len(data) == 32 * 1024
+    response, closed = exchange(limits_server.port, data)
+    assert status(response) == 200 and closed
+
+
+def test_a_head_one_byte_over_the_limit_is_refused_even_in_one_write(limits_server):
+    response, closed = exchange(limits_server.port, head_of(32 * 1024 + 1))
+    assert closed
+    assert status(response) == 431 and b'"REQUEST_HEADERS_TOO_LARGE"' in response, response[:200]
+
+
+def test_a_pipelined_head_over_the_limit_is_refused_after_the_first_answer(limits_server):
+    first = b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"
+    response, closed = exchange(limits_server.port, first + head_of(32 * 1024 + 1))
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", response) == [b"200", b"431"] and closed, response[:300]
+
+
+def test_a_pipelined_malformed_request_is_refused_after_the_first_answer(limits_server):
+    first = b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"
+    response, closed = exchange(limits_server.port, first + b"GET /healthz HTTP/1.1\r\nHost test\r\n\r\n")
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", response) == [b"200", b"400"] and closed, response[:300]
+
+
+def test_pipelined_heads_each_under_the_limit_are_answered(limits_server):
+    first = head_of(20 * 1024).replace(b"Connection: close\r\n", b"Connection: keep-alive\r\n")
+    response, closed = exchange(limits_server.port, first + head_of(20 * 1024))
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", response) == [b"200", b"200"] and closed, response[:300]
+
+
+def test_a_body_does_not_count_towards_the_head_limit(limits_server):
+    body = b'{"query": "{ __typename }"' + b" " * (64 * 1024) + b"}"
+    head = (
+        b"POST /graphql HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body)
+    )
+    response, closed = exchange(limits_server.port, head + body)  # one write: head and body
+    assert status(response) == 200 and closed, response[:300]
+    assert b'"__typename"' in response
+
+
+def test_a_malformed_request_is_refused_with_400(limits_server):
+    response, closed = exchange(limits_server.port, b"GET /healthz HTTP/1.1\r\nHost test\r\n\r\n")
+    assert status(response) == 400 and closed
+    assert b'"BAD_REQUEST"' in response
+
+
+def test_pipelined_requests_are_all_answered(limits_server):
+    keep = b"GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n"
+    response, closed = exchange(limits_server.port, keep * 3 + request())
+    assert re.findall(rb"HTTP/1\.1 (\d{3}) ", response) == [b"200"] * 4 and closed
+
+
 def test_headers_that_never_end_are_cut_off(limits_server):
     response, closed = exchange(limits_server.port, b"GET /healthz HTTP/1.1\r\nHost: test\r\nX-Slow: ")
     assert closed, "the half-sent request was held open"
@@ -198,10 +275,12 @@ RAISE = "mutation($input: RaiseConcernInput!) { raiseConcern(input: $input) { id
 
 
 @pytest.mark.slow  # a server start (with the demo seed) and a drain: 15-40 s on a busy machine
-async def test_sigterm_drains_readiness_first_then_finishes_in_flight_work(tmp_path):
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+async def test_sigterm_drains_readiness_first_then_finishes_in_flight_work(tmp_path, parser):
     server = start(
         tmp_path,
         {
+            "BANDENG_HTTP_PARSER": parser,
             "BANDENG_DRAIN_SECONDS": "2",
             "BANDENG_SHUTDOWN_TIMEOUT": "20",
             "BANDENG_RATE_LIMIT_TOKEN_RATE": "0",
