@@ -155,10 +155,14 @@ class Page:
         return self.cursor(self.rows[-1]) if self.rows else None
 
     async def total_count(self) -> TotalCount:
-        """The list's size, counted once per page (``totalCount`` and its flag share it)."""
+        """The list's size, counted once per page (``totalCount`` and its flag share it).
+        A first page with nothing after it is the whole list: its size, no statement."""
         async with self._counting:
             if self._count is None:
-                self._count = await bounded_count(self.filtered, self.exact_count_limit)
+                if not self.has_previous_page and not self.has_next_page:
+                    self._count = TotalCount(len(self.rows), True)
+                else:
+                    self._count = await bounded_count(self.filtered, self.exact_count_limit)
             return self._count
 
 

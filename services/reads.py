@@ -445,6 +445,67 @@ def _lateral(
     )
 
 
+def builds_json() -> bool:
+    """Whether the database builds nested JSON lists for the compiled path (PostgreSQL)."""
+    return connections.get("default").capabilities.dialect == "postgres"
+
+
+async def json_children_of(
+    auth: RequestAuth,
+    resource: str,
+    parent_field: str,
+    parent_ids: Sequence[int],
+    order: str,
+    first: int,
+    fields: tuple[tuple[str, str, str], ...],
+) -> dict[int, str]:
+    """PostgreSQL: for each parent id, the JSON array of its first ``first`` visible
+    children (as ``raw_children_of``), each an object of ``fields`` ((key, "text" or "id",
+    column) or (key, "typename", name)), built by the database in one statement."""
+    if first <= 0 or not parent_ids:
+        return {}
+    model = models_by_name()[resource]
+    db = model._meta.db
+    key = ("json_children", resource, auth.plan(resource).grants, parent_field, order, first, fields)
+    found = _STATEMENTS.get(key)
+    if found is None:
+        terms = [order, "id"] if order not in ("id", "-id") else [order]
+        columns = {column for _, kind, column in fields if kind != "typename"} | {
+            t.lstrip("-") for t in terms
+        }
+        sql, params = _lateral(auth.visible(resource), parent_field, order, first, tuple(sorted(columns)))
+        pairs = ", ".join(
+            f"{_quote_text(name)}, "
+            + (
+                _quote_text(value)
+                if kind == "typename"
+                else f'"page"."{value}"::text'
+                if kind == "id"
+                else f'"page"."{value}"'
+            )
+            for name, kind, value in fields
+        )
+        ordering = ", ".join(
+            f'"page"."{t.lstrip("-")}" {"DESC" if t.startswith("-") else "ASC"}' for t in terms
+        )
+        inner = sql.replace('SELECT "page".* FROM ', "", 1)
+        unnest, _, lateral = inner.partition(" CROSS JOIN LATERAL ")
+        page = lateral.rpartition(' AS "page"')[0]
+        sql = (
+            f'SELECT "parent"."id" AS "parent", (SELECT json_agg(json_build_object({pairs}) ORDER BY {ordering}) '
+            f'FROM {page} AS "page")::text AS "json" FROM {unnest}'
+        )
+        found = _STATEMENTS[key] = (sql, params, params.index(_ANY))
+    sql, params = found[0], list(found[1])
+    params[found[2]] = sorted(set(parent_ids))
+    return {row["parent"]: row["json"] for row in await _execute(db, sql, params) if row["json"] is not None}
+
+
+def _quote_text(text: str) -> str:
+    """A SQL string literal (for keys and type names: GraphQL names, never client text)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 async def raw_by_ids(
     auth: RequestAuth, resource: str, ids: Sequence[int], names: tuple[str, ...]
 ) -> dict[int, Any]:
