@@ -127,14 +127,30 @@ class Request:
         return self.context.auth
 
     def arguments(self, where: FieldRef) -> dict[str, Any]:
-        """A field's arguments as its resolver would receive them (Python values)."""
+        """A field's arguments as its resolver would receive them (Python values); without
+        variables they are the document's literals, converted once."""
+        constant = not self.variables.coerced
+        if constant:
+            kept = _ARGUMENTS.get(id(where.node))
+            if kept is not None and kept[0] is where.node:
+                return dict(kept[1])
         raw = get_argument_values(where.definition, where.node, self.variables)
-        return convert_arguments(
+        values = convert_arguments(
             raw,
             where.strawberry.arguments,
             scalar_registry=self.schema.schema_converter.scalar_registry,
             config=self.schema.config,
         )
+        if constant:
+            _ARGUMENTS[id(where.node)] = (where.node, dict(values))  # the node kept: its id stays its own
+            if len(_ARGUMENTS) > 4096:
+                _ARGUMENTS.pop(next(iter(_ARGUMENTS)))
+        return values
+
+
+# A field node's arguments when the operation has no variables (by the node's id; the
+# entry keeps the node alive, so the id cannot be another node's).
+_ARGUMENTS: dict[int, tuple[Any, dict[str, Any]]] = {}
 
 
 @dataclass(frozen=True)
