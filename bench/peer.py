@@ -740,10 +740,11 @@ async def count_raised(url: str, prefix: str) -> tuple[int, int]:
 def run_rounds(
     args: argparse.Namespace, servers: dict[str, Server], world: World, scripts: Path
 ) -> list[Round]:
-    """Alternating rounds: peer first in even rounds, Bandeng first in odd ones."""
-    rounds = []
-    for number in range(args.rounds):
-        result = Round()
+    """Alternating rounds: peer first in even rounds, Bandeng first in odd ones; the
+    write runs after every read round (the rows they add to Bandeng's concern table, and
+    not to the peer's, would otherwise sit in front of W2's newest-first page)."""
+    rounds = [Round() for _ in range(args.rounds)]
+    for number, result in enumerate(rounds):
         for w in WORKLOADS if args.only != "writes" else ():
             order = [*w.peer_servers, "bandeng", *(["bandeng-allow"] if w.key in AUTHZ_MEASURED else [])]
             if number % 2:
@@ -760,6 +761,7 @@ def run_rounds(
                     f"  CPU {measure.cpu_per_request:6.2f} ms/req  failed {measure.failed}  load {_load()}",
                     flush=True,
                 )
+    for number, result in enumerate(rounds):
         if args.write_seconds > 0:
             prefix = f"peer-bench {os.getpid()} r{number + 1} #"
             script = wrk_script(
@@ -778,7 +780,6 @@ def run_rounds(
                 f"  failed {m.bad + m.failed}  stored {result.stored}  distinct {result.distinct}",
                 flush=True,
             )
-        rounds.append(result)
     return rounds
 
 
