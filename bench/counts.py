@@ -40,9 +40,11 @@ if str(ROOT) not in sys.path:  # run against the checkout this file lives in
     sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
+
+# bench/run.py's helpers (this folder is on sys.path when a script of it runs)
+from run import _asyncpg_dsn, _with_database  # noqa: E402
 from tortoise import Tortoise  # noqa: E402
 
-from bench.run import _asyncpg_dsn, _with_database  # noqa: E402
 from models.org import UnitKind  # noqa: E402
 from models.people import Person  # noqa: E402
 from services import database, identity, people  # noqa: E402
