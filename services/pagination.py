@@ -83,8 +83,9 @@ class TotalCount:
     exact: bool
 
 
-def _parameterized(queryset: Any) -> tuple[Any, str, list[Any]]:
-    """The connection, SQL and parameters Tortoise would run for ``queryset``."""
+def parameterized(queryset: Any) -> tuple[Any, str, list[Any]]:
+    """The connection, SQL and parameters Tortoise would run for ``queryset`` (a query,
+    or its ``values``/``values_list``)."""
     queryset._choose_db_if_not_chosen()
     queryset._make_query()
     sql, params = queryset.query.get_parameterized_sql()
@@ -108,7 +109,7 @@ async def bounded_count(filtered: QuerySet[Any], limit: int) -> TotalCount:
     expected = await estimate(filtered)
     if expected > max(limit, TRUST_ESTIMATE_FROM - 1):
         return TotalCount(expected, exact=False)
-    db, sql, params = _parameterized(filtered.limit(limit + 1).values_list("id", flat=True))
+    db, sql, params = parameterized(filtered.limit(limit + 1).values_list("id", flat=True))
     _, rows = await db.execute_query(f"SELECT count(*) AS n FROM ({sql}) AS bounded", params)  # noqa: S608
     counted = int(rows[0]["n"])
     if counted <= limit:
@@ -118,7 +119,7 @@ async def bounded_count(filtered: QuerySet[Any], limit: int) -> TotalCount:
 
 async def estimate(filtered: QuerySet[Any]) -> int:
     """The planner's row estimate for ``filtered`` on PostgreSQL (0 elsewhere)."""
-    db, sql, params = _parameterized(filtered.values_list("id", flat=True))
+    db, sql, params = parameterized(filtered.values_list("id", flat=True))
     if db.capabilities.dialect != "postgres":
         return 0
     _, rows = await db.execute_query(f"EXPLAIN (FORMAT JSON) {sql}", params)

@@ -33,6 +33,7 @@ from tortoise.expressions import RawSQL, Subquery
 from tortoise.queryset import QuerySet
 
 from services.authz import RequestAuth, models_by_name
+from services.pagination import parameterized
 
 
 @dataclass(frozen=True)
@@ -176,10 +177,9 @@ def _ranked(
     by ``order`` (a field, ``-`` for descending; ties by id), selecting ``columns``."""
     model = query.model
     table = model._meta.db_table
-    keys = [] if order in ("id", "-id") else [order]
     terms = ", ".join(
         f'"{table}"."{_column(model, key.lstrip("-"))}" {"DESC" if key.startswith("-") else "ASC"}'
-        for key in [*keys, "-id" if order == "-id" else "id"]
+        for key in _order_terms(order)
     )
     window = f'ROW_NUMBER() OVER (PARTITION BY "{table}"."{_column(model, parent_field)}" ORDER BY {terms})'
     ranked = query.annotate(_rank=RawSQL(window))
@@ -364,11 +364,8 @@ class Statement:
 
 def statement(query: QuerySet[Any], names: tuple[str, ...]) -> Statement:
     """The SQL that reads the fields ``names`` of ``query``'s rows."""
-    values: Any = query.values(*names)
-    values._choose_db_if_not_chosen()
-    values._make_query()
-    sql, params = values.query.get_parameterized_sql()
-    return Statement(sql, tuple(params), values._db.connection_name)
+    db, sql, params = parameterized(query.values(*names))
+    return Statement(sql, tuple(params), db.connection_name)
 
 
 async def raw_rows(query: QuerySet[Any], names: tuple[str, ...]) -> list[Any]:
@@ -388,16 +385,20 @@ _STATEMENTS_KEPT = 2048
 
 
 def _statement(
-    key: tuple, build: Callable[[], tuple[str, list]], column: str, dialect: str
+    key: tuple, build: Callable[[], tuple[str, list]], column: str | None, dialect: str
 ) -> tuple[str, list, int]:
-    """The cached statement ``key``: its SQL, its parameters, where the ids go."""
+    """The cached statement ``key``: its SQL, its parameters, where the ids go. ``build``
+    makes it with ``_ANY`` in ``column``'s ``IN`` list, rewritten here to take one array;
+    with ``column`` None the built statement takes the array already (``_per_parent``)."""
     found = _STATEMENTS.get(key)
     if found is not None:
         _STATEMENTS.move_to_end(key)
         return found
     sql, params = build()
     position = params.index(_ANY)
-    if dialect == "postgres":
+    if column is None:
+        pass
+    elif dialect == "postgres":
         old, new = f'"{column}" IN (${position + 1})', f'"{column}" = ANY(${position + 1})'
         assert sql.count(old) == 1, sql
         sql = sql.replace(old, new)
@@ -413,36 +414,35 @@ def _statement(
     return found
 
 
-def _with_ids(statement: tuple[str, list, int], ids: list[int], dialect: str) -> tuple[str, list]:
+def _with_ids(statement: tuple[str, list, int], ids: Sequence[int], dialect: str) -> tuple[str, list]:
     sql, params, position = statement
     bound = list(params)
-    bound[position] = ids if dialect == "postgres" else json.dumps(ids)
+    unique = sorted(set(ids))
+    bound[position] = unique if dialect == "postgres" else json.dumps(unique)
     return sql, bound
 
 
-def _lateral(
+def _order_terms(order: str) -> list[str]:
+    """A relation's order as fields, ties by id (``-`` for descending)."""
+    return [order, "id"] if order not in ("id", "-id") else [order]
+
+
+def _per_parent(
     visible: QuerySet[Any], parent_field: str, order: str, first: int, names: tuple[str, ...]
-) -> tuple[str, list]:
-    """PostgreSQL: the first ``first`` visible rows per parent as a lateral join over the
-    parents' ids (one array parameter): an index scan per parent on its key, only the
-    columns asked for, the page size as a literal (a prepared ``LIMIT $n`` gets a generic
-    plan that can be several times slower)."""
-    terms = [order, "id"] if order not in ("id", "-id") else [order]
-    inner: Any = visible.filter(**{parent_field: _ANY}).order_by(*terms).values(*names)
-    inner._choose_db_if_not_chosen()
-    inner._make_query()
-    sql, params = inner.query.get_parameterized_sql()
-    params = list(params)
+) -> tuple[str, list, str]:
+    """PostgreSQL: one parent's first ``first`` visible rows as a subquery of the parent
+    ``"parent"."id"``, and ``unnest`` of the parents' ids (one array parameter, ``_ANY``
+    until bound): an index scan per parent on its key, only the columns asked for, the
+    page size as a literal (a prepared ``LIMIT $n`` gets a generic plan that can be
+    several times slower)."""
+    query = visible.filter(**{parent_field: _ANY}).order_by(*_order_terms(order)).values(*names)
+    _, sql, params = parameterized(query)
     position = params.index(_ANY)
     column = _column(visible.model, parent_field)
     old = f'"{column}"=${position + 1}'
     assert sql.count(old) == 1, sql
-    sql = sql.replace(old, f'"{column}"="parent"."id"') + f" LIMIT {int(first)}"
-    return (
-        f'SELECT "page".* FROM unnest(${position + 1}::bigint[]) AS "parent"("id") '
-        f'CROSS JOIN LATERAL ({sql}) AS "page"',
-        params,
-    )
+    page = sql.replace(old, f'"{column}"="parent"."id"') + f" LIMIT {int(first)}"
+    return page, params, f'unnest(${position + 1}::bigint[]) AS "parent"("id")'
 
 
 def builds_json() -> bool:
@@ -464,16 +464,17 @@ async def json_children_of(
     column) or (key, "typename", name)), built by the database in one statement."""
     if first <= 0 or not parent_ids:
         return {}
-    model = models_by_name()[resource]
-    db = model._meta.db
+    db = models_by_name()[resource]._meta.db
     key = ("json_children", resource, auth.plan(resource).grants, parent_field, order, first, fields)
-    found = _STATEMENTS.get(key)
-    if found is None:
-        terms = [order, "id"] if order not in ("id", "-id") else [order]
+
+    def build() -> tuple[str, list]:
+        terms = _order_terms(order)
         columns = {column for _, kind, column in fields if kind != "typename"} | {
             t.lstrip("-") for t in terms
         }
-        sql, params = _lateral(auth.visible(resource), parent_field, order, first, tuple(sorted(columns)))
+        page, params, parents = _per_parent(
+            auth.visible(resource), parent_field, order, first, tuple(sorted(columns))
+        )
         pairs = ", ".join(
             f"{_quote_text(name)}, "
             + (
@@ -488,16 +489,13 @@ async def json_children_of(
         ordering = ", ".join(
             f'"page"."{t.lstrip("-")}" {"DESC" if t.startswith("-") else "ASC"}' for t in terms
         )
-        inner = sql.replace('SELECT "page".* FROM ', "", 1)
-        unnest, _, lateral = inner.partition(" CROSS JOIN LATERAL ")
-        page = lateral.rpartition(' AS "page"')[0]
         sql = (
             f'SELECT "parent"."id" AS "parent", (SELECT json_agg(json_build_object({pairs}) ORDER BY {ordering}) '
-            f'FROM {page} AS "page")::text AS "json" FROM {unnest}'
+            f'FROM ({page}) AS "page")::text AS "json" FROM {parents}'
         )
-        found = _STATEMENTS[key] = (sql, params, params.index(_ANY))
-    sql, params = found[0], list(found[1])
-    params[found[2]] = sorted(set(parent_ids))
+        return sql, params
+
+    sql, params = _with_ids(_statement(key, build, None, "postgres"), parent_ids, "postgres")
     return {row["parent"]: row["json"] for row in await _execute(db, sql, params) if row["json"] is not None}
 
 
@@ -510,19 +508,15 @@ async def raw_by_ids(
     auth: RequestAuth, resource: str, ids: Sequence[int], names: tuple[str, ...]
 ) -> dict[int, Any]:
     """Visible rows of ``resource`` with these ids (as ``by_ids``), by id: one cached statement."""
-    model = models_by_name()[resource]
-    db = model._meta.db
+    db = models_by_name()[resource]._meta.db
     dialect = db.capabilities.dialect
     key = ("by_ids", resource, auth.plan(resource).grants, names, dialect)
 
     def build() -> tuple[str, list]:
-        values: Any = auth.visible(resource).filter(id__in=[_ANY]).values(*names)
-        values._choose_db_if_not_chosen()
-        values._make_query()
-        sql, params = values.query.get_parameterized_sql()
-        return sql, list(params)
+        _, sql, params = parameterized(auth.visible(resource).filter(id__in=[_ANY]).values(*names))
+        return sql, params
 
-    sql, params = _with_ids(_statement(key, build, "id", dialect), sorted(set(ids)), dialect)
+    sql, params = _with_ids(_statement(key, build, "id", dialect), ids, dialect)
     return {row["id"]: row for row in await _execute(db, sql, params)}
 
 
@@ -546,25 +540,18 @@ async def raw_children_of(
 
     def build() -> tuple[str, list]:
         if dialect == "postgres":
-            return _lateral(auth.visible(resource), parent_field, order, first, names)
+            page, params, parents = _per_parent(auth.visible(resource), parent_field, order, first, names)
+            return f'SELECT "page".* FROM {parents} CROSS JOIN LATERAL ({page}) AS "page"', params
         query = auth.visible(resource).filter(**{f"{parent_field}__in": [_ANY]})
         columns = ", ".join(f'"{_column(model, name)}" AS "{name}"' for name in names)
         sql, params = _ranked(query, parent_field, order, first, columns)
         return sql, list(params)
 
-    column = _column(model, parent_field)
-    if dialect == "postgres":  # _lateral's statement takes the ids as its array already
-        found = _STATEMENTS.get(key)
-        if found is None:
-            sql, params = build()
-            found = _STATEMENTS[key] = (sql, params, params.index(_ANY))
-        sql, params = found[0], list(found[1])
-        params[found[2]] = sorted(set(parent_ids))
-    else:
-        sql, params = _with_ids(_statement(key, build, column, dialect), sorted(set(parent_ids)), dialect)
-    rows = await _execute(db, sql, params)
+    # On PostgreSQL the lateral join takes the parents' ids as its array already.
+    column = None if dialect == "postgres" else _column(model, parent_field)
+    sql, params = _with_ids(_statement(key, build, column, dialect), parent_ids, dialect)
     grouped: dict[int, list[Any]] = defaultdict(list)
-    for row in rows:
+    for row in await _execute(db, sql, params):
         grouped[row[parent_field]].append(row)
     return grouped
 
