@@ -120,7 +120,6 @@ class Request:
     context: Any
     variables: Any  # graphql-core's VariableValues
     schema: Any  # the Strawberry schema (argument conversion)
-    bound: dict[int, Any] = field(default_factory=dict)  # field rules bound to this request
 
     @property
     def auth(self) -> Any:
@@ -130,10 +129,8 @@ class Request:
         """A field's arguments as its resolver would receive them (Python values); without
         variables they are the document's literals, converted once."""
         constant = not self.variables.coerced
-        if constant:
-            kept = _ARGUMENTS.get(id(where.node))
-            if kept is not None and kept[0] is where.node:
-                return dict(kept[1])
+        if constant and where.literal:
+            return dict(where.literal)
         raw = get_argument_values(where.definition, where.node, self.variables)
         values = convert_arguments(
             raw,
@@ -142,15 +139,8 @@ class Request:
             config=self.schema.config,
         )
         if constant:
-            _ARGUMENTS[id(where.node)] = (where.node, dict(values))  # the node kept: its id stays its own
-            if len(_ARGUMENTS) > 4096:
-                _ARGUMENTS.pop(next(iter(_ARGUMENTS)))
+            where.literal.update(values)
         return values
-
-
-# A field node's arguments when the operation has no variables (by the node's id; the
-# entry keeps the node alive, so the id cannot be another node's).
-_ARGUMENTS: dict[int, tuple[Any, dict[str, Any]]] = {}
 
 
 @dataclass(frozen=True)
@@ -161,6 +151,8 @@ class FieldRef:
     node: FieldNode
     strawberry: Any
     parent: str  # the parent type's name
+    # its arguments once converted, when the operation has no variables (the literals)
+    literal: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 # An answer value from a row and the request's state (the nested rows, by field).
