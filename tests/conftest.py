@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import graphql
 import httpx
 import pytest
 from tortoise import Tortoise, connections
@@ -99,6 +100,24 @@ async def truncate_all() -> None:
             await conn.execute_script("DELETE FROM sqlite_sequence")
         finally:
             await conn.execute_script("PRAGMA foreign_keys = ON")
+
+
+# The committed schema, as clients see it (schema/schema.graphql).
+SCHEMA = graphql.build_schema(
+    (Path(__file__).resolve().parent.parent / "schema" / "schema.graphql").read_text()
+)
+
+# One caller per kind of demo role (seed keys, app/seed.py), and none (no token).
+ROLES = (
+    None,
+    "resident_wang",
+    "grid_worker_chen",
+    "secretary_zhang",
+    "judge_he",
+    "street_official_xu",
+    "admin",
+    "court_district",
+)
 
 
 class _DemoState:
@@ -237,7 +256,7 @@ def count_queries():
     return QueryCounter
 
 
-__all__ = ["Demo", "gql", "error_codes", "Tortoise"]
+__all__ = ["Demo", "gql", "error_codes", "Tortoise", "ROLES", "SCHEMA"]
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -22,24 +22,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from schema import compiled
-from tests.conftest import Demo, gql, is_postgres
+from tests.conftest import ROLES, SCHEMA, Demo, gql, is_postgres
 from tests.test_identity_cache import running
 
 ROOT = Path(__file__).resolve().parent.parent
-SDL = (ROOT / "schema" / "schema.graphql").read_text()
-SCHEMA = graphql.build_schema(SDL)
-
-# Every demo role (seed keys, app/seed.py) and no token at all.
-ROLES = (
-    None,
-    "resident_wang",
-    "grid_worker_chen",
-    "secretary_zhang",
-    "judge_he",
-    "street_official_xu",
-    "admin",
-    "court_district",
-)
 
 
 def _stats() -> dict[str, int]:

@@ -15,7 +15,6 @@ import json
 import logging
 from datetime import UTC
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import graphql
@@ -23,22 +22,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import Mode, from_schema
 
-from tests.conftest import Demo
-
-SDL = (Path(__file__).resolve().parent.parent / "schema" / "schema.graphql").read_text()
-SCHEMA = graphql.build_schema(SDL)
-
-# One caller per kind of role, and none (seed keys; see app/seed.py).
-ROLES = (
-    None,
-    "resident_wang",
-    "grid_worker_chen",
-    "secretary_zhang",
-    "judge_he",
-    "street_official_xu",
-    "admin",
-    "court_district",
-)
+from tests.conftest import ROLES, SCHEMA, Demo
 
 FUZZ = settings(
     deadline=None,
