@@ -13,19 +13,22 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.types import QueryParams
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
 from tortoise import Tortoise, connections
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app import graphiql as graphiql_page
-from app import protocol
+from app import live, protocol
 from app.deadline import DatabaseProbe, RequestDeadline
 from app.middleware import CORS, EXCEPTION_HANDLERS, SecurityHeaders
 from app.ratelimit import RateLimit, bucket_store
@@ -34,6 +37,7 @@ from policies.store import PolicyStore
 from schema import compiled
 from schema.context import Context
 from schema.root import build_schema
+from services.bus import Bus, BusListener
 from services.config import Settings, is_postgres_url, load_settings, tortoise_config
 from services.identity_cache import IdentityCache, IdentityListener
 from services.postgres import identity_listener_connection
@@ -46,14 +50,23 @@ _PLAIN_REQUEST = frozenset({"query", "operationName", "variables"})
 
 
 class BandengGraphQL(GraphQL):
-    """Strawberry's ASGI view with our context: the actor and the policy in force."""
+    """Strawberry's ASGI view with our context: the actor and the policy in force.
+    Subscriptions over graphql-transport-ws (app/live.py)."""
 
-    def __init__(self, settings: Settings, policy_store: PolicyStore, identity_cache: IdentityCache):
+    graphql_transport_ws_handler_class = live.LiveHandler
+    websocket_adapter_class = live.TextWebSocketAdapter
+
+    def __init__(
+        self, settings: Settings, policy_store: PolicyStore, identity_cache: IdentityCache, bus: Bus
+    ):
         super().__init__(
             build_schema(settings),
             graphql_ide="graphiql" if settings.graphiql_enabled else None,
             allow_queries_via_get=True,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            allowed_origins=settings.cors_origins,
         )
+        self.bus = bus
         self.settings = settings
         self.policy_store = policy_store
         self.compiler = self.schema.compiler  # type: ignore[attr-defined]
@@ -247,7 +260,22 @@ class BandengGraphQL(GraphQL):
             response.status_code = protocol.status_without_data(response_data)
         return response
 
+    async def on_ws_connect(self, context: Context) -> UnsetType:
+        await live.connect(context)  # the token in connection_init, or the socket closes
+        return UNSET
+
     async def get_context(self, request, response) -> Context:
+        if isinstance(request, WebSocket):  # authenticated by connection_init (``on_ws_connect``)
+            return Context(
+                request=request,
+                response=response,
+                settings=self.settings,
+                authorizer=self.policy_store.current,
+                actor=None,
+                policy_store=self.policy_store,
+                identity_cache=self.identity_cache,
+                bus=self.bus,
+            )
         # The token is looked up only when the operation executes (``Context.authenticate``):
         # a request refused before execution costs no SQL statement.
         problem, bearer = None, None
@@ -339,7 +367,15 @@ def create_app(
         if is_postgres_url(settings.database_url)
         else None
     )
-    graphql = BandengGraphQL(settings, store, identity_cache)
+    # Committed events for this instance's subscriptions (services/bus.py): through
+    # PostgreSQL's LISTEN/NOTIFY between instances, in-process on SQLite.
+    bus = Bus()
+    bus_listener = (
+        BusListener(bus, lambda: identity_listener_connection(settings))
+        if is_postgres_url(settings.database_url)
+        else None
+    )
+    graphql = BandengGraphQL(settings, store, identity_cache, bus)
     database_probe = DatabaseProbe(
         lambda: connections.get("default").execute_query("SELECT 1"), settings.ready_timeout
     )
@@ -388,6 +424,9 @@ def create_app(
         stop = asyncio.Event()
         watcher = asyncio.create_task(store.watch(stop)) if settings.watch_policy else None
         listening = asyncio.create_task(identity_listener.run(stop)) if identity_listener else None
+        live_tasks = [asyncio.create_task(live.watch_overdue(bus, stop))]
+        if bus_listener is not None:
+            live_tasks.append(asyncio.create_task(bus_listener.run(stop)))
         try:
             yield
         finally:
@@ -396,6 +435,7 @@ def create_app(
                 await watcher
             if listening is not None:
                 await listening
+            await asyncio.gather(*live_tasks)
             await rate_limits.close()
             if manage_database:
                 await Tortoise.close_connections()
@@ -403,6 +443,7 @@ def create_app(
     app = _Application(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ]
@@ -442,4 +483,6 @@ def create_app(
     app.state.rate_limits = rate_limits
     app.state.identity_cache = identity_cache
     app.state.identity_listener = identity_listener
+    app.state.bus = bus
+    app.state.bus_listener = bus_listener
     return app

@@ -67,6 +67,18 @@ class Context:
     auth_error: Exception | None = None  # authentication failed for another reason (a bug)
     token: str | None = None  # the bearer token, looked up by ``authenticate``
     identity_cache: IdentityCache | None = None  # this instance's (services.identity_cache)
+    # A websocket connection's (schema/subscriptions.py): its ``connection_init`` payload
+    # and this instance's event bus.
+    connection_params: Any = None
+    bus: Any = None
+
+    def renew(self) -> None:
+        """A subscription's next event is decided afresh: the policy in force now, the
+        actor as last checked, no plan or loaded row kept from the previous event."""
+        if self.policy_store is not None:
+            self.authorizer = self.policy_store.current
+        self.__dict__.pop("auth", None)
+        self.__dict__.pop("loaders", None)
 
     async def authenticate(self) -> None:
         """Find the actor behind ``token`` (once). Run when the operation is about to

@@ -27,7 +27,7 @@ def _domains() -> list[ModuleType]:
     found = []
     for info in sorted(pkgutil.iter_modules(schema.__path__), key=lambda i: i.name):
         module = importlib.import_module(f"schema.{info.name}")
-        if hasattr(module, "QUERIES") or hasattr(module, "MUTATIONS"):
+        if any(hasattr(module, name) for name in ("QUERIES", "MUTATIONS", "SUBSCRIPTIONS")):
             found.append(module)
     return found
 
@@ -43,6 +43,13 @@ Mutation = strawberry.type(
     type("Mutation", tuple(t for m in DOMAINS for t in getattr(m, "MUTATIONS", ())), {}),
     description="Changes. Each mutation reads its target within the caller's scope (NOT_FOUND "
     "otherwise), asks the policy for the action (FORBIDDEN otherwise), then acts.",
+)
+
+Subscription = strawberry.type(
+    type("Subscription", tuple(t for m in DOMAINS for t in getattr(m, "SUBSCRIPTIONS", ())), {}),
+    description="Changes as they commit, over a websocket (`graphql-transport-ws`, token in "
+    "`connection_init`). Each event is decided per subscriber like a read: only objects the "
+    "caller may read now, with the same field rules.",
 )
 
 
@@ -73,6 +80,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     built = BandengSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=[
             *production,
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),

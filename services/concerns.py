@@ -88,6 +88,12 @@ def is_overdue(concern: Concern, now: datetime | None = None) -> bool:
     )
 
 
+async def turned_overdue(since: datetime, until: datetime) -> list[Concern]:
+    """Open concerns whose due time ran out in ``(since, until]`` (the bus's ``overdue``
+    notices, ``app/live.py``): one indexed statement."""
+    return await Concern.filter(due_at__gt=since, due_at__lte=until, status__in=list(OPEN)).order_by("due_at")
+
+
 def responsible_path(concern: Concern) -> str:
     """The path of the level now responsible for the concern."""
     if concern.level == ConcernLevel.COMMUNITY:

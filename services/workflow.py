@@ -19,7 +19,8 @@ transaction:
 6. write the event row (one writer, one column shape: ``models.base.EventRecord``);
 7. run the step's writes and its effects on linked objects (the same machinery: a
    linked object moves by one of its own declared steps, under a row lock);
-8. write the audit record of the mutation.
+8. write the audit record of the mutation;
+9. after the commit, publish a notice of each event on the bus (``services.bus``).
 
 A creation (``create``) is a step from no state: it finds the parents, asks the policy
 on the new object's facts, inserts the row and writes its first event and the audit
@@ -46,7 +47,7 @@ from tortoise.transactions import in_transaction
 
 from policies.relations import Facts
 from policies.resources import RESOURCES
-from services import audit, rows
+from services import audit, bus, rows
 from services.authz import RequestAuth, model_of
 from services.ids import camel, clean_text
 
@@ -352,7 +353,7 @@ async def perform(
     if step.policy is None or step.creates:
         raise ValueError(f"{machine.resource}.{action} is not a step a caller takes")
     try:
-        async with in_transaction():
+        async with bus.collecting(), in_transaction():  # notices published after the commit
             row = await auth.get_visible(
                 machine.resource, input.get(machine.id_input), camel(machine.id_input)
             )
@@ -389,7 +390,7 @@ async def create(auth: RequestAuth, machine: Machine, action: str, input: Mappin
         raise ValueError(f"{machine.resource}.{action} does not create")
     call = _call(auth, machine, step, None, input)
     call.deferred = []
-    async with in_transaction():
+    async with bus.collecting(), in_transaction():
         try:
             row = await _create(call)
         except Refused as refused:
@@ -530,15 +531,19 @@ async def _recorded(call: StepCall, before: str | None) -> None:
     """The step's event (``call.row`` is the object as changed), then what follows it.
     The event of a top-level step that nothing follows waits for the audit record."""
     if call.step.recorded:
+        after = call.machine.state_of(call.row)
         event = await event_row(
             call.machine,
             call.row,
             call.event_action,
             before,
-            call.machine.state_of(call.row),
+            after,
             call.note,
             call.auth.actor.person_id,
             call.now,
+        )
+        bus.pending(
+            bus.Notice.of(call.machine.resource, call.row, call.event_action, before, after, call.now)
         )
         if call.deferred is not None and not _followed(call):
             call.deferred.append(event)
