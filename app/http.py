@@ -67,6 +67,7 @@ class BandengGraphQL(GraphQL):
             allowed_origins=settings.cors_origins,
         )
         self.bus = bus
+        self.token_watch = live.TokenWatch(identity_cache)  # open connections' tokens, re-checked
         self.settings = settings
         self.policy_store = policy_store
         self.compiler = self.schema.compiler  # type: ignore[attr-defined]

@@ -7,12 +7,12 @@ notices that no write makes (a concern's due time running out).
   malformed one, or an unknown or revoked token, closes the socket with **4403** and a
   reason saying which (the graphql-transport-ws code for a refused ``connection_init``);
   a database that cannot be reached closes it with **1011** (try again);
-- while connected, the token is checked again every ``recheck_interval`` seconds (on
-  PostgreSQL this is served by the identity cache, which revocations and role changes
-  evict at once on every instance, so it costs a statement only after a change; on
-  SQLite one statement per connection per interval): a revoked token closes the socket
-  with 4403 "the token has been revoked"; a change of the person's roles applies from
-  the next event on;
+- while connected, its token is checked again every second with every other open
+  connection's (``TokenWatch``: on PostgreSQL from the identity cache, which revocations
+  and role changes evict at once on every instance, so a statement only after a change;
+  on SQLite one statement per 500 connections): a revoked token closes the socket with
+  4403 "the token has been revoked"; a change of the person's roles applies from the
+  next event on;
 - only subscriptions are run over it: queries and mutations go over HTTP, where the rate
   limits, the deadline and the audit apply (an ``error`` message says so).
 """
@@ -80,9 +80,7 @@ class TextWebSocketAdapter(ASGIWebSocketAdapter):
 
 
 class LiveHandler(BaseGraphQLTransportWSHandler):
-    recheck_interval = RECHECK_INTERVAL
-
-    watchdog: asyncio.Task | None = None
+    token: str | None = None
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         try:
@@ -90,28 +88,12 @@ class LiveHandler(BaseGraphQLTransportWSHandler):
         except ConnectionRefused as refused:
             await self.websocket.close(code=refused.code, reason=refused.reason)
             return
-        if self.connection_acknowledged and self.watchdog is None:
-            self.watchdog = asyncio.create_task(self._watch())
+        if self.connection_acknowledged and self.token is None:
+            self.token = bearer_of(self.context.connection_params)
+            self.view.token_watch.add(self.token, self)
 
-    async def _watch(self) -> None:
-        """Close the connection once its token no longer works; keep its actor current."""
-        token = bearer_of(self.context.connection_params)
-        try:
-            while True:
-                await asyncio.sleep(self.recheck_interval)
-                try:
-                    actor = await identity.authenticate(token, self.context.identity_cache)
-                except Exception as exc:  # a database fault is not a revocation: try again later
-                    log.warning("subscription token check failed: %r", exc)
-                    continue
-                if actor is None:
-                    await self.websocket.close(code=REFUSED, reason="Forbidden: the token has been revoked.")
-                    return
-                self.context.actor = actor
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the socket went away meanwhile
-            log.debug("subscription watchdog ended: %r", exc)
+    async def revoked(self) -> None:
+        await self.websocket.close(code=REFUSED, reason="Forbidden: the token has been revoked.")
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if self.connection_acknowledged and not _is_subscription(message):
@@ -124,9 +106,61 @@ class LiveHandler(BaseGraphQLTransportWSHandler):
         await super().handle_subscribe(message)
 
     async def shutdown(self) -> None:
-        if self.watchdog is not None:
-            self.watchdog.cancel()
+        if self.token is not None:
+            self.view.token_watch.discard(self.token, self)
         await super().shutdown()
+
+
+class TokenWatch:
+    """The tokens of an instance's open connections, checked again every ``interval``
+    seconds, all at once (``identity.authenticate_many``: from the identity cache on
+    PostgreSQL, one statement per 500 tokens otherwise). A connection whose token no
+    longer works is closed; the others get their actor as it is now (roles changed).
+    Runs while there are connections (no lifespan needed)."""
+
+    interval = RECHECK_INTERVAL
+
+    def __init__(self, cache: Any) -> None:
+        self.cache = cache
+        self.connections: dict[str, set[LiveHandler]] = {}
+        self._task: asyncio.Task | None = None
+
+    def add(self, token: str, handler: LiveHandler) -> None:
+        self.connections.setdefault(token, set()).add(handler)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+
+    def discard(self, token: str, handler: LiveHandler) -> None:
+        handlers = self.connections.get(token)
+        if handlers is not None:
+            handlers.discard(handler)
+            if not handlers:
+                del self.connections[token]
+
+    async def _run(self) -> None:
+        while self.connections:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.check()
+            except Exception as exc:  # a database fault is not a revocation: try again later
+                log.warning("subscription token check failed: %r", exc)
+
+    async def check(self) -> None:
+        tokens = list(self.connections)
+        if not tokens:
+            return
+        actors = await identity.authenticate_many(tokens, self.cache)
+        for token in tokens:
+            actor = actors.get(token)
+            for handler in list(self.connections.get(token, ())):
+                if actor is None:
+                    self.discard(token, handler)
+                    try:
+                        await handler.revoked()
+                    except Exception as exc:  # the socket went away meanwhile
+                        log.debug("closing a revoked connection: %r", exc)
+                else:
+                    handler.context.actor = actor
 
 
 async def connect(context: Any) -> None:

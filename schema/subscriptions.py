@@ -4,7 +4,8 @@ commits, for whoever may read it.
 Every field listens to this instance's event bus (``services.bus``) and decides *per
 event and per subscriber*, on the same path as a read: the policy in force now
 (``Context.renew``), the object re-read through the caller's visibility
-(``RequestAuth.get_visible``, NOT_FOUND and FORBIDDEN both meaning "not for you"), then
+(the read plan's decision on the object as it is now, as ``RequestAuth.get_visible``
+makes it; the object is read once per event for all subscribers), then
 the payload resolved by the ordinary types, so field rules (``Person.contact``,
 ``MediationCase.parties``) read null where they would in a query. A subscriber never
 hears of an object it could not read at that moment; the notice itself carries no data
@@ -13,20 +14,25 @@ beyond ids and states.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
 
+from policies.relations import Facts
 from schema.concerns import Concern, ConcernLevel
 from schema.context import Context, Info
 from schema.councils import AgendaTopic, Meeting
 from schema.mediation import Referral
 from services import bus as event_bus
-from services.authz import RequestAuth
+from services.authz import RequestAuth, model_of
 from services.concerns import CONCERN
-from services.errors import Forbidden, NotFound
+from services.errors import Forbidden
+from services.rows import by_id
 
 
 @strawberry.type(description="What happened to an object: the step, the states, the time.")
@@ -75,6 +81,8 @@ CommunityId = Annotated[
     strawberry.argument(description="Only in this community or village (null: anywhere you may read)."),
 ]
 
+log = logging.getLogger("bandeng.live")
+
 Accept = Callable[[event_bus.Notice], bool]
 Relevant = Callable[[RequestAuth, Any], bool]
 
@@ -102,8 +110,11 @@ async def _stream(
                 context.renew()  # the policy in force now, the actor as last checked
                 auth = context.auth
                 try:
-                    row = await auth.get_visible(resource, notice.id)
-                except (NotFound, Forbidden):
+                    row = await _row(notice)
+                except Exception as exc:  # the database is away: this event is lost to live delivery
+                    log.warning("subscription: could not read %s %s: %r", notice.resource, notice.id, exc)
+                    continue
+                if row is None or not readable(auth, resource, row):
                     continue
                 if relevant is not None and not relevant(auth, row):
                     continue
@@ -112,6 +123,28 @@ async def _stream(
             subscription.close()
 
     return payloads()
+
+
+# The object as it is after an event, read once for all the subscribers of this instance
+# (they are handed the same notice at the same moment); each subscriber then decides on it
+# with its own plan, exactly as ``RequestAuth.get_visible`` does after its read.
+_ROWS: OrderedDict[event_bus.Notice, asyncio.Future[Any]] = OrderedDict()
+_ROWS_KEPT = 256
+
+
+async def _row(notice: event_bus.Notice) -> Any:
+    future = _ROWS.get(notice)
+    if future is None:
+        future = _ROWS[notice] = asyncio.ensure_future(by_id(model_of(notice.resource), notice.id))
+        while len(_ROWS) > _ROWS_KEPT:
+            _ROWS.popitem(last=False)
+    return await asyncio.shield(future)
+
+
+def readable(auth: RequestAuth, resource: str, row: Any) -> bool:
+    """``get_visible``'s decision on a row already read: the caller's read plan allows it."""
+    plan = auth.plan(resource, "read")
+    return bool(plan.grants) and plan.allows(Facts.of(row, resource))
 
 
 def _change(notice: event_bus.Notice) -> dict[str, Any]:

@@ -293,7 +293,7 @@ async def test_a_concern_named_by_id_must_be_readable(demo, app):
 
 
 async def test_a_revoked_token_closes_the_connection(mutable_demo, app, monkeypatch):
-    monkeypatch.setattr(app_live.LiveHandler, "recheck_interval", 0.05)
+    monkeypatch.setattr(app_live.TokenWatch, "interval", 0.05)
     demo = mutable_demo
     token = await identity.issue_token(demo.world.people["resident_wang"].id, "live")
     async with connect(app, token) as socket:
