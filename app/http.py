@@ -40,7 +40,7 @@ from schema.root import build_schema
 from services.bus import Bus, BusListener
 from services.config import Settings, is_postgres_url, load_settings, tortoise_config
 from services.identity_cache import IdentityCache, IdentityListener
-from services.postgres import identity_listener_connection
+from services.postgres import BUS_APPLICATION_NAME, identity_listener_connection
 
 log = logging.getLogger("bandeng.http")
 
@@ -372,7 +372,7 @@ def create_app(
     # PostgreSQL's LISTEN/NOTIFY between instances, in-process on SQLite.
     bus = Bus()
     bus_listener = (
-        BusListener(bus, lambda: identity_listener_connection(settings))
+        BusListener(bus, lambda: identity_listener_connection(settings, BUS_APPLICATION_NAME))
         if is_postgres_url(settings.database_url)
         else None
     )

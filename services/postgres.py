@@ -65,9 +65,12 @@ client_class = TimedAsyncpgClient
 
 
 LISTENER_APPLICATION_NAME = "bandeng-identity-listener"
+BUS_APPLICATION_NAME = "bandeng-event-listener"  # services.bus (LISTEN bandeng_events)
 
 
-async def identity_listener_connection(settings: Settings) -> asyncpg.Connection:
+async def identity_listener_connection(
+    settings: Settings, application_name: str = LISTENER_APPLICATION_NAME
+) -> asyncpg.Connection:
     """A connection of its own (outside the pool) for ``LISTEN bandeng_identity``
     (``services.identity_cache``), to the service's database with its connect timeout."""
     credentials = expand_db_url(settings.database_url)["credentials"]
@@ -77,6 +80,6 @@ async def identity_listener_connection(settings: Settings) -> asyncpg.Connection
     return await asyncpg.connect(
         database=credentials.get("database"),
         timeout=settings.db_connect_timeout,
-        server_settings={"application_name": LISTENER_APPLICATION_NAME},
+        server_settings={"application_name": application_name},
         **options,
     )
