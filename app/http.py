@@ -212,6 +212,10 @@ class BandengGraphQL(GraphQL):
             protocol.check_content_type(request.content_type)
         data = await super().parse_http_body(request)
         assert isinstance(data, GraphQLRequestData)  # parse_json refuses arrays (batches)
+        if live.is_subscription(data.query, data.operation_name):
+            raise protocol.RequestRefused(
+                400, "Subscriptions are served over a websocket at /graphql (graphql-transport-ws)."
+            )
         return data
 
     def parse_json(self, data: str | bytes) -> dict:

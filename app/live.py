@@ -184,15 +184,26 @@ def _is_subscription(message: SubscribeMessage) -> bool:
     is left to Strawberry, which closes the socket with 4400 as the protocol says)."""
     try:
         payload = message["payload"]
-        document = parse(payload["query"])
+        return is_subscription(payload["query"], payload.get("operationName"), unknown=True)
     except Exception:
         return True
-    name = payload.get("operationName")
+
+
+def is_subscription(query: object, operation_name: object, unknown: bool = False) -> bool:
+    """Whether ``query``'s operation named ``operation_name`` (or its only one) is a
+    subscription; ``unknown`` when that cannot be told (it does not parse, no such
+    operation: the pipeline says why). Parses only a text that contains the word."""
+    if not isinstance(query, str) or "subscription" not in query:
+        return False
+    try:
+        document = parse(query)
+    except Exception:
+        return unknown
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     for operation in operations:
-        if name is None or (operation.name is not None and operation.name.value == name):
+        if operation_name is None or (operation.name is not None and operation.name.value == operation_name):
             return operation.operation == OperationType.SUBSCRIPTION
-    return True  # no such operation: Strawberry says so
+    return unknown
 
 
 # ------------------------------------------------------------------- concerns turning overdue

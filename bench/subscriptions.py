@@ -6,7 +6,8 @@ at the end) with the demo world; a real ``bandeng serve`` child process on loopb
 ``--subscriptions`` websocket connections (one subscription each, every one a token of
 the street official 徐, who may read the concern) to
 ``concernChanged(id: <the leaning wall>)``; then ``--events`` supervision steps (督办,
-the one step that may repeat) sent over HTTP one after the other. Each event reaches
+the one step that may repeat) sent over HTTP, at most ``--window`` of them not yet delivered
+to every subscriber. Each event reaches
 every subscriber after the server has re-read the concern through that subscriber's
 visibility and resolved its payload. It prints:
 
@@ -99,6 +100,11 @@ class Progress:
         self.count += 1
         if self.target and self.count >= self.target:
             self.reached.set()
+
+    async def at_least(self, count: int, limit: float) -> None:
+        self.target, self.reached = count, asyncio.Event()
+        if self.count < count:
+            await asyncio.wait_for(self.reached.wait(), limit)
 
 
 class Subscriber:
@@ -199,17 +205,17 @@ async def bench(args: argparse.Namespace) -> None:
             for subscriber in subscribers:
                 subscriber.arrivals.clear()
             expected = args.events * len(subscribers)
-            progress.count, progress.target = 0, expected
+            progress.count = 0
             first = time.time()
-            for _ in range(args.events):
-                await supervise(http, headers, concern)
-                if args.rate:
-                    await asyncio.sleep(1 / args.rate)
-            sent = time.time()
             try:
-                await asyncio.wait_for(progress.reached.wait(), args.timeout)
+                for number in range(args.events):
+                    # at most --window events not yet delivered to everyone
+                    await progress.at_least((number - args.window) * len(subscribers), args.timeout)
+                    await supervise(http, headers, concern)
+                sent = time.time()
+                await progress.at_least(expected, args.timeout)
             except TimeoutError:
-                pass  # reported: fewer payloads than expected
+                sent = time.time()  # reported: fewer payloads than expected
             arrivals = [a for s in subscribers for a in s.arrivals]
             last = max((t for t, _ in arrivals), default=sent)
             latencies = sorted((t - datetime.fromisoformat(at).timestamp()) * 1000 for t, at in arrivals)
@@ -254,6 +260,8 @@ async def supervise(http: httpx.AsyncClient, headers: dict, concern: str) -> Non
     response = await http.post(
         "/graphql", json={"query": SUPERVISE, "variables": {"i": concern}}, headers=headers
     )
+    if response.status_code != 200:
+        raise RuntimeError(f"{response.status_code}: {response.text}")
     body = response.json()
     if body.get("errors") or body["data"]["superviseConcern"]["__typename"] != "Concern":
         raise RuntimeError(body)
@@ -282,7 +290,7 @@ def main() -> None:
     parser.add_argument("--subscriptions", type=int, default=1000)
     parser.add_argument("--events", type=int, default=50)
     parser.add_argument(
-        "--rate", type=float, default=0, help="events per second sent (0: one after the other)"
+        "--window", type=int, default=2, help="events sent before the one --window back reached everyone"
     )
     parser.add_argument(
         "--selection", default=SELECTION, help=f"the payload's selection (default: {SELECTION})"

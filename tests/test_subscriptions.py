@@ -401,3 +401,16 @@ async def test_open_subscriptions_are_counted(demo, app):
         assert open_subscriptions() == before + 1
     await bus_empty(app.state.bus)
     assert open_subscriptions() == before
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_subscription_over_http_is_refused_with_a_reason(demo, method):
+    query = "subscription { concernChanged { action } }"
+    async with demo.client("resident_wang") as client:
+        if method == "GET":
+            response = await client.get("/graphql", params={"query": query})
+        else:
+            response = await client.post("/graphql", json={"query": query})
+    assert response.status_code == 400
+    (error,) = response.json()["errors"]
+    assert "websocket" in error["message"]
