@@ -67,6 +67,12 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -173,6 +179,8 @@ async def bench(args: argparse.Namespace) -> None:
                 "BANDENG_RATE_LIMIT_TOKEN_RATE": "0",
                 "BANDENG_RATE_LIMIT_ADDRESS_RATE": "0",
                 "BANDENG_LOG_LEVEL": "WARNING",
+                # every open websocket counts against it (default 1,000): room for the clients
+                "BANDENG_HTTP_LIMIT_CONCURRENCY": str(args.subscriptions + 100),
             },
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
@@ -206,6 +214,7 @@ async def bench(args: argparse.Namespace) -> None:
                 subscriber.arrivals.clear()
             expected = args.events * len(subscribers)
             progress.count = 0
+            server_cpu, client_cpu = cpu_seconds(server.pid), time.process_time()
             first = time.time()
             try:
                 for number in range(args.events):
@@ -216,6 +225,8 @@ async def bench(args: argparse.Namespace) -> None:
                 await progress.at_least(expected, args.timeout)
             except TimeoutError:
                 sent = time.time()  # reported: fewer payloads than expected
+            server_cpu = cpu_seconds(server.pid) - server_cpu
+            client_cpu = time.process_time() - client_cpu
             arrivals = [a for s in subscribers for a in s.arrivals]
             last = max((t for t, _ in arrivals), default=sent)
             latencies = sorted((t - datetime.fromisoformat(at).timestamp()) * 1000 for t, at in arrivals)
@@ -235,6 +246,10 @@ async def bench(args: argparse.Namespace) -> None:
             f"{len(arrivals)}/{expected} payloads received in {elapsed:.2f} s -> "
             f"{args.events / elapsed:.1f} events/s, {len(arrivals) / elapsed:.0f} deliveries/s "
             f"(steps sent in {sent - first:.2f} s)"
+        )
+        print(
+            f"cpu       : server {server_cpu:.1f} s ({server_cpu * 1000 / max(len(arrivals), 1):.2f} ms per "
+            f"delivery), clients {client_cpu:.1f} s, over {elapsed:.1f} s on {os.cpu_count()} cores"
         )
         if latencies:
             p50 = statistics.median(latencies)
