@@ -374,7 +374,7 @@ def create_app(
     )
     # Committed events for this instance's subscriptions (services/bus.py): through
     # PostgreSQL's LISTEN/NOTIFY between instances, in-process on SQLite.
-    bus = Bus()
+    bus = Bus(concurrency=max(1, settings.db_pool_max // 2))  # half the pool at most for fan-out
     bus_listener = (
         BusListener(bus, lambda: identity_listener_connection(settings, BUS_APPLICATION_NAME))
         if is_postgres_url(settings.database_url)

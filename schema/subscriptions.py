@@ -100,25 +100,30 @@ async def _stream(
     context.auth  # noqa: B018 - UNAUTHENTICATED before anything is subscribed
     if context.bus is None:
         raise Forbidden("Subscriptions are served over a websocket (graphql-transport-ws) at /graphql.")
-    subscription = context.bus.subscribe({resource})
+    bus = context.bus
 
     async def payloads() -> AsyncGenerator[Any, None]:
+        # Registered when the stream starts (closed in ``finally``): a stream cancelled
+        # before its first step leaves nothing behind on the bus.
+        subscription = bus.subscribe({resource})
         try:
             async for notice in subscription:
                 if not accept(notice):
                     continue
-                context.renew()  # the policy in force now, the actor as last checked
-                auth = context.auth
-                try:
-                    row = await _row(notice)
-                except Exception as exc:  # the database is away: this event is lost to live delivery
-                    log.warning("subscription: could not read %s %s: %r", notice.resource, notice.id, exc)
-                    continue
-                if row is None or not readable(auth, resource, row):
-                    continue
-                if relevant is not None and not relevant(auth, row):
-                    continue
-                yield build(notice, row)
+                # The slot is held until the payload is sent (the stream resumes here after).
+                async with bus.slot():
+                    context.renew()  # the policy in force now, the actor as last checked
+                    auth = context.auth
+                    try:
+                        row = await _row(notice)
+                    except Exception as exc:  # the database is away: lost to live delivery
+                        log.warning("subscription: could not read %s %s: %r", notice.resource, notice.id, exc)
+                        continue
+                    if row is None or not readable(auth, resource, row):
+                        continue
+                    if relevant is not None and not relevant(auth, row):
+                        continue
+                    yield build(notice, row)
         finally:
             subscription.close()
 

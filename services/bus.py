@@ -31,6 +31,7 @@ from the event rows themselves (the history fields, ``updatedSince``, webhooks).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import json
 import logging
@@ -48,6 +49,8 @@ log = logging.getLogger("bandeng.bus")
 
 CHANNEL = "bandeng_events"
 DEFAULT_QUEUE_SIZE = 256
+DEFAULT_CONCURRENCY = 4
+SLOT_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -130,8 +133,10 @@ class Subscription:
 class Bus:
     """One instance's fan-out of notices to its open subscriptions."""
 
-    def __init__(self, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+    def __init__(self, queue_size: int = DEFAULT_QUEUE_SIZE, concurrency: int = DEFAULT_CONCURRENCY) -> None:
         self.queue_size = queue_size
+        self.concurrency = concurrency
+        self._slots: asyncio.Semaphore | None = None
         self.subscriptions: set[Subscription] = set()
         self.listening = False  # True while its PostgreSQL listener is up
         self.delivered = 0
@@ -144,6 +149,32 @@ class Bus:
         self.subscriptions.add(subscription)
         self.changed()
         return subscription
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Held by a subscriber while it decides on a notice and its payload is resolved
+        and sent: at most ``concurrency`` at once per instance, so that a fan-out to many
+        subscribers never takes more than that many of the pool's connections from the
+        requests. Given back after ``SLOT_SECONDS`` at the latest: a client that does not
+        read (its send waits) must not stall the others."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.concurrency)
+        slots = self._slots
+        await slots.acquire()
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                slots.release()
+
+        timer = asyncio.get_running_loop().call_later(SLOT_SECONDS, release)
+        try:
+            yield
+        finally:
+            timer.cancel()
+            release()
 
     def deliver(self, notice: Notice) -> None:
         """To every subscription of this instance (called on the event loop)."""
