@@ -243,6 +243,12 @@ def test_the_rules_pick_the_fields_of_the_finding():
 CUSTOM_OBJECT_FIELDS: dict[str, str] = {
     "Me.person": "The request's `Person` loader (`Loaders.by_id`), as `one` does.",
     "RoleGrant.unit": "The request's `OrgUnit` loader (`Loaders.by_id`), as `one` does.",
+    # Subscription payloads (schema/subscriptions.py): the object an event is about, sent
+    # only when the subscriber's read plan allows it (tests/test_subscriptions.py).
+    "ConcernChange.concern": "The subscriber's `Concern` read plan on the row, per event.",
+    "ReferralChange.referral": "The subscriber's `Referral` read plan on the row, per event.",
+    "MeetingChange.meeting": "The subscriber's `Meeting` read plan on the row, per event.",
+    "DecisionTaken.topic": "The subscriber's `AgendaTopic` read plan on the row, per event.",
 }
 
 
