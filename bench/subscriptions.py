@@ -218,8 +218,8 @@ async def bench(args: argparse.Namespace) -> None:
             first = time.time()
             try:
                 for number in range(args.events):
-                    # at most --window events not yet delivered to everyone
-                    await progress.at_least((number - args.window) * len(subscribers), args.timeout)
+                    # at most --window events in flight (sent, not yet delivered to everyone)
+                    await progress.at_least((number - args.window + 1) * len(subscribers), args.timeout)
                     await supervise(http, headers, concern)
                 sent = time.time()
                 await progress.at_least(expected, args.timeout)
@@ -305,7 +305,10 @@ def main() -> None:
     parser.add_argument("--subscriptions", type=int, default=1000)
     parser.add_argument("--events", type=int, default=50)
     parser.add_argument(
-        "--window", type=int, default=2, help="events sent before the one --window back reached everyone"
+        "--window",
+        type=int,
+        default=2,
+        help="events in flight at most (1: each reaches everyone before the next)",
     )
     parser.add_argument(
         "--selection", default=SELECTION, help=f"the payload's selection (default: {SELECTION})"
