@@ -88,7 +88,7 @@ from schema.types import (
 from services import reads
 from services.authz import models_by_name
 from services.ids import parse_id
-from services.pagination import DEFAULT_PAGE_SIZE, Page, paginate
+from services.pagination import DEFAULT_PAGE_SIZE, Page, PageQuery, paginate
 
 log = logging.getLogger("bandeng.compiled")
 
@@ -762,8 +762,8 @@ class Execution:
             query = await listing_query(read, root.declared.ids, auth, values)
             built: list[reads.Statement] = []
 
-            async def fetch(page_query: Any) -> list[Any]:
-                built.append(reads.statement(page_query, columns))
+            async def fetch(page_query: PageQuery) -> list[Any]:
+                built.append(reads.page_statement(page_query, columns))
                 return await built[0].run()
 
             page = await paginate(

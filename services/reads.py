@@ -33,7 +33,7 @@ from tortoise.expressions import RawSQL, Subquery
 from tortoise.queryset import QuerySet
 
 from services.authz import RequestAuth, models_by_name
-from services.pagination import parameterized
+from services.pagination import PageQuery, parameterized
 
 
 @dataclass(frozen=True)
@@ -365,6 +365,12 @@ class Statement:
 def statement(query: QuerySet[Any], names: tuple[str, ...]) -> Statement:
     """The SQL that reads the fields ``names`` of ``query``'s rows."""
     db, sql, params = parameterized(query.values(*names))
+    return Statement(sql, tuple(params), db.connection_name)
+
+
+def page_statement(page: PageQuery, names: tuple[str, ...]) -> Statement:
+    """The SQL that reads the fields ``names`` of a page's rows (``PageQuery.sql``)."""
+    db, sql, params = page.sql(names)
     return Statement(sql, tuple(params), db.connection_name)
 
 
