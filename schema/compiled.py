@@ -380,6 +380,10 @@ class RootListField:
     where: FieldRef
     parts: list[tuple[str, Any]]  # Connection: (key, part)
     node_plans: list[ObjectPlan]
+    # its nested relations read inside the page's statement (PostgreSQL), by the nested
+    # lists' page sizes; None: they cannot be (see ``_foldable``)
+    folds: dict[tuple[int, ...], list[Fold]] = field(default_factory=dict)
+    foldable: bool | None = None
 
 
 @dataclass
@@ -697,6 +701,83 @@ def _children(children: ChildrenField) -> Emit:
 # ---------------------------------------------------------------------------- execution
 
 
+@dataclass(eq=False)
+class Fold:
+    """A nested relation read inside its parent's statement (``reads.Nested``): where its
+    rows go in the state (``field``), how each column of a row is decoded, its own folds."""
+
+    field: RelatedField | ChildrenField
+    nested: reads.Nested
+    decoders: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    inner: list[Fold]
+
+
+def _relation_fields(plan: ObjectPlan) -> list[RelatedField | ChildrenField]:
+    return [*plan.related, *plan.children]
+
+
+def _foldable(plan: ObjectPlan) -> bool:
+    """Every relation below ``plan`` can be read inside its parent's statement: lists by
+    a key (not through a link table), and only columns that JSON carries back exactly."""
+    for relation_field in _relation_fields(plan):
+        target = relation_field.plan
+        if isinstance(relation_field, ChildrenField) and not isinstance(relation_field.relation, reads.Many):
+            return False
+        model = models_by_name()[relation_field.relation.resource]
+        if any(reads.json_encoding(model, name) is None for name in target.names):
+            return False
+        if not _foldable(target):
+            return False
+    return True
+
+
+def _sizes(plan: ObjectPlan, request: Request, settings: Any) -> list[int]:
+    """The page size of each nested list below ``plan``, in the order ``_folds`` walks them."""
+    found: list[int] = []
+    for relation_field in _relation_fields(plan):
+        if isinstance(relation_field, ChildrenField):
+            found.append(nested_page_size(settings, request.arguments(relation_field.where).get("first")))
+        found += _sizes(relation_field.plan, request, settings)
+    return found
+
+
+def _folds(plan: ObjectPlan, sizes: Iterator[int], root: bool) -> list[Fold]:
+    """The folds of ``plan``'s relations (sizes taken in ``_sizes``'s order). A root
+    row's list of leaves only is built by PostgreSQL as the answer's JSON."""
+    found = []
+    for relation_field in _relation_fields(plan):
+        target, relation = relation_field.plan, relation_field.relation
+        model = models_by_name()[relation.resource]
+        names = tuple(sorted(target.names))
+        encodings = tuple(reads.json_encoding(model, name) or "" for name in names)
+        if isinstance(relation_field, ChildrenField):
+            assert isinstance(relation, reads.Many)
+            first = next(sizes)
+            inner = _folds(target, sizes, False)
+            json_fields = target.json_fields() if root and not inner else None
+            nested = reads.Nested(
+                relation.resource,
+                True,
+                relation.column,
+                names,
+                encodings,
+                tuple(f.nested for f in inner),
+                relation.order,
+                first,
+                json_fields,
+            )
+        else:
+            inner = _folds(target, sizes, False)
+            nested = reads.Nested(
+                relation.resource, False, relation.column, names, encodings, tuple(f.nested for f in inner)
+            )
+        decoders = tuple(
+            (name, reads.DECODERS[encoding]) for name, encoding in zip(names, encodings, strict=True)
+        )
+        found.append(Fold(relation_field, nested, decoders, inner))
+    return found
+
+
 AUTH = "auth"  # the request's RequestAuth, in the state
 JSON = "json"  # (JSON, children field): its lists built by PostgreSQL, by parent id
 EMPTY = orjson.Fragment(b"[]")
@@ -736,6 +817,7 @@ class Execution:
         for plan in root.node_plans:
             names |= plan.names
         columns = tuple(sorted(names))
+        folds, sizes = self.folds(root)
         list_name = f"{root.where.parent}.{root.where.node.name.value}"
         counted = any(kind in ("totalCount", "totalCountIsEstimate") for _, (kind, _) in root.parts)
         # The page's statement is kept per (field, caller, policy, arguments) when every
@@ -744,7 +826,16 @@ class Execution:
         if isinstance(read, reads.Listing) and all(
             v is None or not callable(read.filters[k]) for k, v in values.items()
         ):
-            key = (root, auth.actor, auth.authorizer.version, tuple(sorted(values.items())), first, after)
+            nested = None if folds is None else tuple(id(f) for f in folds)
+            key = (
+                root,
+                auth.actor,
+                auth.authorizer.version,
+                tuple(sorted(values.items())),
+                first,
+                after,
+                nested,
+            )
             try:
                 hash(key)
             except TypeError:
@@ -763,7 +854,12 @@ class Execution:
             built: list[reads.Statement] = []
 
             async def fetch(page_query: PageQuery) -> list[Any]:
-                built.append(reads.page_statement(page_query, columns))
+                if folds is None:
+                    built.append(reads.page_statement(page_query, columns))
+                else:
+                    built.append(
+                        reads.folded_page_statement(auth, page_query, columns, [f.nested for f in folds])
+                    )
                 return await built[0].run()
 
             page = await paginate(
@@ -780,8 +876,11 @@ class Execution:
                 _PAGES[key] = (built[0], DEFAULT_PAGE_SIZE if first is None else first)
                 if len(_PAGES) > _PAGES_KEPT:
                     _PAGES.popitem(last=False)
-        for plan in root.node_plans:
-            await self.load(plan, page.rows)
+        if folds is None:
+            for plan in root.node_plans:
+                await self.load(plan, page.rows)
+        else:
+            self.unfold(folds, page.rows)
         state = self.state
         answer: dict[str, Any] = {}
         for key, (kind, detail) in root.parts:
@@ -798,6 +897,69 @@ class Execution:
             else:
                 answer[key] = self.edges(page, detail)
         return answer
+
+    def folds(self, root: RootListField) -> tuple[list[Fold] | None, tuple[int, ...]]:
+        """The nested relations of a root page read inside its statement, or None (they
+        are read one statement per level: SQLite, a link table, a column JSON would not
+        carry back exactly, or no relation at all)."""
+        if root.foldable is None:
+            root.foldable = (
+                reads.builds_json()
+                and any(_relation_fields(plan) for plan in root.node_plans)
+                and all(_foldable(plan) for plan in root.node_plans)
+            )
+        if not root.foldable:
+            return None, ()
+        sizes: list[int] = []
+        for plan in root.node_plans:
+            sizes += _sizes(plan, self.request, self.settings)
+        key = tuple(sizes)
+        found = root.folds.get(key)
+        if found is None:
+            taken = iter(sizes)
+            found = [fold for plan in root.node_plans for fold in _folds(plan, taken, True)]
+            if len(root.folds) < 64:  # page sizes a client chose: a bound, not a policy
+                root.folds[key] = found
+        return found, key
+
+    def unfold(self, folds: list[Fold], rows: list[Any]) -> None:
+        """The nested rows of the page's rows (their ``_f<i>`` columns) into the state."""
+        state = self.state
+        for i, fold in enumerate(folds):
+            column = f"_f{i}"
+            if fold.nested.fields is not None:
+                lists = state[(JSON, fold.field)] = {}
+                for row in rows:
+                    if (text := row[column]) is not None:
+                        lists[row["id"]] = orjson.Fragment(text)
+                continue
+            self.prepare(fold)
+            for row in rows:
+                text = row[column]
+                self.take(fold, None if text is None else orjson.loads(text), row)
+
+    def prepare(self, fold: Fold) -> None:
+        self.state[fold.field] = {}
+        for inner in fold.inner:
+            self.prepare(inner)
+
+    def take(self, fold: Fold, value: Any, parent: Any) -> None:
+        found = self.state[fold.field]
+        if fold.nested.many:
+            found[parent["id"]] = [self.row_of(fold, item) for item in value or ()]
+        elif value is not None:
+            row = self.row_of(fold, value)
+            found[row["id"]] = row
+
+    def row_of(self, fold: Fold, values: list[Any]) -> dict[str, Any]:
+        row = {
+            name: value if decode is None or value is None else decode(value)
+            for (name, decode), value in zip(fold.decoders, values, strict=False)
+        }
+        width = len(fold.decoders)
+        for j, inner in enumerate(fold.inner):
+            self.take(inner, values[width + j], row)
+        return row
 
     @staticmethod
     def page_info(page: Page, type_name: str, keys: list[tuple[str, str]]) -> dict[str, Any]:

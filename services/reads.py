@@ -20,20 +20,23 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import itertools
 import json
+import re
 from collections import OrderedDict, defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from tortoise import connections
+from tortoise import connections, fields
 from tortoise.backends.asyncpg.client import AsyncpgDBClient
 from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.expressions import RawSQL, Subquery
 from tortoise.queryset import QuerySet
 
 from services.authz import RequestAuth, models_by_name
-from services.pagination import PageQuery, parameterized
+from services.pagination import PageQuery, parameterized, renumber
 
 
 @dataclass(frozen=True)
@@ -503,6 +506,152 @@ async def json_children_of(
 
     sql, params = _with_ids(_statement(key, build, None, "postgres"), parent_ids, "postgres")
     return {row["parent"]: row["json"] for row in await _execute(db, sql, params) if row["json"] is not None}
+
+
+# ------------------------------------------------------------- nested in one statement
+# On PostgreSQL a root page and its nested relations can be read by ONE statement: each
+# relation is a subquery of its parent's row (the same visibility filter, key and page
+# size as the statements above), whose rows come back as JSON arrays of their columns
+# (``json_build_array``), decoded in Python into the same plain rows the separate
+# statements would have returned. A nested list made of text and ids only is built by
+# PostgreSQL as the answer's JSON itself (``json_build_object``), as ``json_children_of``.
+# Only columns whose JSON form converts back exactly are read this way: integers, text,
+# booleans, timestamps (as microseconds since 1970, whatever the session's time zone)
+# and dates (as days since 2000-01-01).
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DATE_ZERO = date(2000, 1, 1)
+_INT_FIELDS = (fields.IntField, fields.BooleanField)  # BigInt, SmallInt: subclasses of IntField
+_TEXT_FIELDS = (fields.CharField, fields.TextField)  # CharEnumField: a CharField
+
+
+def json_encoding(model: Any, name: str) -> str | None:
+    """How field ``name`` of ``model`` travels in a nested JSON array: "plain", "datetime",
+    "date"; None when its JSON form would not convert back exactly (floats, JSON)."""
+    found = model._meta.fields_map.get(name)
+    if isinstance(found, (*_INT_FIELDS, *_TEXT_FIELDS)):
+        return "plain"
+    if isinstance(found, fields.DatetimeField):
+        return "datetime"
+    if isinstance(found, fields.DateField):
+        return "date"
+    return None
+
+
+def _decode_datetime(value: Any) -> Any:
+    return None if value is None else _EPOCH + timedelta(microseconds=value)
+
+
+def _decode_date(value: Any) -> Any:
+    return None if value is None else _DATE_ZERO + timedelta(days=value)
+
+
+DECODERS: dict[str, Callable[[Any], Any] | None] = {
+    "plain": None,
+    "datetime": _decode_datetime,
+    "date": _decode_date,
+}
+
+
+def _encoded(alias: str, name: str, encoding: str) -> str:
+    column = f'"{alias}"."{name}"'
+    if encoding == "datetime":
+        return f"(extract(epoch from {column}) * 1000000)::bigint"
+    if encoding == "date":
+        return f"({column} - DATE '2000-01-01')"
+    return column
+
+
+@dataclass(frozen=True)
+class Nested:
+    """A relation read inside its parent's statement. ``many``: the first ``first``
+    visible rows of ``resource`` whose ``column`` holds the parent's id, by ``order``;
+    otherwise the visible row whose id is in the parent's ``column``. Each row is a JSON
+    array: ``names`` (as ``encodings`` say), then each of ``nested``'s value. With
+    ``fields`` ((key, "text" or "id", column) or (key, "typename", name)) a list is
+    built as the answer's JSON objects instead (a root page's lists of leaves)."""
+
+    resource: str
+    many: bool
+    column: str
+    names: tuple[str, ...]
+    encodings: tuple[str, ...]
+    nested: tuple[Nested, ...] = ()
+    order: str = "id"
+    first: int = 0
+    fields: tuple[tuple[str, str, str], ...] | None = None
+
+
+def _bound_to(sql: str, params: list[Any], position: int, expression: str) -> tuple[str, list[Any]]:
+    """``sql`` with its parameter ``$position`` (used once) replaced by ``expression``,
+    the later parameters renumbered down by one."""
+    pattern = re.compile(rf"\${position}(?!\d)")
+    assert len(pattern.findall(sql)) == 1, sql
+    sql = pattern.sub(lambda m: expression, sql)
+    sql = re.sub(r"\$(\d+)", lambda m: f"${int(m.group(1)) - (int(m.group(1)) > position)}", sql)
+    return sql, params[: position - 1] + params[position:]
+
+
+def nested_sql(auth: RequestAuth, nested: Nested, outer: str, counter: Any, params: list[Any]) -> str:
+    """The subquery (a JSON value) of ``nested`` for the row ``outer`` (an alias); its
+    parameters are appended to ``params``."""
+    alias = f"n{next(counter)}"
+    visible = auth.visible(nested.resource)
+    selected = set(nested.names)
+    if nested.many:
+        terms = _order_terms(nested.order)
+        selected |= {t.lstrip("-") for t in terms}
+        query = visible.filter(**{nested.column: _ANY}).order_by(*terms).values(*sorted(selected))
+        link = f'"{outer}"."id"'
+    else:
+        query = visible.filter(id=_ANY).values(*sorted(selected))
+        link = f'"{outer}"."{nested.column}"'
+    _, sql, own = parameterized(query)
+    sql, own = _bound_to(sql, own, own.index(_ANY) + 1, link)
+    if nested.many:
+        sql += f" LIMIT {int(nested.first)}"
+    sql = renumber(sql, len(params))
+    params.extend(own)
+    if nested.fields is not None:
+        pairs = ", ".join(
+            f"{_quote_text(key)}, "
+            + (
+                _quote_text(value)
+                if kind == "typename"
+                else f'"{alias}"."{value}"::text'
+                if kind == "id"
+                else f'"{alias}"."{value}"'
+            )
+            for key, kind, value in nested.fields
+        )
+        value = f"json_build_object({pairs})"
+    else:
+        parts = [_encoded(alias, n, e) for n, e in zip(nested.names, nested.encodings, strict=True)]
+        parts += [nested_sql(auth, inner, alias, counter, params) for inner in nested.nested]
+        value = f"json_build_array({', '.join(parts)})"
+    if not nested.many:
+        return f'(SELECT {value} FROM ({sql}) AS "{alias}")'
+    ordering = ", ".join(
+        f'"{alias}"."{t.lstrip("-")}" {"DESC" if t.startswith("-") else "ASC"}'
+        for t in _order_terms(nested.order)
+    )
+    return f'(SELECT json_agg({value} ORDER BY {ordering}) FROM ({sql}) AS "{alias}")'
+
+
+def folded_page_statement(
+    auth: RequestAuth, page: PageQuery, names: tuple[str, ...], folds: Sequence[Nested]
+) -> Statement:
+    """A root page with its nested relations (``Nested``) in one statement (PostgreSQL):
+    the page's columns ``names``, then one column ``_f<i>`` per fold (JSON as text)."""
+    db, sql, params = page.sql(names)
+    params = list(params)
+    counter = itertools.count(1)
+    columns = [
+        f'({nested_sql(auth, fold, "n0", counter, params)})::text AS "_f{i}"' for i, fold in enumerate(folds)
+    ]
+    order = "DESC" if page.newest_first else "ASC"
+    folded = f'SELECT "n0".*, {", ".join(columns)} FROM ({sql}) AS "n0" ORDER BY "n0"."id" {order}'
+    return Statement(folded, tuple(params), db.connection_name)
 
 
 def _quote_text(text: str) -> str:

@@ -406,7 +406,7 @@ async def test_the_history_does_not_name_the_assignee(demo):
     ],
 )
 async def test_a_guarded_field_costs_one_batched_statement(query, loaded, mutable_demo, count_queries):
-    """The check goes through the request's loader: one statement for the whole page,
+    """The check goes through the request's loader: at most one statement for the whole page,
     however many rows name an object (a second concern is given to a person first, so
     that two rows of the page name people)."""
     demo = mutable_demo
@@ -427,7 +427,9 @@ async def test_a_guarded_field_costs_one_batched_statement(query, loaded, mutabl
     assert len([v for v in values if v]) >= 2, values
     if loaded == "assigneeName":  # two rows name a person (not only a team's name)
         assert await Concern.filter(assignee_id__not_isnull=True).count() >= 2
-    assert guarded.count == without.count + 1, guarded.statements
+    # one statement more, or none where the compiled path reads the named objects inside
+    # the page's own statement (PostgreSQL, schema/compiled.py "folds"); never one per row
+    assert guarded.count - without.count in (0, 1), guarded.statements
 
 
 # ---------------------------------------------------------------------- filter arguments
