@@ -873,7 +873,7 @@ class Execution:
                 exact_count_limit=self.settings.exact_count_limit,
             )
             if key is not None:
-                _PAGES[key] = (built[0], DEFAULT_PAGE_SIZE if first is None else first)
+                _PAGES[key] = (reads.inlined(built[0]), DEFAULT_PAGE_SIZE if first is None else first)
                 if len(_PAGES) > _PAGES_KEPT:
                     _PAGES.popitem(last=False)
         if folds is None:

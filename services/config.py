@@ -309,6 +309,9 @@ def connection_config(database_url: str, settings: Settings | None = None) -> st
     # prefix is unknown): measured by bench/counts.py, a grid's bounded count went from
     # 19 ms to 316 ms (a scan of the whole index). Plan every run with its values.
     server_settings.setdefault("plan_cache_mode", "force_custom_plan")
+    # services.reads.inlined writes values into SQL as standard strings (quotes doubled):
+    # a backslash must stay an ordinary character (PostgreSQL's default since 9.1, kept)
+    server_settings["standard_conforming_strings"] = "on"
     if settings.db_random_page_cost:
         # data that lives in memory or on SSD: an index read costs little more than a
         # sequential one (measured: a grid's page of concerns 6.3 ms -> 0.16 ms, bench/)

@@ -365,6 +365,43 @@ class Statement:
         return await _execute(connections.get(self.connection), self.sql, list(self.params))
 
 
+# A root page's statement is kept per caller and arguments (``schema/compiled.py``), so
+# on PostgreSQL its values can be written into its text: a statement without parameters
+# is planned once per connection and its plan reused (PostgreSQL never re-plans a
+# prepared statement that has no parameters, whatever ``plan_cache_mode`` says), where
+# with parameters it is planned on every run (``force_custom_plan``, see
+# services/config.py): 0.2-0.3 ms of the database's time per request (bench/peer.py's W1
+# and W2). Only values with an exact literal are written (integers, booleans, text
+# without NUL, aware timestamps); any other leaves the statement as it was. Text is a
+# standard SQL string (quotes doubled; ``standard_conforming_strings`` is on for every
+# session, services/config.py), so no value can end the literal.
+
+
+def _literal(value: Any) -> str | None:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, str):
+        return None if "\x00" in value else "'" + str.replace(value, "'", "''") + "'"
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return f"'{value.isoformat()}'::timestamptz"
+    return None
+
+
+def inlined(statement: Statement) -> Statement:
+    """``statement`` with its values written as literals (PostgreSQL), when all can be."""
+    if not statement.params or connections.get(statement.connection).capabilities.dialect != "postgres":
+        return statement
+    literals = [_literal(value) for value in statement.params]
+    if any(literal is None for literal in literals):
+        return statement
+    sql = re.sub(r"\$(\d+)", lambda m: literals[int(m.group(1)) - 1] or "", statement.sql)
+    return Statement(sql, (), statement.connection)
+
+
 def statement(query: QuerySet[Any], names: tuple[str, ...]) -> Statement:
     """The SQL that reads the fields ``names`` of ``query``'s rows."""
     db, sql, params = parameterized(query.values(*names))

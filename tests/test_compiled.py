@@ -324,3 +324,31 @@ async def test_an_error_is_the_reference_executors(demo):
         body = await gql(client, "{ concerns(first: 1000) { nodes { title } } }")
         assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert compiled.STATS["fell_back"] - before.get("fell_back", 0) == 3
+
+
+async def test_a_kept_page_statement_holds_its_values_as_exact_literals(mutable_demo):
+    """A root page's statement is kept per caller and arguments; on PostgreSQL its values
+    are then written into its text (no parameters, so its plan is reused). Text that could
+    end or bend a literal (quotes, backslashes, ``$1``, LIKE's wildcards) matches exactly
+    what it matches as a parameter, and the second answer is the first."""
+    from models.concerns import Concern
+
+    demo = mutable_demo
+    tricky = "it's \\ $1 %_ ''; DROP TABLE concern; --"
+    concern = await Concern.filter(scope_path__startswith="/").first()
+    assert concern is not None
+    await Concern.filter(id=concern.id).update(title=f"a {tricky} b")
+    query = "query { concerns(first: 5, search: %s) { nodes { id title } } }" % json.dumps(tricky)
+    async with demo.client("street_official_xu") as client:
+        answers = [await gql(client, query) for _ in range(3)]
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0]["data"]["concerns"]["nodes"] == [{"id": str(concern.id), "title": f"a {tricky} b"}]
+    kept = [
+        statement
+        for statement, _ in compiled._PAGES.values()
+        if "DROP TABLE" in statement.sql + "".join(map(str, statement.params))
+    ]
+    assert kept, "the page's statement was kept"
+    if is_postgres():
+        assert all(statement.params == () for statement in kept)
+    assert await Concern.all().count() > 1  # the table is still there
