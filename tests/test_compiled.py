@@ -338,7 +338,7 @@ async def test_a_kept_page_statement_holds_its_values_as_exact_literals(mutable_
     concern = await Concern.filter(scope_path__startswith="/").first()
     assert concern is not None
     await Concern.filter(id=concern.id).update(title=f"a {tricky} b")
-    query = "query { concerns(first: 5, search: %s) { nodes { id title } } }" % json.dumps(tricky)
+    query = "query { concerns(first: 5, search: " + json.dumps(tricky) + ") { nodes { id title } } }"
     async with demo.client("street_official_xu") as client:
         answers = [await gql(client, query) for _ in range(3)]
     assert answers[0] == answers[1] == answers[2]
