@@ -41,6 +41,7 @@ import logging
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -289,6 +290,23 @@ def _serializer(gtype: Any) -> Callable[[Any], Any]:
     return named.serialize  # type: ignore[attr-defined, no-any-return]
 
 
+def _converted(convert: Callable[[Any], Any], serialize: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``serialize(convert(value))``, the same answer sooner for the two common columns:
+    an enum (its members' answers computed once) and a timestamp that comes aware from
+    the driver (the model's conversion then only moves it to the default zone)."""
+    kind, detail = reads.conversion(convert)
+    if kind == "enum":
+        answers = {member.value: serialize(member) for member in detail}
+        return lambda v: answers[v] if v in answers else serialize(convert(v))
+    if kind == "aware":
+        return lambda v: (
+            serialize(v.astimezone(detail))
+            if type(v) is datetime and v.tzinfo is not None
+            else serialize(convert(v))
+        )
+    return lambda v: serialize(convert(v))
+
+
 def _leaf(
     name: str, gtype: Any, as_id: bool, convert: Callable[[Any], Any] | None, text: bool = False
 ) -> Emit:
@@ -300,8 +318,7 @@ def _leaf(
         emit = lambda row, state: None if (v := row[name]) is None else serialize(str(v))  # noqa: E731
     elif convert is not None:
         emit = lambda row, state: None if (v := row[name]) is None else serialize(convert(v))  # noqa: E731
-        plain = serialize
-        serialize = lambda v: plain(convert(v))  # noqa: E731
+        serialize = _converted(convert, serialize)
     else:
         emit = lambda row, state: None if (v := row[name]) is None else serialize(v)  # noqa: E731
     emit.inline = (name, None if text and not as_id else serialize, as_id)  # type: ignore[attr-defined]

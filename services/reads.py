@@ -29,10 +29,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from tortoise import connections, fields
+from tortoise import connections, fields, timezone
 from tortoise.backends.asyncpg.client import AsyncpgDBClient
 from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.expressions import RawSQL, Subquery
+from tortoise.fields.data import CharEnumFieldInstance
 from tortoise.queryset import QuerySet
 
 from services.authz import RequestAuth, models_by_name
@@ -294,6 +295,18 @@ def converter(resource_model: Any, name: str) -> Callable[[Any], Any] | None:
     (Tortoise's ``to_python_value``), or None where it is the same (a native type)."""
     native = {field for _, field, *_ in resource_model._meta.db_native_fields}
     return None if name in native else resource_model._meta.fields_map[name].to_python_value
+
+
+def conversion(convert: Callable[[Any], Any]) -> tuple[str, Any]:
+    """What a ``converter`` does, where a shortcut gives the same value: ("enum", the
+    enum class) for an enum column; ("aware", the default zone) for a timestamp column,
+    whose aware value is moved to that zone; ("", None) otherwise."""
+    found = getattr(convert, "__self__", None)
+    if isinstance(found, CharEnumFieldInstance):
+        return "enum", found.enum_type
+    if isinstance(found, fields.DatetimeField) and timezone.get_use_tz():
+        return "aware", timezone.get_default_timezone()
+    return "", None
 
 
 # One pooled connection for the statements of one request (``one_connection``), on
