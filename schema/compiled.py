@@ -192,20 +192,24 @@ class ObjectPlan:
     def emit(self, row: Any, state: dict) -> dict:
         return self.generated()(row, state)
 
-    def json_fields(self) -> tuple[tuple[str, str, str], ...] | None:
-        """When every field of this plan is text, an id or ``__typename`` (values JSON
-        shows as PostgreSQL's ``json_build_object`` does), the fields as (key, kind,
-        column or type name); None otherwise."""
-        found = []
+    def json_fields(self) -> tuple[tuple[str, str, Any], ...] | None:
+        """When PostgreSQL can write every field of this plan's answer exactly as the
+        answer function would (text, ids, ``__typename``, enums, UTC timestamps, integers
+        and booleans: ``reads.json_value``), the fields as (key, kind, column or type
+        name, and the enum's answers); None otherwise."""
+        found: list[tuple[str, str, Any]] = []
         for key, emit in self.emitters:
             inline = getattr(emit, "inline", None)
             typename = getattr(emit, "typename", None)
+            json = getattr(emit, "json", None)
             if typename is not None:
                 found.append((key, "typename", typename))
             elif inline is not None and inline[2]:
                 found.append((key, "id", inline[0]))
             elif inline is not None and inline[1] is None:
                 found.append((key, "text", inline[0]))
+            elif inline is not None and json is not None:
+                found.append((key, json[0], inline[0] if json[1] is None else (inline[0], json[1])))
             else:
                 return None
         return tuple(found)
@@ -245,13 +249,17 @@ class ObjectPlan:
                     value = f"(None if (v{n} := {var}[{column!r}]) is None else s{n}(v{n}))"
             elif related is not None:
                 namespace[f"k{n}"] = related
+                namespace[f"j{n}"] = (JSON, related)
                 found = f"(r{n} := state[k{n}].get({var}[{related.relation.column!r}]))"
                 shown = (
                     f"str(r{n}['id'])"
                     if related.reference
                     else related.plan._expression(f"r{n}", namespace, counter)
                 )
-                value = f"(None if {found} is None else {shown})"
+                value = (
+                    f"(state[j{n}].get({var}['id']) if j{n} in state "
+                    f"else (None if {found} is None else {shown}))"
+                )
             elif children is not None:
                 namespace[f"k{n}"] = children
                 namespace[f"j{n}"] = (JSON, children)
@@ -290,21 +298,31 @@ def _serializer(gtype: Any) -> Callable[[Any], Any]:
     return named.serialize  # type: ignore[attr-defined, no-any-return]
 
 
-def _converted(convert: Callable[[Any], Any], serialize: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def _converted(
+    convert: Callable[[Any], Any], serialize: Callable[[Any], Any], gtype: Any
+) -> tuple[Callable[[Any], Any], tuple[str, Any] | None]:
     """``serialize(convert(value))``, the same answer sooner for the two common columns:
     an enum (its members' answers computed once) and a timestamp that comes aware from
-    the driver (the model's conversion then only moves it to the default zone)."""
+    the driver (the model's conversion then only moves it to the default zone). Also how
+    PostgreSQL can write that answer itself (``reads.json_value``), or None."""
     kind, detail = reads.conversion(convert)
     if kind == "enum":
         answers = {member.value: serialize(member) for member in detail}
-        return lambda v: answers[v] if v in answers else serialize(convert(v))
+        exact = all(isinstance(k, str) and isinstance(v, str) for k, v in answers.items())
+        return (lambda v: answers[v] if v in answers else serialize(convert(v))), (
+            "enum",
+            tuple(answers.items()),
+        ) if exact else None
     if kind == "aware":
-        return lambda v: (
-            serialize(v.astimezone(detail))
-            if type(v) is datetime and v.tzinfo is not None
-            else serialize(convert(v))
-        )
-    return lambda v: serialize(convert(v))
+        iso = get_named_type(gtype).name == "DateTime" and reads.is_utc(detail)
+        return (
+            lambda v: (
+                serialize(v.astimezone(detail))
+                if type(v) is datetime and v.tzinfo is not None
+                else serialize(convert(v))
+            )
+        ), ("utc_iso", None) if iso else None
+    return (lambda v: serialize(convert(v))), None
 
 
 def _leaf(
@@ -314,14 +332,20 @@ def _leaf(
     ``Node`` type fills it (ids as text), serialised by the GraphQL type. ``text``: the
     column holds text and the type is a String (serialising it changes nothing)."""
     serialize = _serializer(gtype)
+    json: tuple[str, Any] | None = None
     if as_id:
         emit = lambda row, state: None if (v := row[name]) is None else serialize(str(v))  # noqa: E731
     elif convert is not None:
         emit = lambda row, state: None if (v := row[name]) is None else serialize(convert(v))  # noqa: E731
-        serialize = _converted(convert, serialize)
+        serialize, json = _converted(convert, serialize, gtype)
     else:
         emit = lambda row, state: None if (v := row[name]) is None else serialize(v)  # noqa: E731
+        if get_named_type(gtype).name in ("Int", "Boolean") and not isinstance(
+            gtype.of_type if isinstance(gtype, GraphQLNonNull) else gtype, GraphQLList
+        ):
+            json = ("plain", None)  # an int or a boolean: the same JSON from either side
     emit.inline = (name, None if text and not as_id else serialize, as_id)  # type: ignore[attr-defined]
+    emit.json = json  # type: ignore[attr-defined]
     return emit
 
 
@@ -617,7 +641,10 @@ class OperationBuilder:
                 plan.emitters.append((key, _leaf(attribute, gfield_type, as_id, convert(attribute), text)))
             elif isinstance(declared, Attribute) and stored:
                 plan.names.add(declared.name)
-                plan.emitters.append((key, _leaf(declared.name, gfield_type, False, convert(declared.name))))
+                text = get_named_type(gfield_type).name == "String" and _is_text(model, declared.name)
+                plan.emitters.append(
+                    (key, _leaf(declared.name, gfield_type, False, convert(declared.name), text))
+                )
             elif isinstance(declared, Guarded) and stored:
                 plan.names.add(declared.name)
                 facts = RESOURCES[declared.resource]
@@ -785,8 +812,16 @@ def _folds(plan: ObjectPlan, sizes: Iterator[int], root: bool) -> list[Fold]:
             )
         else:
             inner = _folds(target, sizes, False)
+            reference = isinstance(relation_field, RelatedField) and relation_field.reference
+            json_fields = target.json_fields() if root and not inner and not reference else None
             nested = reads.Nested(
-                relation.resource, False, relation.column, names, encodings, tuple(f.nested for f in inner)
+                relation.resource,
+                False,
+                relation.column,
+                names,
+                encodings,
+                tuple(f.nested for f in inner),
+                fields=json_fields,
             )
         decoders = tuple(
             (name, reads.DECODERS[encoding]) for name, encoding in zip(names, encodings, strict=True)

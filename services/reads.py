@@ -309,6 +309,37 @@ def conversion(convert: Callable[[Any], Any]) -> tuple[str, Any]:
     return "", None
 
 
+def is_utc(zone: Any) -> bool:
+    """``zone`` is UTC (the offset is always zero)."""
+    return zone is UTC or getattr(zone, "key", None) == "UTC" or str(zone) == "UTC"
+
+
+def json_value(alias: str, kind: str, value: Any) -> str:
+    """PostgreSQL's expression of one answer field of a row of ``alias``, exactly as the
+    compiled path's answer function writes it (``schema.compiled.ObjectPlan.json_fields``):
+    "typename" (the name), "id" (the column as text), "text" and "plain" (the column as
+    it is: text, an integer, a boolean), "enum" (the column mapped to the enum's answers),
+    "utc_iso" (a timestamp as Python's ``isoformat()`` in UTC: microseconds only when
+    not zero)."""
+    if kind == "typename":
+        return _quote_text(value)
+    if kind == "enum":
+        column, answers = value
+        cases = " ".join(f"WHEN {_quote_text(raw)} THEN {_quote_text(answer)}" for raw, answer in answers)
+        return f'CASE "{alias}"."{column}" {cases} END'
+    column = f'"{alias}"."{value}"'
+    if kind == "id":
+        return f"{column}::text"
+    if kind == "utc_iso":
+        utc = f"({column} AT TIME ZONE 'UTC')"
+        micro = f"(extract(microseconds from {utc})::bigint % 1000000)"
+        return (
+            f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN {micro} = 0 "
+            f"THEN '' ELSE '.' || lpad({micro}::text, 6, '0') END || '+00:00'"
+        )
+    return column
+
+
 # One pooled connection for the statements of one request (``one_connection``), on
 # PostgreSQL outside a transaction; otherwise each statement goes through Tortoise's client.
 class _Pinned:
@@ -516,7 +547,7 @@ async def json_children_of(
     parent_ids: Sequence[int],
     order: str,
     first: int,
-    fields: tuple[tuple[str, str, str], ...],
+    fields: tuple[tuple[str, str, Any], ...],
 ) -> dict[int, str]:
     """PostgreSQL: for each parent id, the JSON array of its first ``first`` visible
     children (as ``raw_children_of``), each an object of ``fields`` ((key, "text" or "id",
@@ -528,22 +559,14 @@ async def json_children_of(
 
     def build() -> tuple[str, list]:
         terms = _order_terms(order)
-        columns = {column for _, kind, column in fields if kind != "typename"} | {
-            t.lstrip("-") for t in terms
-        }
+        columns = {
+            value[0] if kind == "enum" else value for _, kind, value in fields if kind != "typename"
+        } | {t.lstrip("-") for t in terms}
         page, params, parents = _per_parent(
             auth.visible(resource), parent_field, order, first, tuple(sorted(columns))
         )
         pairs = ", ".join(
-            f"{_quote_text(name)}, "
-            + (
-                _quote_text(value)
-                if kind == "typename"
-                else f'"page"."{value}"::text'
-                if kind == "id"
-                else f'"page"."{value}"'
-            )
-            for name, kind, value in fields
+            f"{_quote_text(name)}, {json_value('page', kind, value)}" for name, kind, value in fields
         )
         ordering = ", ".join(
             f'"page"."{t.lstrip("-")}" {"DESC" if t.startswith("-") else "ASC"}' for t in terms
@@ -629,7 +652,7 @@ class Nested:
     nested: tuple[Nested, ...] = ()
     order: str = "id"
     first: int = 0
-    fields: tuple[tuple[str, str, str], ...] | None = None
+    fields: tuple[tuple[str, str, Any], ...] | None = None
 
 
 def _bound_to(sql: str, params: list[Any], position: int, expression: str) -> tuple[str, list[Any]]:
@@ -664,15 +687,7 @@ def nested_sql(auth: RequestAuth, nested: Nested, outer: str, counter: Any, para
     params.extend(own)
     if nested.fields is not None:
         pairs = ", ".join(
-            f"{_quote_text(key)}, "
-            + (
-                _quote_text(value)
-                if kind == "typename"
-                else f'"{alias}"."{value}"::text'
-                if kind == "id"
-                else f'"{alias}"."{value}"'
-            )
-            for key, kind, value in nested.fields
+            f"{_quote_text(key)}, {json_value(alias, kind, value)}" for key, kind, value in nested.fields
         )
         value = f"json_build_object({pairs})"
     else:

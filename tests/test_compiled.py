@@ -352,3 +352,36 @@ async def test_a_kept_page_statement_holds_its_values_as_exact_literals(mutable_
     if is_postgres():
         assert all(statement.params == () for statement in kept)
     assert await Concern.all().count() > 1  # the table is still there
+
+
+async def test_lists_written_by_postgres_are_the_answer_functions(mutable_demo, count_queries):
+    """A root row's list of leaves is written as JSON by PostgreSQL (enums by their
+    answers, timestamps as Python's ``isoformat()`` in UTC, microseconds only when not
+    zero): the same text the answer function writes, checked here against the stored
+    values (and against the reference executor by verify mode)."""
+    from datetime import UTC, datetime
+
+    from models.concerns import ConcernEvent
+
+    demo = mutable_demo
+    events = list(await ConcernEvent.all().order_by("id").limit(3))
+    assert len(events) == 3
+    moments = [
+        datetime(2026, 3, 1, 8, 0, 0, 0, tzinfo=UTC),
+        datetime(2026, 3, 1, 8, 0, 1, 5, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 59, 59, 123456, tzinfo=UTC),
+    ]
+    for event, moment in zip(events, moments, strict=True):
+        await ConcernEvent.filter(id=event.id).update(created_at=moment)
+    query = "{ concerns(first: 50) { nodes { id events(first: 50) { id kind toStatus createdAt } } } }"
+    async with demo.client("street_official_xu") as client:
+        await gql(client, query)
+        with count_queries() as counter:
+            body = await gql(client, query)
+    written = {e["id"]: e for n in body["data"]["concerns"]["nodes"] for e in n["events"]}
+    for event, moment in zip(events, moments, strict=True):
+        assert written[str(event.id)]["createdAt"] == moment.isoformat()
+        assert written[str(event.id)]["kind"] == event.action
+    if is_postgres():  # one statement for the page and its lists (and the caller's identity)
+        (page,) = [sql for sql in counter.statements if '"_f0"' in sql]
+        assert "to_char(" in page and "CASE" in page, page
