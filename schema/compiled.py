@@ -1193,7 +1193,9 @@ class CompiledReads(SchemaExtension):
             STATS["fell_back"] += 1
             return None
         if not ec.variables:
-            self.compiler.prove(ec.query, ec.operation_name, plan, variables)
+            # under the name the request gave (None for a named query sent without one):
+            # the fast path looks the plan up by the request's own operationName
+            self.compiler.prove(ec.query, getattr(ec, "_provided_operation_name", None), plan, variables)
         return ExecutionResult(data=data)
 
     def compare(self, ec: Any, compiled: ExecutionResult, reference: Any) -> None:

@@ -385,3 +385,17 @@ async def test_lists_written_by_postgres_are_the_answer_functions(mutable_demo, 
     if is_postgres():  # one statement for the page and its lists (and the caller's identity)
         (page,) = [sql for sql in counter.statements if '"_f0"' in sql]
         assert "to_char(" in page and "CASE" in page, page
+
+
+@pytest.mark.parametrize("operation_name", [None, "Councils"])
+async def test_a_named_query_takes_the_fast_path_with_or_without_its_name(demo, operation_name):
+    """The plan is kept under the operationName the request gave, so a named query sent
+    without one is answered from its plan the second time too."""
+    query = "query Councils { councils(first: 2) { nodes { name } } }"
+    body = {"query": query} if operation_name is None else {"query": query, "operationName": operation_name}
+    async with demo.client("street_official_xu") as client:
+        first = (await client.post("/graphql", json=body)).json()
+        before = compiled.STATS["fast"]
+        again = (await client.post("/graphql", json=body)).json()
+    assert again == first and "errors" not in first
+    assert compiled.STATS["fast"] == before + 1
