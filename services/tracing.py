@@ -12,6 +12,7 @@ environment variables (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_SERVICE_NAME``, .
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from services import metrics
@@ -60,7 +61,8 @@ def configure(mode: str, *, exporter: Any = None) -> None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         processor = BatchSpanProcessor(OTLPSpanExporter())
-    provider = TracerProvider(resource=Resource.create({"service.name": "bandeng"}))
+    service = os.environ.get("OTEL_SERVICE_NAME") or "bandeng"
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
     provider.add_span_processor(processor)
     TRACER = provider.get_tracer("bandeng")
     if not _instrumented_asyncpg:
