@@ -35,7 +35,7 @@ from policies.store import PolicyStore
 from schema import compiled
 from schema.context import Context
 from schema.root import build_schema
-from services import metrics
+from services import logs, metrics
 from services.config import Settings, is_postgres_url, load_settings, tortoise_config
 from services.identity_cache import IdentityCache, IdentityListener
 from services.postgres import identity_listener_connection
@@ -393,6 +393,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
+        if manage_database and not logs.configured():  # a worker process started by uvicorn
+            logs.configure(settings.log_level, settings.log_format_in_force)
         if manage_database:
             await Tortoise.init(
                 config=tortoise_config(settings.database_url, settings), _enable_global_fallback=True

@@ -17,7 +17,7 @@ import time
 from itertools import count
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,6 +27,7 @@ from services.config import Settings
 
 log = logging.getLogger("bandeng.request")
 
+CLIENT_DISCONNECTED = "CLIENT_DISCONNECTED"  # the client left before its request had arrived
 UNOBSERVED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 REQUEST_ID_HEADER = b"x-request-id"
 # An incoming request id is kept when it is short and made of characters that are safe in
@@ -82,6 +83,9 @@ class Observe:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:  # nobody to answer: app.server.QuietDisconnect notes it
+            record.code = CLIENT_DISCONNECTED
+            raise
         except Exception:
             # Starlette's 500 handler has answered (with the id) and re-raised: the traceback
             # is logged here, with the request's fields, rather than by the server without them.

@@ -87,6 +87,11 @@ class ConsoleFormatter(logging.Formatter):
         return head + " " + " ".join(f"{k}={v}" for k, v in fields.items()) + sep + rest
 
 
+def configured() -> bool:
+    """Has ``configure`` set up this process's logging (a worker process has not, yet)?"""
+    return any(getattr(h, "_bandeng", False) for h in logging.getLogger().handlers)
+
+
 def configure(level: str = "INFO", fmt: str = "console", stream: Any = None) -> None:
     """Set up the root logger for a command or the server (idempotent)."""
     numeric = logging.getLevelName(level.strip().upper())
@@ -96,7 +101,7 @@ def configure(level: str = "INFO", fmt: str = "console", stream: Any = None) -> 
         raise ValueError(f"BANDENG_LOG_FORMAT must be one of {', '.join(FORMATS)}, got {fmt!r}")
     # Documented savings (the logging HOWTO, "Optimization"): no caller's frame, thread or
     # process names looked up for every record; none of our formats shows them.
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

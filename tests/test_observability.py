@@ -285,6 +285,24 @@ async def test_no_token_or_personal_data_in_the_logs(mutable_demo, captured_logs
         assert secret not in text, secret
 
 
+async def test_an_unexpected_error_is_logged_once_with_its_request_id(settings, captured_logs):
+    app = app_with(settings)
+
+    async def boom(request):
+        raise RuntimeError("the detail stays in the log")
+
+    app.router.add_route("/boom", boom)
+    async with client_for(app) as c:  # the app's exception is not raised to the client
+        response = await c.get("/boom")
+    assert response.status_code == 500 and "detail" not in response.text
+    request_id = response.headers["x-request-id"]
+    lines = captured_logs()
+    errors = [line for line in lines if line["level"] == "error"]
+    assert len(errors) == 1 and errors[0]["request_id"] == request_id
+    assert "the detail stays in the log" in errors[0]["exc"]
+    assert lines[-1]["event"] == "request" and lines[-1]["code"] == "INTERNAL_SERVER_ERROR"
+
+
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("BANDENG_")}
     return subprocess.run(
