@@ -102,6 +102,8 @@ class RequestAuth:
         # statement whose text never changes, without building a query.
         row = await rows.by_id(model_of(resource), key)
         if row is None or not plan.allows(Facts.of(row, resource)):
+            if row is not None:  # it exists, outside the caller's reach: a denial for the operator
+                metrics.note_denial(resource)
             raise NotFound(f"No {resource} with id {key} that you can see.")
         return row
 

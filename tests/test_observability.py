@@ -145,8 +145,24 @@ async def test_a_forbidden_mutation_is_counted_as_a_denial(mutable_demo):
     assert codes and codes[0] in ("FORBIDDEN", "NOT_FOUND")
     after = await scrape(demo.app)
     assert requests(after, "MetricsEscalate", codes[0]) - requests(before, "MetricsEscalate", codes[0]) == 1
-    if codes[0] == "FORBIDDEN":
-        assert denials(after, "Concern") - denials(before, "Concern") == 1
+    # FORBIDDEN, or NOT_FOUND for a concern that exists out of reach: a denial either way
+    assert denials(after, "Concern") - denials(before, "Concern") == 1
+
+
+async def test_an_object_out_of_reach_is_a_denial_but_a_missing_one_is_not(demo):
+    # the resident's community's neighbour: a concern of another grid (NOT_FOUND to them)
+    query = "query MetricsConcern($id: ID!) { concern(id: $id) { title } }"
+    mine = {
+        c.id for c in demo.world.concerns.values() if c.raised_by_id == demo.world.people["resident_wang"].id
+    }
+    foreign = next(str(c.id) for c in demo.world.concerns.values() if c.id not in mine)
+    async with demo.client("resident_wang") as c:
+        before = await scrape(demo.app)
+        out_of_reach = (await c.post("/graphql", json={"query": query, "variables": {"id": foreign}})).json()
+        missing = (await c.post("/graphql", json={"query": query, "variables": {"id": "999999"}})).json()
+    assert error_codes(out_of_reach) == error_codes(missing) == ["NOT_FOUND"]  # the same answer
+    after = await scrape(demo.app)
+    assert denials(after, "Concern") - denials(before, "Concern") == 1  # the operator sees which
 
 
 def app_with(settings, **overrides):
