@@ -270,10 +270,8 @@ def _serve(settings, args) -> int:
     try:
         tracing.configure(settings.tracing)  # BANDENG_TRACING (the otel extra)
         app = create_app(settings)
-    except (
-        ValueError,
-        tracing.TracingUnavailable,
-    ) as exc:  # e.g. an unreadable BANDENG_TRUSTED_DOCUMENTS manifest
+    except (ValueError, tracing.TracingUnavailable) as exc:
+        # e.g. an unreadable BANDENG_TRUSTED_DOCUMENTS manifest, BANDENG_TRACING without the extra
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if settings.secret == DEVELOPMENT_SECRET and not args.demo:
