@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from services import logs
 from services.config import DEVELOPMENT_SECRET, load_settings
 
 DEMO_DATABASE = "sqlite://bandeng-demo.sqlite3"
@@ -67,8 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     hash_cmd.add_argument("files", nargs="+", type=Path, metavar="FILE")
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
+    # BANDENG_LOG_LEVEL and BANDENG_LOG_FORMAT, for every command (services/logs.py)
+    logs.configure(settings.log_level, settings.log_format_in_force)
     if args.command == "serve" and args.demo and "BANDENG_DATABASE_URL" not in _environ():
         settings = settings.with_overrides(database_url=DEMO_DATABASE)
     if args.command == "schema":
@@ -252,7 +254,7 @@ async def _demo_traces(database_url: str) -> list[str]:
 def _serve(settings, args) -> int:
     from app.http import create_app
     from app.server import serve
-    from services import database
+    from services import database, tracing
 
     problems = settings.production_problems()
     if settings.production and args.demo:
@@ -266,8 +268,10 @@ def _serve(settings, args) -> int:
         print("refusing to start (BANDENG_ENV=production)", file=sys.stderr)
         return 2
     try:
+        tracing.configure(settings.tracing)  # BANDENG_TRACING (the otel extra)
         app = create_app(settings)
-    except ValueError as exc:  # e.g. an unreadable BANDENG_TRUSTED_DOCUMENTS manifest
+    except (ValueError, tracing.TracingUnavailable) as exc:
+        # e.g. an unreadable BANDENG_TRUSTED_DOCUMENTS manifest, BANDENG_TRACING without the extra
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if settings.secret == DEVELOPMENT_SECRET and not args.demo:

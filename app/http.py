@@ -28,12 +28,14 @@ from app import graphiql as graphiql_page
 from app import protocol
 from app.deadline import DatabaseProbe, RequestDeadline
 from app.middleware import CORS, EXCEPTION_HANDLERS, SecurityHeaders
+from app.observe import Observe, metrics_endpoint
 from app.ratelimit import RateLimit, bucket_store
 from app.server import DrainState
 from policies.store import PolicyStore
 from schema import compiled
 from schema.context import Context
 from schema.root import build_schema
+from services import logs, metrics
 from services.config import Settings, is_postgres_url, load_settings, tortoise_config
 from services.identity_cache import IdentityCache, IdentityListener
 from services.postgres import identity_listener_connection
@@ -128,6 +130,9 @@ class BandengGraphQL(GraphQL):
             log.debug("fast path fell back: %r", exc)
             return None
         compiled.STATS["fast"] += 1
+        operation = proven[0].operation.name
+        metrics.note_operation(operation.value if operation else None)
+        metrics.note_code(metrics.OK)
         response = Response(self.encode_json({"data": data}), media_type=media_type)
         if mode == "verify":
             await self._check_fast(request, response, context.authorizer)
@@ -175,6 +180,7 @@ class BandengGraphQL(GraphQL):
 
     @staticmethod
     def _refusal(request: Request, refusal: protocol.RequestRefused) -> Response:
+        metrics.note_code(refusal.code)
         media_type = protocol.negotiate(request.headers.get("accept")) or protocol.JSON
         return JSONResponse(
             protocol.error_body(refusal.message, refusal.code),
@@ -225,6 +231,10 @@ class BandengGraphQL(GraphQL):
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         response = await super().process_result(request, result)
+        if result.errors:  # the outcome counted (services.metrics): the first error's code
+            metrics.note_code(
+                (result.errors[0].extensions or {}).get("code") or protocol.INTERNAL_SERVER_ERROR
+            )
         # application/graphql-response+json: no ``data`` when execution never started (the
         # status then says why); application/json keeps ``data: null`` as it always had.
         if protocol.negotiate(request.headers.get("accept")) == protocol.GRAPHQL_RESPONSE_JSON:
@@ -313,10 +323,11 @@ class _TooLarge(Exception):
 
 
 class _Application(Starlette):
-    """Starlette with ``SecurityHeaders`` outside everything, even the 500 handler."""
+    """Starlette with ``SecurityHeaders`` outside everything, even the 500 handler, and
+    ``Observe`` (request id, log line, metrics) outside that."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeaders(super().build_middleware_stack())
+        return Observe(SecurityHeaders(super().build_middleware_stack()))
 
 
 def create_app(
@@ -344,6 +355,7 @@ def create_app(
         lambda: connections.get("default").execute_query("SELECT 1"), settings.ready_timeout
     )
     drain = DrainState()
+    metrics.watch(lambda: store.current.version, metrics.database_pool)
     rate_limits = bucket_store(settings)
 
     async def healthz(request: Request) -> JSONResponse:
@@ -381,6 +393,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
+        if manage_database and not logs.configured():  # a worker process started by uvicorn
+            logs.configure(settings.log_level, settings.log_format_in_force)
         if manage_database:
             await Tortoise.init(
                 config=tortoise_config(settings.database_url, settings), _enable_global_fallback=True
@@ -406,6 +420,7 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ]
+        + ([Route("/metrics", metrics_endpoint(settings))] if settings.metrics_access != "off" else [])
         + (
             [Mount(graphiql_page.STATIC_URL, app=StaticFiles(directory=graphiql_page.STATIC_DIR))]
             if settings.graphiql_enabled

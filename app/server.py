@@ -420,6 +420,10 @@ def uvicorn_config(app: Any, settings: Settings, host: str, port: int) -> uvicor
         proxy_headers=False,
         server_header=False,
         log_level=settings.log_level.lower(),
+        # Logging is set up by the command (services.logs): uvicorn's lines go through it,
+        # and its access log (client addresses) is replaced by app.observe's request line.
+        log_config=None,
+        access_log=False,
     )
 
 

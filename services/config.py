@@ -42,6 +42,12 @@ class Settings:
     max_tokens: int = 2000
     max_query_cost: int = 5000
     log_level: str = "INFO"
+    log_format: str | None = None  # "json" or "console"; None: json in production, console otherwise
+    # /metrics (docs/operations.md, "Metrics"): "auto" (open in development; in production
+    # only with BANDENG_METRICS_TOKEN), "open", or "off"; the token, when set, is always asked
+    metrics: str = "auto"
+    metrics_token: str = ""
+    tracing: str = "off"  # "off", "otlp" or "console" (services/tracing.py; the otel extra)
     watch_policy: bool = True
     # --- HTTP protocol (issue 8: strict bodies, GraphQL over HTTP, CORS, headers) ---
     cors_origins: tuple[str, ...] = ()  # origins whose pages may call the API; none by default
@@ -95,6 +101,22 @@ class Settings:
         return self.env == "production"
 
     @property
+    def log_format_in_force(self) -> str:
+        return self.log_format or ("json" if self.production else "console")
+
+    @property
+    def metrics_access(self) -> str:
+        """How /metrics answers: "off" (not served), "token" (Bearer BANDENG_METRICS_TOKEN),
+        "open"."""
+        if self.metrics == "off":
+            return "off"
+        if self.metrics_token:
+            return "token"
+        if self.metrics == "open" or not self.production:
+            return "open"
+        return "off"  # production without a token: not served until one is set
+
+    @property
     def introspection_enabled(self) -> bool:
         return (not self.production) if self.introspection is None else self.introspection
 
@@ -144,6 +166,20 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
         max_tokens=config("BANDENG_MAX_TOKENS", cast=int, default=defaults.max_tokens),
         max_query_cost=config("BANDENG_MAX_QUERY_COST", cast=int, default=defaults.max_query_cost),
         log_level=config("BANDENG_LOG_LEVEL", default=defaults.log_level),
+        log_format=_auto(
+            _choice(
+                "BANDENG_LOG_FORMAT",
+                config("BANDENG_LOG_FORMAT", default="auto"),
+                ("auto", "json", "console"),
+            )
+        ),
+        metrics=_choice(
+            "BANDENG_METRICS", config("BANDENG_METRICS", default=defaults.metrics), ("auto", "open", "off")
+        ),
+        metrics_token=config("BANDENG_METRICS_TOKEN", default=defaults.metrics_token),
+        tracing=_choice(
+            "BANDENG_TRACING", config("BANDENG_TRACING", default=defaults.tracing), ("off", "otlp", "console")
+        ),
         watch_policy=config("BANDENG_WATCH_POLICY", cast=bool, default=defaults.watch_policy),
         # --- HTTP protocol ---
         cors_origins=parse_origins(config("BANDENG_CORS_ORIGINS", default="")),
@@ -229,6 +265,10 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     if text not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
     return text
+
+
+def _auto(value: str) -> str | None:
+    return None if value == "auto" else value
 
 
 def _switch(value: str) -> bool | None:
