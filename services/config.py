@@ -43,6 +43,10 @@ class Settings:
     max_query_cost: int = 5000
     log_level: str = "INFO"
     watch_policy: bool = True
+    # Where the policy comes from (docs/operations.md, "Several instances"): "files" (the
+    # folder, watched) or "database" (the newest version published with `bandeng policy publish`).
+    policy_source: str = "files"
+    policy_poll_seconds: float = 5.0  # database source: read the newest version this often too
     # --- HTTP protocol (issue 8: strict bodies, GraphQL over HTTP, CORS, headers) ---
     cors_origins: tuple[str, ...] = ()  # origins whose pages may call the API; none by default
     max_json_depth: int = 32  # how deeply arrays/objects may nest in a request's JSON
@@ -145,6 +149,14 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
         max_query_cost=config("BANDENG_MAX_QUERY_COST", cast=int, default=defaults.max_query_cost),
         log_level=config("BANDENG_LOG_LEVEL", default=defaults.log_level),
         watch_policy=config("BANDENG_WATCH_POLICY", cast=bool, default=defaults.watch_policy),
+        policy_source=_choice(
+            "BANDENG_POLICY_SOURCE",
+            config("BANDENG_POLICY_SOURCE", default=defaults.policy_source),
+            ("files", "database"),
+        ),
+        policy_poll_seconds=config(
+            "BANDENG_POLICY_POLL_SECONDS", cast=float, default=defaults.policy_poll_seconds
+        ),
         # --- HTTP protocol ---
         cors_origins=parse_origins(config("BANDENG_CORS_ORIGINS", default="")),
         max_json_depth=config("BANDENG_MAX_JSON_DEPTH", cast=int, default=defaults.max_json_depth),
