@@ -147,7 +147,7 @@ async def _database_command(settings, args) -> int:
         elif args.command == "policy" and args.policy_command == "explain":
             return await _policy_explain(settings, args)
         elif args.command == "policy" and args.policy_command in ("publish", "rollback"):
-            return await _policy_publish(args)
+            return await _policy_publish(settings, args)
         elif args.command == "policy" and args.policy_command == "versions":
             return await _policy_versions(args.limit)
         elif args.command == "token" and args.token_command == "revoke":
@@ -191,7 +191,7 @@ def _print_report(report, directory, against) -> bool:
     return report.ok
 
 
-async def _policy_publish(args) -> int:
+async def _policy_publish(settings, args) -> int:
     from policies.loader import PolicyError
     from policies.published import read_folder
     from services import policy_versions
@@ -220,6 +220,8 @@ async def _policy_publish(args) -> int:
         print(f"unchanged: published version {version.number} has exactly these files; nothing was stored")
         return 0
     print(f"published: version {version.number} ({version.checksum}) by {version.published_by}")
+    if settings.policy_source != "database":
+        print("note: instances serve published versions only with BANDENG_POLICY_SOURCE=database")
     return 0
 
 
@@ -252,8 +254,16 @@ async def _policy_explain(settings, args) -> int:
             return 1
     else:
         actor = await identity.actor_for_person(await identity.find_person(args.person))
-    store = PolicyStore(settings.policy_dir)
-    result = await explain(store.current, actor, args.resource, args.action, args.id)
+    authorizer = PolicyStore(settings.policy_dir).current
+    if settings.policy_source == "database":  # the newest published version, as instances serve it
+        from policies.published import build_published
+        from services import policy_versions
+
+        newest = await policy_versions.newest()
+        if newest is not None:
+            publication = policy_versions.publication_of(newest)
+            authorizer = build_published(newest.files, newest.checksum, publication)
+    result = await explain(authorizer, actor, args.resource, args.action, args.id)
     print("\n".join(result.lines()))
     return 0
 
