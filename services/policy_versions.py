@@ -10,7 +10,7 @@ policy is published once, in the database, and every instance follows it:
   broken folder stores nothing. A folder identical to the newest version stores nothing
   either (publishing is idempotent). ``rollback`` publishes an older version's files
   again, under a new number, after checking them again.
-- **Tell** (migration 0013): a trigger on ``policy_version`` calls
+- **Tell** (migration 0014): a trigger on ``policy_version`` calls
   ``pg_notify('bandeng_policy', <number>)`` in the publishing transaction, delivered at
   commit whoever inserted the row.
 - **Follow** (``PolicyFollower``): each instance reads the newest version at start-up

@@ -44,7 +44,7 @@ async def drop_trigger(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [('models', '0012_concern_tally')]
+    dependencies = [('models', '0013_scope_order_indexes')]
 
     initial = False
 
