@@ -256,13 +256,20 @@ async def _policy_explain(settings, args) -> int:
         actor = await identity.actor_for_person(await identity.find_person(args.person))
     authorizer = PolicyStore(settings.policy_dir).current
     if settings.policy_source == "database":  # the newest published version, as instances serve it
+        from policies.loader import PolicyError
         from policies.published import build_published
         from services import policy_versions
 
         newest = await policy_versions.newest()
         if newest is not None:
             publication = policy_versions.publication_of(newest)
-            authorizer = build_published(newest.files, newest.checksum, publication)
+            try:
+                authorizer = build_published(newest.files, newest.checksum, publication)
+            except PolicyError as exc:
+                print(
+                    f"error: published version {newest.number} cannot be loaded here: {exc}", file=sys.stderr
+                )
+                return 1
     result = await explain(authorizer, actor, args.resource, args.action, args.id)
     print("\n".join(result.lines()))
     return 0
