@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from contextlib import asynccontextmanager
 
 import orjson
@@ -38,7 +39,9 @@ from schema.root import build_schema
 from services import logs, metrics
 from services.config import Settings, is_postgres_url, load_settings, tortoise_config
 from services.identity_cache import IdentityCache, IdentityListener
-from services.postgres import identity_listener_connection
+from services.policy_versions import LISTENER_APPLICATION_NAME as POLICY_LISTENER
+from services.policy_versions import PolicyFollower
+from services.postgres import identity_listener_connection, listener_connection
 
 log = logging.getLogger("bandeng.http")
 
@@ -281,6 +284,39 @@ class BandengGraphQL(GraphQL):
         )
 
 
+def _policy_report(store: PolicyStore, follower: PolicyFollower | None) -> dict:
+    """The policy in force, for ``/readyz``: its version, where it came from, the last refusal."""
+    policy = store.current.policy
+    failure = store.last_error
+    report: dict = {
+        "version": policy.version,
+        "loadedAt": policy.loaded_at.isoformat(),
+        "source": store.source,
+        "published": (
+            {
+                "number": policy.publication.number,
+                "publishedAt": policy.publication.published_at.isoformat(),
+                "publishedBy": policy.publication.published_by,
+            }
+            if policy.publication
+            else None
+        ),
+        "lastError": (
+            {
+                "at": failure.at.isoformat(),
+                "refusedVersion": failure.version,
+                "refusedPublished": failure.published,
+                "problems": list(failure.problems),
+            }
+            if failure
+            else None
+        ),
+    }
+    if follower is not None:  # BANDENG_POLICY_SOURCE=database
+        report["listener"] = "on" if follower.listening else "off"
+    return report
+
+
 class BodySizeLimit:
     """Refuse request bodies over ``limit`` bytes with 413, before anything parses them."""
 
@@ -335,8 +371,10 @@ def create_app(
     *,
     policy_store: PolicyStore | None = None,
     manage_database: bool = True,
+    drain: DrainState | None = None,
 ) -> Starlette:
-    """Build the application. Tests pass ``manage_database=False`` and own the ORM."""
+    """Build the application. Tests pass ``manage_database=False`` and own the ORM; a
+    worker of ``bandeng serve --workers N`` passes its server's ``drain``."""
     settings = settings or load_settings()
     if problems := settings.production_problems():
         raise ValueError("; ".join(problems))
@@ -350,11 +388,24 @@ def create_app(
         if is_postgres_url(settings.database_url)
         else None
     )
+    # BANDENG_POLICY_SOURCE=database: the newest published version, told by PostgreSQL's
+    # NOTIFY (polled as well, and only polled on SQLite); services/policy_versions.py.
+    follower = (
+        PolicyFollower(
+            store,
+            (lambda: listener_connection(settings, POLICY_LISTENER))
+            if is_postgres_url(settings.database_url)
+            else None,
+            poll_seconds=settings.policy_poll_seconds,
+        )
+        if settings.policy_source == "database"
+        else None
+    )
     graphql = BandengGraphQL(settings, store, identity_cache)
     database_probe = DatabaseProbe(
         lambda: connections.get("default").execute_query("SELECT 1"), settings.ready_timeout
     )
-    drain = DrainState()
+    drain = drain or DrainState()
     metrics.watch(lambda: store.current.version, metrics.database_pool)
     rate_limits = bucket_store(settings)
 
@@ -364,25 +415,12 @@ def create_app(
     async def readyz(request: Request) -> JSONResponse:
         if drain.active:  # SIGTERM received: tell the load balancer to stop sending
             return JSONResponse({"status": "draining"}, status_code=503)
-        policy = store.current
-        body: dict = {
-            "policy": {
-                "version": policy.version,
-                "loadedAt": policy.policy.loaded_at.isoformat(),
-                "lastError": (
-                    {
-                        "at": store.last_error.at.isoformat(),
-                        "refusedVersion": store.last_error.version,
-                        "problems": list(store.last_error.problems),
-                    }
-                    if store.last_error
-                    else None
-                ),
-            }
-        }
+        body: dict = {"policy": _policy_report(store, follower), "pid": os.getpid()}
         # "off" on SQLite, and on PostgreSQL while the listener is down (docs/operations.md)
         body["identityCache"] = "on" if identity_cache.enabled else "off"
         problem = await database_probe.problem()
+        if problem is None and follower is not None and not follower.synced:
+            problem = "the published policy has not been read yet"
         if problem is not None:
             body["status"] = "unavailable"
             body["database"] = problem
@@ -400,7 +438,11 @@ def create_app(
                 config=tortoise_config(settings.database_url, settings), _enable_global_fallback=True
             )
         stop = asyncio.Event()
-        watcher = asyncio.create_task(store.watch(stop)) if settings.watch_policy else None
+        if follower is not None:
+            await follower.start()  # before the first request: the published policy, if any
+        following = asyncio.create_task(follower.run(stop)) if follower is not None else None
+        watching = settings.watch_policy and follower is None  # the database source replaces the folder
+        watcher = asyncio.create_task(store.watch(stop)) if watching else None
         listening = asyncio.create_task(identity_listener.run(stop)) if identity_listener else None
         try:
             yield
@@ -410,6 +452,8 @@ def create_app(
                 await watcher
             if listening is not None:
                 await listening
+            if following is not None:
+                await following
             await rate_limits.close()
             if manage_database:
                 await Tortoise.close_connections()
@@ -457,4 +501,5 @@ def create_app(
     app.state.rate_limits = rate_limits
     app.state.identity_cache = identity_cache
     app.state.identity_listener = identity_listener
+    app.state.policy_follower = follower
     return app

@@ -49,6 +49,10 @@ class Settings:
     metrics_token: str = ""
     tracing: str = "off"  # "off", "otlp" or "console" (services/tracing.py; the otel extra)
     watch_policy: bool = True
+    # Where the policy comes from (docs/operations.md, "Several instances"): "files" (the
+    # folder, watched) or "database" (the newest version published with `bandeng policy publish`).
+    policy_source: str = "files"
+    policy_poll_seconds: float = 5.0  # database source: read the newest version this often too
     # --- HTTP protocol (issue 8: strict bodies, GraphQL over HTTP, CORS, headers) ---
     cors_origins: tuple[str, ...] = ()  # origins whose pages may call the API; none by default
     max_json_depth: int = 32  # how deeply arrays/objects may nest in a request's JSON
@@ -181,6 +185,14 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
             "BANDENG_TRACING", config("BANDENG_TRACING", default=defaults.tracing), ("off", "otlp", "console")
         ),
         watch_policy=config("BANDENG_WATCH_POLICY", cast=bool, default=defaults.watch_policy),
+        policy_source=_choice(
+            "BANDENG_POLICY_SOURCE",
+            config("BANDENG_POLICY_SOURCE", default=defaults.policy_source),
+            ("files", "database"),
+        ),
+        policy_poll_seconds=config(
+            "BANDENG_POLICY_POLL_SECONDS", cast=float, default=defaults.policy_poll_seconds
+        ),
         # --- HTTP protocol ---
         cors_origins=parse_origins(config("BANDENG_CORS_ORIGINS", default="")),
         max_json_depth=config("BANDENG_MAX_JSON_DEPTH", cast=int, default=defaults.max_json_depth),

@@ -70,6 +70,11 @@ LISTENER_APPLICATION_NAME = "bandeng-identity-listener"
 async def identity_listener_connection(settings: Settings) -> asyncpg.Connection:
     """A connection of its own (outside the pool) for ``LISTEN bandeng_identity``
     (``services.identity_cache``), to the service's database with its connect timeout."""
+    return await listener_connection(settings, LISTENER_APPLICATION_NAME)
+
+
+async def listener_connection(settings: Settings, application_name: str) -> asyncpg.Connection:
+    """A connection outside the pool, named ``application_name`` in ``pg_stat_activity``."""
     credentials = expand_db_url(settings.database_url)["credentials"]
     options = {
         key: credentials[key] for key in ("host", "port", "user", "password", "ssl") if key in credentials
@@ -77,6 +82,6 @@ async def identity_listener_connection(settings: Settings) -> asyncpg.Connection
     return await asyncpg.connect(
         database=credentials.get("database"),
         timeout=settings.db_connect_timeout,
-        server_settings={"application_name": LISTENER_APPLICATION_NAME},
+        server_settings={"application_name": application_name},
         **options,
     )

@@ -81,6 +81,10 @@ NOT_GUARDED: dict[str, str] = {
     "VoteResults.abstainCount": "As forCount: a tally of the vote itself.",
     "VoteResults.total": "As forCount: the number of ballots, a tally of the vote itself.",
     "PolicyStatus.ruleCount": "A figure of the policy itself; `policyStatus` needs `Policy` read.",
+    "PolicyPublication.number": "The number of a published policy version: a fact of the policy "
+    "itself; `policyStatus` needs `Policy` read.",
+    "PolicyLoadError.refusedPublishedVersion": "As PolicyPublication.number: the policy version "
+    "this instance refused.",
     # figures of the object's own
     "Concern.rating": "The resident's rating of this concern, part of it.",
     "Rating.score": "The rating's own score.",
