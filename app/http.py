@@ -406,7 +406,11 @@ def create_app(
         lambda: connections.get("default").execute_query("SELECT 1"), settings.ready_timeout
     )
     drain = drain or DrainState()
-    metrics.watch(lambda: store.current.version, metrics.database_pool)
+
+    def watch_this_app() -> None:
+        metrics.watch(lambda: store.current.version, metrics.database_pool)
+
+    watch_this_app()
     rate_limits = bucket_store(settings)
 
     async def healthz(request: Request) -> JSONResponse:
@@ -464,7 +468,11 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ]
-        + ([Route("/metrics", metrics_endpoint(settings))] if settings.metrics_access != "off" else [])
+        + (
+            [Route("/metrics", metrics_endpoint(settings, watch_this_app))]
+            if settings.metrics_access != "off"
+            else []
+        )
         + (
             [Mount(graphiql_page.STATIC_URL, app=StaticFiles(directory=graphiql_page.STATIC_DIR))]
             if settings.graphiql_enabled

@@ -114,9 +114,11 @@ class Observe:
             metrics.CURRENT.reset(context_token)
 
 
-def metrics_endpoint(settings: Settings):
+def metrics_endpoint(settings: Settings, watch=None):
     """``GET /metrics`` in Prometheus's text format, open or behind
-    ``Authorization: Bearer $BANDENG_METRICS_TOKEN`` (``Settings.metrics_access``)."""
+    ``Authorization: Bearer $BANDENG_METRICS_TOKEN`` (``Settings.metrics_access``).
+    ``watch`` points the process's policy and pool figures at this application first
+    (one per process in service; several in the tests)."""
     expected = f"Bearer {settings.metrics_token}".encode()
 
     async def endpoint(request: Request) -> Response:
@@ -131,6 +133,8 @@ def metrics_endpoint(settings: Settings):
                     status_code=401,
                     headers={"WWW-Authenticate": "Bearer"},
                 )
+        if watch is not None:
+            watch()
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     return endpoint
