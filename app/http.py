@@ -37,6 +37,7 @@ from schema.root import build_schema
 from services.config import Settings, is_postgres_url, load_settings, tortoise_config
 from services.identity_cache import IdentityCache, IdentityListener
 from services.postgres import identity_listener_connection
+from services.webhooks import WebhookWorker
 
 log = logging.getLogger("bandeng.http")
 
@@ -345,6 +346,9 @@ def create_app(
     )
     drain = DrainState()
     rate_limits = bucket_store(settings)
+    # Signed webhooks: the outbox fanned out and deliveries POSTed in the background,
+    # never inside a request (services/webhooks.py).
+    webhooks = WebhookWorker(settings, lambda: store.current) if settings.webhooks else None
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -388,6 +392,7 @@ def create_app(
         stop = asyncio.Event()
         watcher = asyncio.create_task(store.watch(stop)) if settings.watch_policy else None
         listening = asyncio.create_task(identity_listener.run(stop)) if identity_listener else None
+        delivering = asyncio.create_task(webhooks.run(stop)) if webhooks else None
         try:
             yield
         finally:
@@ -396,6 +401,8 @@ def create_app(
                 await watcher
             if listening is not None:
                 await listening
+            if delivering is not None:
+                await delivering
             await rate_limits.close()
             if manage_database:
                 await Tortoise.close_connections()
@@ -442,4 +449,5 @@ def create_app(
     app.state.rate_limits = rate_limits
     app.state.identity_cache = identity_cache
     app.state.identity_listener = identity_listener
+    app.state.webhooks = webhooks
     return app
