@@ -127,7 +127,10 @@ async def _database_command(settings, args) -> int:
             print("demo data is in place")
         elif args.command == "token" and args.token_command == "issue":
             person = await identity.find_person(args.person)
-            print(await identity.issue_token(person.id, args.label))
+            token = await identity.issue_token(person.id, args.label)
+            print(token)
+            # the id is what `registerWebhook(input: {tokenId})` names (stderr: stdout is the token)
+            print(f"token id {await identity.token_id(token)}", file=sys.stderr)
         elif args.command == "policy" and args.policy_command == "explain":
             return await _policy_explain(settings, args)
         elif args.command == "token" and args.token_command == "revoke":

@@ -209,16 +209,19 @@ async def seed_demo(policy_dir: Path = POLICY_DIR_DEFAULT) -> DemoWorld:
 
 
 # A court's case system registered for signed webhooks, paused until its receiver is live
-# (so the demo sends nothing anywhere; `setWebhookActive` resumes it).
+# (so the demo sends nothing anywhere; `setWebhookActive` resumes it), with the court's
+# events so far queued for it.
 DEMO_WEBHOOK = ("https://court.example.invalid/bandeng/webhooks", "某区人民法院 案件系统 (待接收端上线)")
 
 
 async def _seed_webhooks(demo: Demo) -> None:
     token = await identity.issue_token(demo.world.people["court_district"].id, "webhook-demo")
     url, description = DEMO_WEBHOOK
-    demo.world.webhooks["court"] = await webhooks.register_endpoint_for_token(
+    endpoint = demo.world.webhooks["court"] = await webhooks.register_endpoint_for_token(
         token, url, description=description, active=False
     )
+    # its log: the court's events so far, queued by the admin's replay, waiting for the resume
+    await demo.run("admin", webhooks.replay, endpoint_id=str(endpoint.id), since_event_id="1")
 
 
 async def demo_traces() -> list[str]:

@@ -50,6 +50,7 @@ import logging
 import random
 import secrets
 import time
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -141,9 +142,15 @@ reads.relations("WebhookDelivery", attempts=reads.Many("WebhookAttempt", "delive
 
 
 def _url(url: str) -> str:
+    """An absolute http(s) URL that the HTTP client itself accepts (checked as it will be sent)."""
     url = clean_text(url, "url", URL_LENGTH)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in url):
+    try:
+        parts = urlsplit(url)  # .hostname and .port raise ValueError when malformed
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+        httpx.URL(url)
+    except (httpx.InvalidURL, ValueError):
+        ok = False
+    if not ok or any(c.isspace() for c in url):
         raise BadUserInput("`url` must be an http:// or https:// URL with a host.", argument="url")
     return url
 
@@ -509,7 +516,7 @@ async def post(client: httpx.AsyncClient, delivery: WebhookDelivery, seconds: fl
         error = f"no answer within {seconds:g} s"
     except httpx.TimeoutException:
         error = f"no answer within {seconds:g} s"
-    except httpx.HTTPError as exc:
+    except Exception as exc:  # refused, reset, a TLS failure, a URL the network cannot reach ...
         error = f"{type(exc).__name__}: {exc}"[:500]
     return Attempt(status, error, round((time.monotonic() - started) * 1000))
 
@@ -562,6 +569,16 @@ async def record(settings: Settings, delivery: WebhookDelivery, attempt: Attempt
             _COUNTS["failed"] += 1
 
 
+_RUNNING: weakref.WeakSet[WebhookWorker] = weakref.WeakSet()
+
+
+def wake() -> None:
+    """Tell this process's workers to look at the outbox now (after a change committed)
+    instead of at their next poll; without a running worker, nothing happens."""
+    for worker in list(_RUNNING):
+        worker.wake()
+
+
 class WebhookWorker:
     """The delivery worker of one instance, run by the app's lifespan: every
     ``webhook_poll_interval`` (or at once when ``wake`` is called) it fans the outbox out
@@ -589,6 +606,7 @@ class WebhookWorker:
         """Until ``stop``: fan out, dispatch, wait. On stop, POSTs in flight get the
         timeout to finish; a claim left behind expires and is sent again."""
         self.open()
+        _RUNNING.add(self)
         try:
             while not stop.is_set():
                 self._wake.clear()
@@ -603,6 +621,7 @@ class WebhookWorker:
                 for waiting in waits:
                     waiting.cancel()
         finally:
+            _RUNNING.discard(self)
             await self.close()
 
     def open(self) -> None:

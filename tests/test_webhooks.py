@@ -226,7 +226,7 @@ async def test_each_court_gets_its_own_workstations_referrals_only(mutable_demo,
 async def test_a_token_that_reads_no_cases_gets_nothing(mutable_demo, receiver, worker_settings):
     """Any token may have an endpoint; what is sent is what it may read (here nothing)."""
     demo = mutable_demo
-    await register(demo, "alliance_staff_dizhi", receiver.url("staff"))
+    registered = await register(demo, "alliance_staff_dizhi", receiver.url("staff"))
     await accept(demo, "judge_he", "crack")
     worker = make_worker(demo, worker_settings)
     try:
@@ -234,7 +234,7 @@ async def test_a_token_that_reads_no_cases_gets_nothing(mutable_demo, receiver, 
     finally:
         await worker.close()
     assert receiver.posts["staff"] == []
-    assert await WebhookDelivery.all().count() == 0
+    assert await WebhookDelivery.filter(endpoint_id=registered["id"]).count() == 0
     assert await WebhookOutbox.all().count() == 0  # fanned out (to nobody)
 
 
@@ -296,7 +296,7 @@ async def test_retries_with_backoff_and_the_log_shows_every_attempt(mutable_demo
 
 async def test_a_receiver_that_never_answers_well_ends_failed(mutable_demo, worker_settings):
     demo = mutable_demo
-    await register(demo, "court_district", "http://127.0.0.1:9/nothing-listens-here")
+    registered = await register(demo, "court_district", "http://127.0.0.1:9/nothing-listens-here")
     await accept(demo, "judge_he", "crack")
     worker = make_worker(demo, worker_settings.with_overrides(webhook_max_attempts=3))
     try:
@@ -308,7 +308,7 @@ async def test_a_receiver_that_never_answers_well_ends_failed(mutable_demo, work
             await asyncio.sleep(0.02)
     finally:
         await worker.close()
-    delivery = await WebhookDelivery.get()
+    delivery = await WebhookDelivery.get(endpoint_id=registered["id"])
     assert (delivery.status, delivery.attempt_count, delivery.next_attempt_at) == ("failed", 3, None)
     attempts = await WebhookAttempt.filter(delivery_id=delivery.id).order_by("number")
     assert [a.number for a in attempts] == [1, 2, 3]
@@ -399,7 +399,7 @@ async def test_a_slow_receiver_delays_nothing_else(mutable_demo, receiver, worke
 
 async def test_a_receiver_slower_than_the_timeout_fails_that_attempt(mutable_demo, receiver, worker_settings):
     demo = mutable_demo
-    await register(demo, "court_district", receiver.url("slow"))
+    registered = await register(demo, "court_district", receiver.url("slow"))
     await accept(demo, "judge_he", "crack")
     worker = make_worker(demo, worker_settings.with_overrides(webhook_timeout=0.2))
     try:
@@ -409,7 +409,7 @@ async def test_a_receiver_slower_than_the_timeout_fails_that_attempt(mutable_dem
         await worker.close()
     (attempt,) = await WebhookAttempt.all()
     assert attempt.status_code is None and attempt.error == "no answer within 0.2 s"
-    assert (await WebhookDelivery.get()).status == "pending"
+    assert (await WebhookDelivery.get(endpoint_id=registered["id"])).status == "pending"
 
 
 # --------------------------------------------------------------------- durable, race-free
@@ -442,7 +442,8 @@ async def test_a_failed_fan_out_loses_nothing(mutable_demo, receiver, worker_set
     monkeypatch.setattr(webhooks, "bodies", broken)
     with pytest.raises(RuntimeError):
         await webhooks.fan_out(demo.app.state.policy_store.current)
-    assert await WebhookOutbox.all().count() == 1 and await WebhookDelivery.all().count() == 0
+    assert await WebhookOutbox.all().count() == 1
+    assert await WebhookDelivery.filter(endpoint__active=True).count() == 0
     monkeypatch.setattr(webhooks, "bodies", real)
     worker = make_worker(demo, worker_settings)
     try:
@@ -471,7 +472,8 @@ async def test_two_workers_never_send_one_attempt_twice(mutable_demo, receiver, 
 
 async def test_without_an_active_endpoint_nothing_is_queued(mutable_demo):
     """The seeded court endpoint is paused: the outbox stays empty, so a database without
-    webhooks writes nothing more per step."""
+    webhooks writes nothing more per step (and the paused endpoint's queued deliveries
+    are not sent)."""
     demo = mutable_demo
     assert not await WebhookEndpoint.filter(active=True).exists()
     await accept(demo, "judge_he", "crack")
@@ -487,6 +489,8 @@ async def test_without_an_active_endpoint_nothing_is_queued(mutable_demo):
         ({"url": "ftp://court.example/x"}, "url"),
         ({"url": "not a url"}, "url"),
         ({"url": "https://"}, "url"),
+        ({"url": "http://["}, "url"),
+        ({"url": "http://court.example:99999/x"}, "url"),
         ({"secret": "short"}, "secret"),
         ({"secret": "has a space in it, sixteen+"}, "secret"),
     ],
@@ -530,3 +534,26 @@ def test_the_signature_scheme():
 
 def test_counters_for_metrics():
     assert set(webhooks.counters()) == {"attempts", "delivered", "failed_attempts", "failed", "queued"}
+
+
+async def test_the_app_lifespan_runs_the_worker(mutable_demo, receiver, settings):
+    """End to end: the worker is the app's background task; a step answered through the
+    API reaches the receiver without anyone calling the worker."""
+    from app.http import create_app
+    from policies.store import PolicyStore
+    from tests.conftest import POLICY_DIR
+
+    demo = mutable_demo
+    await register(demo, "court_district", receiver.url("court"))
+    app = create_app(
+        settings.with_overrides(watch_policy=False, webhook_poll_interval=0.05),
+        policy_store=PolicyStore(POLICY_DIR),
+        manage_database=False,
+    )
+    async with app.router.lifespan_context(app):
+        await accept(Demo(demo.world, demo.tokens, app), "judge_he", "crack")
+        for _ in range(200):
+            if receiver.posts["court"]:
+                break
+            await asyncio.sleep(0.02)
+    assert [p["event"]["type"] for p in payloads(receiver, "court")] == ["referral_accept"]
