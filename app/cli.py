@@ -1,4 +1,4 @@
-"""The ``bandeng`` command: serve, migrate, seed, token, policy, schema, documents."""
+"""The ``bandeng`` command: serve, migrate, seed, token, webhook, policy, schema, documents."""
 
 from __future__ import annotations
 
@@ -43,6 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     issue.add_argument("--label", default="", help="what the token is for")
     revoke = token_sub.add_parser("revoke", help="revoke a token")
     revoke.add_argument("token")
+
+    webhook = sub.add_parser("webhook", help="signed webhooks for partner tokens")
+    webhook_sub = webhook.add_subparsers(dest="webhook_command", required=True)
+    register = webhook_sub.add_parser(
+        "register", help="register an endpoint for a partner token; prints its id and signing secret"
+    )
+    register.add_argument("--token", required=True, help="the partner's API token")
+    register.add_argument("--url", required=True, help="where events are POSTed (http:// or https://)")
+    register.add_argument("--secret", help="the signing secret (default: a new one, printed once)")
+    register.add_argument("--description", default="", help="what it is for")
 
     policy = sub.add_parser("policy", help="check and explain the policy files")
     policy_sub = policy.add_subparsers(dest="policy_command", required=True)
@@ -141,7 +151,10 @@ async def _database_command(settings, args) -> int:
             print("demo data is in place")
         elif args.command == "token" and args.token_command == "issue":
             person = await identity.find_person(args.person)
-            print(await identity.issue_token(person.id, args.label))
+            token = await identity.issue_token(person.id, args.label)
+            print(token)
+            # the id is what `registerWebhook(input: {tokenId})` names (stderr: stdout is the token)
+            print(f"token id {await identity.token_id(token)}", file=sys.stderr)
         elif args.command == "policy" and args.policy_command == "explain":
             return await _policy_explain(settings, args)
         elif args.command == "policy" and args.policy_command in ("publish", "rollback"):
@@ -153,6 +166,14 @@ async def _database_command(settings, args) -> int:
                 print("no active token matches", file=sys.stderr)
                 return 1
             print("revoked")
+        elif args.command == "webhook" and args.webhook_command == "register":
+            from services import webhooks
+
+            endpoint = await webhooks.register_endpoint_for_token(
+                args.token, args.url, args.secret, args.description
+            )
+            print(f"endpoint {endpoint.id} for token {endpoint.token_id}: {endpoint.url}")
+            print(f"signing secret (shown once): {endpoint.secret}")
         return 0
     except BandengError as exc:
         print(f"error: {exc.message}", file=sys.stderr)

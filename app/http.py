@@ -42,6 +42,7 @@ from services.identity_cache import IdentityCache, IdentityListener
 from services.policy_versions import LISTENER_APPLICATION_NAME as POLICY_LISTENER
 from services.policy_versions import PolicyFollower
 from services.postgres import identity_listener_connection, listener_connection
+from services.webhooks import WebhookWorker
 
 log = logging.getLogger("bandeng.http")
 
@@ -412,6 +413,9 @@ def create_app(
 
     watch_this_app()
     rate_limits = bucket_store(settings)
+    # Signed webhooks: the outbox fanned out and deliveries POSTed in the background,
+    # never inside a request (services/webhooks.py).
+    webhooks = WebhookWorker(settings, lambda: store.current) if settings.webhooks else None
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -448,6 +452,7 @@ def create_app(
         watching = settings.watch_policy and follower is None  # the database source replaces the folder
         watcher = asyncio.create_task(store.watch(stop)) if watching else None
         listening = asyncio.create_task(identity_listener.run(stop)) if identity_listener else None
+        delivering = asyncio.create_task(webhooks.run(stop)) if webhooks else None
         try:
             yield
         finally:
@@ -458,6 +463,8 @@ def create_app(
                 await listening
             if following is not None:
                 await following
+            if delivering is not None:
+                await delivering
             await rate_limits.close()
             if manage_database:
                 await Tortoise.close_connections()
@@ -510,4 +517,5 @@ def create_app(
     app.state.identity_cache = identity_cache
     app.state.identity_listener = identity_listener
     app.state.policy_follower = follower
+    app.state.webhooks = webhooks
     return app

@@ -98,6 +98,15 @@ class Settings:
     http_limit_concurrency: int = 1000  # connections + running requests; beyond: 503
     http_backlog: int = 2048
     http_parser: str = "httptools"  # or "h11": both with the limits above (app/server.py)
+    # --- signed webhooks (services/webhooks.py): the delivery worker of each instance ---
+    webhooks: bool = True  # run the delivery worker in this instance's lifespan
+    webhook_poll_interval: float = 1.0  # seconds between looks at the outbox and the due deliveries
+    webhook_timeout: float = 10.0  # seconds one POST may take (connect, send, answer)
+    webhook_concurrency: int = 8  # POSTs in flight per instance
+    webhook_per_endpoint: int = 2  # of which at most this many to one endpoint
+    webhook_max_attempts: int = 10  # then the delivery is failed (replay it to try again)
+    webhook_retry_base: float = 5.0  # seconds before the 2nd attempt; doubled each time
+    webhook_retry_max: float = 3600.0  # the longest wait between two attempts
 
     @property
     def production(self) -> bool:
@@ -269,6 +278,24 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
             config("BANDENG_HTTP_PARSER", default=defaults.http_parser),
             ("httptools", "h11"),
         ),
+        webhooks=config("BANDENG_WEBHOOKS", cast=bool, default=defaults.webhooks),
+        webhook_poll_interval=config(
+            "BANDENG_WEBHOOK_POLL_INTERVAL", cast=float, default=defaults.webhook_poll_interval
+        ),
+        webhook_timeout=config("BANDENG_WEBHOOK_TIMEOUT", cast=float, default=defaults.webhook_timeout),
+        webhook_concurrency=config(
+            "BANDENG_WEBHOOK_CONCURRENCY", cast=int, default=defaults.webhook_concurrency
+        ),
+        webhook_per_endpoint=config(
+            "BANDENG_WEBHOOK_PER_ENDPOINT", cast=int, default=defaults.webhook_per_endpoint
+        ),
+        webhook_max_attempts=config(
+            "BANDENG_WEBHOOK_MAX_ATTEMPTS", cast=int, default=defaults.webhook_max_attempts
+        ),
+        webhook_retry_base=config(
+            "BANDENG_WEBHOOK_RETRY_BASE", cast=float, default=defaults.webhook_retry_base
+        ),
+        webhook_retry_max=config("BANDENG_WEBHOOK_RETRY_MAX", cast=float, default=defaults.webhook_retry_max),
     )
 
 

@@ -111,6 +111,23 @@ NOT_GUARDED: dict[str, str] = {
     "Concern.category": "A word of the category vocabulary (`concernCategories`), not a row.",
     "AgendaTopic.source": "Says only whether the topic came from a concern (公开说事 makes a concern a "
     "public topic on purpose), never which: the concern itself is `AgendaTopic.concern`, guarded.",
+    # --- signed webhooks: the delivery log's own facts, read only by `WebhookDelivery` /
+    # `WebhookAttempt` readers (the admin, the partner for its own endpoints)
+    "WebhookEndpoint.tokenId": "The token the admin registered the endpoint for: tokens are not a "
+    "policy resource, the id shows nothing of a token (only its HMAC is stored) and is what "
+    "`registerWebhook` was given.",
+    "WebhookDelivery.eventId": "Which event the delivery carries, an id only (the event's content, "
+    "the case and the referral are in the body, which the API never shows): what an operator needs "
+    "to replay from it (`sinceEventId`).",
+    "WebhookDelivery.source": "The name of the history the event is from (a resource's name), not a row.",
+    "WebhookDelivery.attemptCount": "A counter kept on the delivery itself, moved with each attempt; "
+    "the attempts are shown under `WebhookAttempt` read.",
+    "WebhookDelivery.lastStatusCode": "The HTTP status the receiver last answered: a figure of the delivery.",
+    "WebhookAttempt.number": "The attempt's own place in its delivery (1, 2, 3 ...).",
+    "WebhookAttempt.statusCode": "The HTTP status the receiver answered: a figure of the attempt.",
+    "WebhookAttempt.durationMs": "How long the attempt took: a figure of the attempt.",
+    "WebhookReplay.replayed": "How many deliveries of the caller's replay were queued: the "
+    "mutation's own result, for an endpoint the caller may replay.",
 }
 
 
@@ -178,6 +195,8 @@ VARIANT: dict[str, str | None] = {
     "p, alliance_staff, OrgUnit, read, contains_scope": None,  # allianceUnits(unitId:)
     # orgUnits(parentId:): the secretary sees the community's subtree, not the street above
     "p, secretary, OrgUnit, read, contains_scope": None,
+    # webhookDeliveries(endpointId:): the court reads its deliveries, not its endpoint
+    "p, court, WebhookEndpoint, read, own": None,
 }
 
 
@@ -247,6 +266,10 @@ def test_the_rules_pick_the_fields_of_the_finding():
 CUSTOM_OBJECT_FIELDS: dict[str, str] = {
     "Me.person": "The request's `Person` loader (`Loaders.by_id`), as `one` does.",
     "RoleGrant.unit": "The request's `OrgUnit` loader (`Loaders.by_id`), as `one` does.",
+    "WebhookRegistration.endpoint": "The endpoint the mutation has just created for the caller "
+    "(`WebhookEndpoint` create), answered once with its secret: the row of the answer itself.",
+    "WebhookReplay.endpoint": "The endpoint the replay named, read by the replay itself with "
+    "`RequestAuth.get_visible` (NOT_FOUND when the caller may not read it).",
 }
 
 
@@ -480,6 +503,9 @@ FILTER_PROOFS: dict[str, FilterProof] = {
     "orgUnits(parentId:)": FilterProof(
         "orgUnits", "parentId", "orgUnit", "secretary_zhang", "units:nanchuan"
     ),
+    "webhookDeliveries(endpointId:)": FilterProof(
+        "webhookDeliveries", "endpointId", "webhookEndpoints", "court_district", "webhooks:court"
+    ),
 }
 
 # Arguments that take another resource's id but are not such filters, and why (reviewed).
@@ -534,15 +560,16 @@ TARGET_LOOKUP = {
     "person": "query($id: ID!) { person(id: $id) { id } }",
     # no lookup by id: the list of what the role may read
     "workstations": "{ workstations(first: 50) { nodes { id } } }",
+    "webhookEndpoints": "{ webhookEndpoints(first: 50) { nodes { id } } }",
 }
 
 
 async def _readable(client, proof: FilterProof, object_id: str) -> bool:
     body = await gql(client, TARGET_LOOKUP[proof.target], {"id": object_id})
-    if proof.target == "workstations":
+    if proof.target in ("workstations", "webhookEndpoints"):
         if "errors" in body:
             return False
-        return object_id in [n["id"] for n in body["data"]["workstations"]["nodes"]]
+        return object_id in [n["id"] for n in body["data"][proof.target]["nodes"]]
     if error_codes(body) == ["NOT_FOUND"]:
         return False
     return body["data"][proof.target] is not None
