@@ -1,4 +1,4 @@
-"""The ``bandeng`` command: serve, migrate, seed, token, policy, schema, documents."""
+"""The ``bandeng`` command: serve, migrate, seed, token, webhook, policy, schema, documents."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from services import logs
 from services.config import DEVELOPMENT_SECRET, load_settings
 
 DEMO_DATABASE = "sqlite://bandeng-demo.sqlite3"
@@ -25,6 +26,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"use {DEMO_DATABASE} (unless BANDENG_DATABASE_URL is set), seed it, print a token per role",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes on one socket (uvicorn's supervisor); each runs the whole application",
+    )
 
     sub.add_parser("migrate", help="apply database migrations")
     sub.add_parser("seed", help="load the demo data into the configured database")
@@ -37,6 +44,16 @@ def main(argv: list[str] | None = None) -> int:
     revoke = token_sub.add_parser("revoke", help="revoke a token")
     revoke.add_argument("token")
 
+    webhook = sub.add_parser("webhook", help="signed webhooks for partner tokens")
+    webhook_sub = webhook.add_subparsers(dest="webhook_command", required=True)
+    register = webhook_sub.add_parser(
+        "register", help="register an endpoint for a partner token; prints its id and signing secret"
+    )
+    register.add_argument("--token", required=True, help="the partner's API token")
+    register.add_argument("--url", required=True, help="where events are POSTed (http:// or https://)")
+    register.add_argument("--secret", help="the signing secret (default: a new one, printed once)")
+    register.add_argument("--description", default="", help="what it is for")
+
     policy = sub.add_parser("policy", help="check and explain the policy files")
     policy_sub = policy.add_subparsers(dest="policy_command", required=True)
     check = policy_sub.add_parser(
@@ -48,6 +65,22 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="the policy in force to compare with (default: BANDENG_POLICY_DIR when DIRECTORY differs)",
     )
+    publish = policy_sub.add_parser(
+        "publish",
+        help="check a policy directory like `check` and, only if it passes, store it as the next "
+        "version, which every instance with BANDENG_POLICY_SOURCE=database serves",
+    )
+    publish.add_argument("directory", type=Path)
+    publish.add_argument("--note", default="", help="why (kept with the version)")
+    publish.add_argument("--by", help="who publishes (default: user@host)")
+    versions = policy_sub.add_parser("versions", help="list the published versions, newest first")
+    versions.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+    rollback = policy_sub.add_parser(
+        "rollback", help="publish an older version's files again, as the next version (checked again)"
+    )
+    rollback.add_argument("number", type=int, help="the version to serve again")
+    rollback.add_argument("--note", default="", help="why (default: 'rollback to version N')")
+    rollback.add_argument("--by", help="who publishes (default: user@host)")
     explain = policy_sub.add_parser("explain", help="why an actor may or may not do something")
     who = explain.add_mutually_exclusive_group(required=True)
     who.add_argument("--person", help="person id or exact name")
@@ -67,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     hash_cmd.add_argument("files", nargs="+", type=Path, metavar="FILE")
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = load_settings()
+    # BANDENG_LOG_LEVEL and BANDENG_LOG_FORMAT, for every command (services/logs.py)
+    logs.configure(settings.log_level, settings.log_format_in_force)
     if args.command == "serve" and args.demo and "BANDENG_DATABASE_URL" not in _environ():
         settings = settings.with_overrides(database_url=DEMO_DATABASE)
     if args.command == "schema":
@@ -117,14 +151,29 @@ async def _database_command(settings, args) -> int:
             print("demo data is in place")
         elif args.command == "token" and args.token_command == "issue":
             person = await identity.find_person(args.person)
-            print(await identity.issue_token(person.id, args.label))
+            token = await identity.issue_token(person.id, args.label)
+            print(token)
+            # the id is what `registerWebhook(input: {tokenId})` names (stderr: stdout is the token)
+            print(f"token id {await identity.token_id(token)}", file=sys.stderr)
         elif args.command == "policy" and args.policy_command == "explain":
             return await _policy_explain(settings, args)
+        elif args.command == "policy" and args.policy_command in ("publish", "rollback"):
+            return await _policy_publish(settings, args)
+        elif args.command == "policy" and args.policy_command == "versions":
+            return await _policy_versions(args.limit)
         elif args.command == "token" and args.token_command == "revoke":
             if not await identity.revoke_token(args.token):
                 print("no active token matches", file=sys.stderr)
                 return 1
             print("revoked")
+        elif args.command == "webhook" and args.webhook_command == "register":
+            from services import webhooks
+
+            endpoint = await webhooks.register_endpoint_for_token(
+                args.token, args.url, args.secret, args.description
+            )
+            print(f"endpoint {endpoint.id} for token {endpoint.token_id}: {endpoint.url}")
+            print(f"signing secret (shown once): {endpoint.secret}")
         return 0
     except BandengError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
@@ -141,6 +190,14 @@ def _policy_check(settings, args) -> int:
     if against is None and directory != settings.policy_dir.resolve():
         against = settings.policy_dir
     report = check_directory(directory, against)
+    if _print_report(report, directory, against):
+        return 0
+    print(f"FAILED: {len(report.errors)} problem(s) in {directory}; nothing was changed")
+    return 1
+
+
+def _print_report(report, directory, against) -> bool:
+    """Print a check's problems, warnings and access change; True when it passed."""
     for error in report.errors:
         print(f"error: {error}")
     for warning in report.warnings:
@@ -150,9 +207,58 @@ def _policy_check(settings, args) -> int:
         if against is not None:
             print(f"access change against {against}:")
             print("\n".join(f"  {line}" for line in report.changes) or "  none")
+    return report.ok
+
+
+async def _policy_publish(settings, args) -> int:
+    from policies.loader import PolicyError
+    from policies.published import read_folder
+    from services import policy_versions
+
+    by = args.by or policy_versions.default_publisher()
+    latest = await policy_versions.newest()
+    against = f"published version {latest.number}" if latest else None
+    if args.policy_command == "rollback":
+        label = f"published version {args.number}"
+        outcome = await policy_versions.rollback(args.number, by=by, note=args.note)
+    else:
+        label = str(args.directory.resolve())
+        try:
+            files = read_folder(args.directory.resolve())
+        except PolicyError as exc:
+            print("\n".join(f"error: {problem}" for problem in exc.problems))
+            print(f"FAILED: {label} cannot be read; nothing was published")
+            return 1
+        outcome = await policy_versions.publish(files, label=label, by=by, note=args.note)
+    if not _print_report(outcome.report, label, against):
+        print(f"FAILED: {len(outcome.report.errors)} problem(s) in {label}; nothing was published")
+        return 1
+    version = outcome.version
+    assert version is not None
+    if not outcome.stored:
+        print(f"unchanged: published version {version.number} has exactly these files; nothing was stored")
         return 0
-    print(f"FAILED: {len(report.errors)} problem(s) in {directory}; nothing was changed")
-    return 1
+    print(f"published: version {version.number} ({version.checksum}) by {version.published_by}")
+    if settings.policy_source != "database":
+        print("note: instances serve published versions only with BANDENG_POLICY_SOURCE=database")
+    return 0
+
+
+async def _policy_versions(limit: int) -> int:
+    from services import policy_versions
+
+    rows = await policy_versions.history(limit)
+    if not rows:
+        print("no policy has been published (bandeng policy publish DIR)")
+        return 0
+    for row in rows:
+        copied = f" (version {row.copied_from} again)" if row.copied_from else ""
+        note = f": {row.note}" if row.note else ""
+        print(
+            f"{row.number:>5}  {row.checksum}  {row.published_at:%Y-%m-%d %H:%M:%S %Z}  "
+            f"{row.published_by}{copied}{note}"
+        )
+    return 0
 
 
 async def _policy_explain(settings, args) -> int:
@@ -167,8 +273,23 @@ async def _policy_explain(settings, args) -> int:
             return 1
     else:
         actor = await identity.actor_for_person(await identity.find_person(args.person))
-    store = PolicyStore(settings.policy_dir)
-    result = await explain(store.current, actor, args.resource, args.action, args.id)
+    authorizer = PolicyStore(settings.policy_dir).current
+    if settings.policy_source == "database":  # the newest published version, as instances serve it
+        from policies.loader import PolicyError
+        from policies.published import build_published
+        from services import policy_versions
+
+        newest = await policy_versions.newest()
+        if newest is not None:
+            publication = policy_versions.publication_of(newest)
+            try:
+                authorizer = build_published(newest.files, newest.checksum, publication)
+            except PolicyError as exc:
+                print(
+                    f"error: published version {newest.number} cannot be loaded here: {exc}", file=sys.stderr
+                )
+                return 1
+    result = await explain(authorizer, actor, args.resource, args.action, args.id)
     print("\n".join(result.lines()))
     return 0
 
@@ -252,8 +373,11 @@ async def _demo_traces(database_url: str) -> list[str]:
 def _serve(settings, args) -> int:
     from app.http import create_app
     from app.server import serve
-    from services import database
+    from services import database, tracing
 
+    if args.workers < 1:
+        print(f"error: --workers must be at least 1, got {args.workers}", file=sys.stderr)
+        return 2
     problems = settings.production_problems()
     if settings.production and args.demo:
         problems.append(
@@ -266,8 +390,10 @@ def _serve(settings, args) -> int:
         print("refusing to start (BANDENG_ENV=production)", file=sys.stderr)
         return 2
     try:
+        tracing.configure(settings.tracing)  # BANDENG_TRACING (the otel extra)
         app = create_app(settings)
-    except ValueError as exc:  # e.g. an unreadable BANDENG_TRUSTED_DOCUMENTS manifest
+    except (ValueError, tracing.TracingUnavailable) as exc:
+        # e.g. an unreadable BANDENG_TRUSTED_DOCUMENTS manifest, BANDENG_TRACING without the extra
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if settings.secret == DEVELOPMENT_SECRET and not args.demo:
@@ -293,8 +419,21 @@ def _serve(settings, args) -> int:
             '(paste one {"Authorization": ...} line below into the Headers tab)\n'
         )
         print("\n".join(lines))
+    if args.workers > 1:
+        from app.server import serve_workers
+
+        serve_workers(settings, host, port, args.workers, _worker_app)
+        return 0
     serve(app, settings, host, port, app.state.drain)
     return 0
+
+
+def _worker_app(settings, drain):
+    """The application of one worker process of ``serve --workers N`` (built in it)."""
+    from app.http import create_app
+
+    logs.configure(settings.log_level, settings.log_format_in_force)
+    return create_app(settings, drain=drain)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from contextlib import asynccontextmanager
 
 import orjson
@@ -31,16 +32,21 @@ from app import graphiql as graphiql_page
 from app import live, protocol
 from app.deadline import DatabaseProbe, RequestDeadline
 from app.middleware import CORS, EXCEPTION_HANDLERS, SecurityHeaders
+from app.observe import Observe, metrics_endpoint
 from app.ratelimit import RateLimit, bucket_store
 from app.server import DrainState
 from policies.store import PolicyStore
 from schema import compiled
 from schema.context import Context
 from schema.root import build_schema
+from services import logs, metrics
 from services.bus import Bus, BusListener
 from services.config import Settings, is_postgres_url, load_settings, tortoise_config
 from services.identity_cache import IdentityCache, IdentityListener
-from services.postgres import BUS_APPLICATION_NAME, identity_listener_connection
+from services.policy_versions import LISTENER_APPLICATION_NAME as POLICY_LISTENER
+from services.policy_versions import PolicyFollower
+from services.postgres import BUS_APPLICATION_NAME, identity_listener_connection, listener_connection
+from services.webhooks import WebhookWorker
 
 log = logging.getLogger("bandeng.http")
 
@@ -142,6 +148,9 @@ class BandengGraphQL(GraphQL):
             log.debug("fast path fell back: %r", exc)
             return None
         compiled.STATS["fast"] += 1
+        operation = proven[0].operation.name
+        metrics.note_operation(operation.value if operation else None)
+        metrics.note_code(metrics.OK)
         response = Response(self.encode_json({"data": data}), media_type=media_type)
         if mode == "verify":
             await self._check_fast(request, response, context.authorizer)
@@ -189,6 +198,7 @@ class BandengGraphQL(GraphQL):
 
     @staticmethod
     def _refusal(request: Request, refusal: protocol.RequestRefused) -> Response:
+        metrics.note_code(refusal.code)
         media_type = protocol.negotiate(request.headers.get("accept")) or protocol.JSON
         return JSONResponse(
             protocol.error_body(refusal.message, refusal.code),
@@ -243,6 +253,10 @@ class BandengGraphQL(GraphQL):
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
         response = await super().process_result(request, result)
+        if result.errors:  # the outcome counted (services.metrics): the first error's code
+            metrics.note_code(
+                (result.errors[0].extensions or {}).get("code") or protocol.INTERNAL_SERVER_ERROR
+            )
         # application/graphql-response+json: no ``data`` when execution never started (the
         # status then says why); application/json keeps ``data: null`` as it always had.
         if protocol.negotiate(request.headers.get("accept")) == protocol.GRAPHQL_RESPONSE_JSON:
@@ -304,6 +318,39 @@ class BandengGraphQL(GraphQL):
         )
 
 
+def _policy_report(store: PolicyStore, follower: PolicyFollower | None) -> dict:
+    """The policy in force, for ``/readyz``: its version, where it came from, the last refusal."""
+    policy = store.current.policy
+    failure = store.last_error
+    report: dict = {
+        "version": policy.version,
+        "loadedAt": policy.loaded_at.isoformat(),
+        "source": store.source,
+        "published": (
+            {
+                "number": policy.publication.number,
+                "publishedAt": policy.publication.published_at.isoformat(),
+                "publishedBy": policy.publication.published_by,
+            }
+            if policy.publication
+            else None
+        ),
+        "lastError": (
+            {
+                "at": failure.at.isoformat(),
+                "refusedVersion": failure.version,
+                "refusedPublished": failure.published,
+                "problems": list(failure.problems),
+            }
+            if failure
+            else None
+        ),
+    }
+    if follower is not None:  # BANDENG_POLICY_SOURCE=database
+        report["listener"] = "on" if follower.listening else "off"
+    return report
+
+
 class BodySizeLimit:
     """Refuse request bodies over ``limit`` bytes with 413, before anything parses them."""
 
@@ -346,10 +393,11 @@ class _TooLarge(Exception):
 
 
 class _Application(Starlette):
-    """Starlette with ``SecurityHeaders`` outside everything, even the 500 handler."""
+    """Starlette with ``SecurityHeaders`` outside everything, even the 500 handler, and
+    ``Observe`` (request id, log line, metrics) outside that."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return SecurityHeaders(super().build_middleware_stack())
+        return Observe(SecurityHeaders(super().build_middleware_stack()))
 
 
 def create_app(
@@ -357,8 +405,10 @@ def create_app(
     *,
     policy_store: PolicyStore | None = None,
     manage_database: bool = True,
+    drain: DrainState | None = None,
 ) -> Starlette:
-    """Build the application. Tests pass ``manage_database=False`` and own the ORM."""
+    """Build the application. Tests pass ``manage_database=False`` and own the ORM; a
+    worker of ``bandeng serve --workers N`` passes its server's ``drain``."""
     settings = settings or load_settings()
     if problems := settings.production_problems():
         raise ValueError("; ".join(problems))
@@ -372,11 +422,24 @@ def create_app(
         if is_postgres_url(settings.database_url)
         else None
     )
+    # BANDENG_POLICY_SOURCE=database: the newest published version, told by PostgreSQL's
+    # NOTIFY (polled as well, and only polled on SQLite); services/policy_versions.py.
+    follower = (
+        PolicyFollower(
+            store,
+            (lambda: listener_connection(settings, POLICY_LISTENER))
+            if is_postgres_url(settings.database_url)
+            else None,
+            poll_seconds=settings.policy_poll_seconds,
+        )
+        if settings.policy_source == "database"
+        else None
+    )
     # Committed events for this instance's subscriptions (services/bus.py): through
     # PostgreSQL's LISTEN/NOTIFY between instances, in-process on SQLite.
     bus = Bus(concurrency=max(1, settings.db_pool_max // 2))  # half the pool at most for fan-out
     bus_listener = (
-        BusListener(bus, lambda: identity_listener_connection(settings, BUS_APPLICATION_NAME))
+        BusListener(bus, lambda: listener_connection(settings, BUS_APPLICATION_NAME))
         if is_postgres_url(settings.database_url)
         else None
     )
@@ -384,8 +447,16 @@ def create_app(
     database_probe = DatabaseProbe(
         lambda: connections.get("default").execute_query("SELECT 1"), settings.ready_timeout
     )
-    drain = DrainState()
+    drain = drain or DrainState()
+
+    def watch_this_app() -> None:
+        metrics.watch(lambda: store.current.version, metrics.database_pool)
+
+    watch_this_app()
     rate_limits = bucket_store(settings)
+    # Signed webhooks: the outbox fanned out and deliveries POSTed in the background,
+    # never inside a request (services/webhooks.py).
+    webhooks = WebhookWorker(settings, lambda: store.current) if settings.webhooks else None
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -393,25 +464,12 @@ def create_app(
     async def readyz(request: Request) -> JSONResponse:
         if drain.active:  # SIGTERM received: tell the load balancer to stop sending
             return JSONResponse({"status": "draining"}, status_code=503)
-        policy = store.current
-        body: dict = {
-            "policy": {
-                "version": policy.version,
-                "loadedAt": policy.policy.loaded_at.isoformat(),
-                "lastError": (
-                    {
-                        "at": store.last_error.at.isoformat(),
-                        "refusedVersion": store.last_error.version,
-                        "problems": list(store.last_error.problems),
-                    }
-                    if store.last_error
-                    else None
-                ),
-            }
-        }
+        body: dict = {"policy": _policy_report(store, follower), "pid": os.getpid()}
         # "off" on SQLite, and on PostgreSQL while the listener is down (docs/operations.md)
         body["identityCache"] = "on" if identity_cache.enabled else "off"
         problem = await database_probe.problem()
+        if problem is None and follower is not None and not follower.synced:
+            problem = "the published policy has not been read yet"
         if problem is not None:
             body["status"] = "unavailable"
             body["database"] = problem
@@ -422,13 +480,20 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
+        if manage_database and not logs.configured():  # a worker process started by uvicorn
+            logs.configure(settings.log_level, settings.log_format_in_force)
         if manage_database:
             await Tortoise.init(
                 config=tortoise_config(settings.database_url, settings), _enable_global_fallback=True
             )
         stop = asyncio.Event()
-        watcher = asyncio.create_task(store.watch(stop)) if settings.watch_policy else None
+        if follower is not None:
+            await follower.start()  # before the first request: the published policy, if any
+        following = asyncio.create_task(follower.run(stop)) if follower is not None else None
+        watching = settings.watch_policy and follower is None  # the database source replaces the folder
+        watcher = asyncio.create_task(store.watch(stop)) if watching else None
         listening = asyncio.create_task(identity_listener.run(stop)) if identity_listener else None
+        delivering = asyncio.create_task(webhooks.run(stop)) if webhooks else None
         live_tasks = [asyncio.create_task(live.watch_overdue(bus, stop))]
         if bus_listener is not None:
             live_tasks.append(asyncio.create_task(bus_listener.run(stop)))
@@ -440,6 +505,10 @@ def create_app(
                 await watcher
             if listening is not None:
                 await listening
+            if following is not None:
+                await following
+            if delivering is not None:
+                await delivering
             await asyncio.gather(*live_tasks)
             await rate_limits.close()
             if manage_database:
@@ -452,6 +521,11 @@ def create_app(
             Route("/healthz", healthz),
             Route("/readyz", readyz),
         ]
+        + (
+            [Route("/metrics", metrics_endpoint(settings, watch_this_app))]
+            if settings.metrics_access != "off"
+            else []
+        )
         + (
             [Mount(graphiql_page.STATIC_URL, app=StaticFiles(directory=graphiql_page.STATIC_DIR))]
             if settings.graphiql_enabled
@@ -488,6 +562,8 @@ def create_app(
     app.state.rate_limits = rate_limits
     app.state.identity_cache = identity_cache
     app.state.identity_listener = identity_listener
+    app.state.policy_follower = follower
+    app.state.webhooks = webhooks
     app.state.bus = bus
     app.state.bus_listener = bus_listener
     return app

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import protocol
+from services import metrics
 
 # On every response (GraphQL, GraphiQL, static assets, health, errors). A response that sets
 # one of these itself keeps its own value (GraphiQL's page has its own CSP).
@@ -54,6 +55,7 @@ class SecurityHeaders:
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     code = protocol.CODE_FOR_STATUS.get(status, protocol.BAD_REQUEST)
+    metrics.note_code(code)
     return JSONResponse(protocol.error_body(message, code), status_code=status, headers=headers)
 
 

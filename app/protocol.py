@@ -24,6 +24,8 @@ from typing import Any
 
 from strawberry.types.execution import PreExecutionError
 
+from services import metrics
+
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
 SUPPORTED_MEDIA_TYPES = (GRAPHQL_RESPONSE_JSON, JSON)
@@ -84,6 +86,7 @@ async def send_error(
     **extensions: object,
 ) -> None:
     """Answer from an ASGI middleware, before the app: ``error_body`` as JSON."""
+    metrics.note_code(code)
     body = json.dumps(error_body(message, code, **extensions)).encode()
     start_headers = [
         (b"content-type", b"application/json"),

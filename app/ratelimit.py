@@ -1,6 +1,6 @@
 """Rate limits: a token bucket per client address and one per bearer token.
 
-Every request (except ``/healthz`` and ``/readyz``) takes one token from its client
+Every request (except ``/healthz``, ``/readyz`` and ``/metrics``) takes one token from its client
 address's bucket; a request that carries ``Authorization: Bearer …`` also takes one from
 that token's bucket (keyed by a hash of the token, never the token itself). A request
 is served only when every bucket it draws on has a token; otherwise nothing is taken
@@ -32,7 +32,7 @@ from services.config import Settings
 
 log = logging.getLogger("bandeng.ratelimit")
 
-UNLIMITED_PATHS = frozenset({"/healthz", "/readyz"})
+UNLIMITED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 WARN_EVERY = 30.0
 RETRY_AFTER_FAILURE = 5.0
 

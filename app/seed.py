@@ -38,10 +38,22 @@ from models.mediation import (
 from models.org import OrgUnit, UnitKind
 from models.people import ApiToken, Person
 from models.rounds import GridRound
+from models.webhooks import WebhookEndpoint
 from policies.authorizer import Authorizer
 from policies.loader import load_policy
 from policies.relations import relation_matcher
-from services import alliance, concerns, councils, identity, mediation, org, people, rounds, workflow
+from services import (
+    alliance,
+    concerns,
+    councils,
+    identity,
+    mediation,
+    org,
+    people,
+    rounds,
+    webhooks,
+    workflow,
+)
 from services.authz import RequestAuth
 from services.config import POLICY_DIR_DEFAULT
 
@@ -130,6 +142,7 @@ class DemoWorld:
     outreach: dict[str, OutreachEvent] = field(default_factory=dict)
     consultations: dict[str, LegalConsultation] = field(default_factory=dict)
     rounds: dict[str, GridRound] = field(default_factory=dict)
+    webhooks: dict[str, WebhookEndpoint] = field(default_factory=dict)
 
 
 def _at(text: str) -> datetime:
@@ -191,7 +204,24 @@ async def seed_demo(policy_dir: Path = POLICY_DIR_DEFAULT) -> DemoWorld:
     await _seed_councils(demo)
     await _seed_mediation(demo)
     await _seed_rounds(demo)
+    await _seed_webhooks(demo)
     return world
+
+
+# A court's case system registered for signed webhooks, paused until its receiver is live
+# (so the demo sends nothing anywhere; `setWebhookActive` resumes it), with the court's
+# events so far queued for it.
+DEMO_WEBHOOK = ("https://court.example.invalid/bandeng/webhooks", "某区人民法院 案件系统 (待接收端上线)")
+
+
+async def _seed_webhooks(demo: Demo) -> None:
+    token = await identity.issue_token(demo.world.people["court_district"].id, "webhook-demo")
+    url, description = DEMO_WEBHOOK
+    endpoint = demo.world.webhooks["court"] = await webhooks.register_endpoint_for_token(
+        token, url, description=description, active=False
+    )
+    # its log: the court's events so far, queued by the admin's replay, waiting for the resume
+    await demo.run("admin", webhooks.replay, endpoint_id=str(endpoint.id), since_event_id="1")
 
 
 async def demo_traces() -> list[str]:
@@ -225,6 +255,8 @@ async def load_demo() -> DemoWorld:
     world.workstations = {key: stations[w[0]] for key, w in WORKSTATIONS.items() if w[0] in stations}
     cases = {c.title: c for c in await MediationCase.all()}
     world.cases = {c[0]: cases[c[5]] for c in CASES if c[5] in cases}
+    endpoint = await WebhookEndpoint.filter(url=DEMO_WEBHOOK[0]).order_by("id").first()
+    world.webhooks = {"court": endpoint} if endpoint else {}
     return world
 
 

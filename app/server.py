@@ -28,6 +28,7 @@ import json
 import logging
 import signal
 import time
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -38,6 +39,7 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.supervisors import multiprocess
 
 from services.config import Settings
 
@@ -406,23 +408,88 @@ class QuietDisconnect:
 
 def uvicorn_config(app: Any, settings: Settings, host: str, port: int) -> uvicorn.Config:
     """uvicorn's configuration with every limit of ``settings``."""
-    return uvicorn.Config(
-        QuietDisconnect(app),
-        host=host,
-        port=port,
+    return uvicorn.Config(QuietDisconnect(app), host=host, port=port, **_options(settings))
+
+
+def _options(settings: Settings) -> dict[str, Any]:
+    return dict(
         http=protocol_class(settings),
         h11_max_incomplete_event_size=settings.http_max_header_bytes,
-        timeout_keep_alive=settings.http_keep_alive_timeout,  # type: ignore[arg-type]
+        timeout_keep_alive=settings.http_keep_alive_timeout,
         limit_concurrency=settings.http_limit_concurrency or None,
         backlog=settings.http_backlog,
-        timeout_graceful_shutdown=settings.shutdown_timeout,  # type: ignore[arg-type]
+        timeout_graceful_shutdown=settings.shutdown_timeout,
         # The app applies BANDENG_TRUSTED_PROXIES itself (see app.http.create_app).
         proxy_headers=False,
         server_header=False,
         log_level=settings.log_level.lower(),
+        # Logging is set up by the command (services.logs): uvicorn's lines go through it,
+        # and its access log (client addresses) is replaced by app.observe's request line.
+        log_config=None,
+        access_log=False,
     )
 
 
 def serve(app: Any, settings: Settings, host: str, port: int, drain: DrainState) -> None:
     """Run until SIGTERM (drained) or SIGINT."""
     DrainingServer(uvicorn_config(app, settings, host, port), drain, settings.drain_seconds).run()
+
+
+# --- several worker processes (``bandeng serve --workers N``) ---------------------------------
+#
+# uvicorn's supervisor (``uvicorn.supervisors.multiprocess``) binds the socket once, starts N
+# processes by ``spawn`` and sends each its ``Config`` (pickled); it restarts a worker that
+# dies or stops answering its health check, and passes SIGTERM on to every worker. Each
+# worker builds its own application, so everything in the application is per process: the
+# lifespan (database pool, identity listener, policy store and follower or watcher), caches,
+# in-process rate-limit buckets, the drain. Two things are ours: the configuration is sent
+# as the settings it is built from (our protocol class is made per settings and the app is
+# built in the worker), and each worker runs ``DrainingServer``, so SIGTERM drains every
+# worker as it drains a single process.
+
+AppBuilder = Callable[[Settings, DrainState], Any]
+
+
+class WorkerConfig(uvicorn.Config):
+    """uvicorn's configuration for a worker: made again from ``settings`` in the worker
+    process, where it builds the application with ``build_app(settings, drain)`` (a
+    module-level function, so that it can be sent to the worker)."""
+
+    def __init__(self, settings: Settings, host: str, port: int, workers: int, build_app: AppBuilder):
+        self.settings = settings
+        self.build_app = build_app
+        self.drain = DrainState()
+        super().__init__(
+            self._make_app, host=host, port=port, workers=workers, factory=True, **_options(settings)
+        )
+
+    def _make_app(self) -> Any:
+        return QuietDisconnect(self.build_app(self.settings, self.drain))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (WorkerConfig, (self.settings, self.host, self.port, self.workers, self.build_app))
+
+
+class DrainingWorker(multiprocess.Process):
+    """A worker process of uvicorn's supervisor that runs ``DrainingServer``."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            config = self.config
+            assert isinstance(config, WorkerConfig)
+            self._server = DrainingServer(config, config.drain, config.settings.drain_seconds)
+        return self._server
+
+
+def serve_workers(settings: Settings, host: str, port: int, workers: int, build_app: AppBuilder) -> None:
+    """Run ``workers`` processes on one socket until SIGTERM (each drains) or SIGINT."""
+    config = WorkerConfig(settings, host, port, workers, build_app)
+    sock = config.bind_socket()
+    # The supervisor makes its workers with the module's ``Process`` class: ours runs
+    # DrainingServer. This process (the supervisor of `bandeng serve`) runs nothing else.
+    multiprocess.Process = DrainingWorker  # type: ignore[misc]
+    try:
+        multiprocess.Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()

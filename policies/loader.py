@@ -243,12 +243,23 @@ def build_enforcer(parsed: ParsedPolicy, relation: RelationMatcher) -> casbin.En
 
 
 @dataclass(frozen=True)
+class Publication:
+    """Which published version a policy was built from (``bandeng policy publish``)."""
+
+    number: int
+    published_at: datetime
+    published_by: str
+    note: str
+
+
+@dataclass(frozen=True)
 class LoadedPolicy:
     """A checked policy ready to serve, with its version and load time."""
 
     enforcer: casbin.Enforcer
     parsed: ParsedPolicy
     loaded_at: datetime
+    publication: Publication | None = None  # None: read from the policy directory
 
     @property
     def version(self) -> str:

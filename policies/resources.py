@@ -83,6 +83,10 @@ RESOURCES: Mapping[str, ResourceFacts] = MappingProxyType(
         # --- administration
         "Policy": ResourceFacts(("read", "explain"), owner_column=None, stored=False),
         "AuditRecord": ResourceFacts(("read",)),
+        # --- signed webhooks for partner tokens (global scope, owned by the token's person)
+        "WebhookEndpoint": ResourceFacts(("read", "create", "update")),
+        "WebhookDelivery": ResourceFacts(("read", "update")),  # update: replay
+        "WebhookAttempt": ResourceFacts(("read",)),
     }
 )
 

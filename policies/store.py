@@ -8,14 +8,17 @@ file leaves the running policy in force; the failure is logged and shown in
 ``/readyz`` and the ``policyStatus`` query.
 
 Every instance watches its own copy of ``policies/``. The version is a hash of the
-files' content, so instances that have the same files agree on the version.
+files' content, so instances that have the same files agree on the version. With
+``BANDENG_POLICY_SOURCE=database`` the store follows the published versions instead
+(``services.policy_versions.PolicyFollower``, through ``install_published`` and
+``refuse_published``) and nothing watches the folder.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +40,7 @@ class LoadFailure:
     at: datetime
     version: str | None  # of the files that were refused
     problems: tuple[str, ...]
+    published: int | None = None  # the published version refused (BANDENG_POLICY_SOURCE=database)
 
 
 class PolicyCheckCrashed(PolicyError):
@@ -84,6 +88,25 @@ class PolicyStore:
         log.error(
             "policy change refused, still serving %s: %s", self.current.version, "; ".join(exc.problems)
         )
+
+    @property
+    def source(self) -> str:
+        """Where the policy in force came from: ``files`` or ``database`` (published)."""
+        return "files" if self.current.policy.publication is None else "database"
+
+    def install_published(self, candidate: Authorizer, *, keep_error: bool = False) -> None:
+        """Put a published version in force (``keep_error``: an older one, in place of the
+        newest, refused one, whose refusal stays on show)."""
+        failure = self.last_error
+        self._install(candidate)
+        if keep_error:
+            self.last_error = failure
+
+    def refuse_published(self, exc: PolicyError, number: int, checksum: str) -> None:
+        """Published version ``number`` cannot serve here: keep the policy in force, say why."""
+        self._refuse(exc, checksum)
+        if self.last_error is not None and not isinstance(exc, PolicyCheckCrashed):
+            self.last_error = replace(self.last_error, published=number)
 
     def reload(self) -> bool:
         """Load the files again (blocking); keep the running policy if they are broken."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -24,9 +25,29 @@ DECIDING_RULES_CAP = 50  # rules for one resource and action through one person'
 class PolicyLoadError:
     at: datetime = strawberry.field(description="When the change was refused.")
     refused_version: str | None = strawberry.field(description="Version hash of the refused files.")
+    refused_published_version: int | None = strawberry.field(
+        description="The published version refused (`BANDENG_POLICY_SOURCE=database`): this instance "
+        "keeps serving the policy in force until a newer one loads."
+    )
     problems: list[str] = strawberry.field(
         description="Each problem with its file and line (strings: free in the query cost)."
     )
+
+
+@strawberry.enum(description="Where the policy in force on an instance came from.")
+class PolicySource(Enum):
+    FILES = strawberry.enum_value("files", description="The policy folder (`BANDENG_POLICY_DIR`).")
+    DATABASE = strawberry.enum_value(
+        "database", description="A version published with `bandeng policy publish`."
+    )
+
+
+@strawberry.type(description="A published policy version (`bandeng policy publish`).")
+class PolicyPublication:
+    number: int = strawberry.field(description="1, 2, 3 ... in the order of publication.")
+    published_at: datetime = strawberry.field(description="When it was published.")
+    published_by: str = strawberry.field(description="Who published it.")
+    note: str = strawberry.field(description="Why, in the publisher's words.")
 
 
 @strawberry.type(description="The policy in force on this instance.")
@@ -36,8 +57,13 @@ class PolicyStatus:
     )
     loaded_at: datetime = strawberry.field(description="When this instance put it in force.")
     rule_count: int = strawberry.field(description="Number of `p` rules.")
+    source: PolicySource = strawberry.field(description="Where it came from.")
+    published: PolicyPublication | None = strawberry.field(
+        description="The published version it is (null when it came from the files)."
+    )
     last_error: PolicyLoadError | None = strawberry.field(
-        description="The last refused change, if the files on disk are not the policy in force."
+        description="The last refused change (files on disk, or a published version) while it is "
+        "not the policy in force."
     )
 
 
@@ -97,12 +123,25 @@ class AdminQuery:
         store = info.context.policy_store
         authorizer = info.context.authorizer
         failure = store.last_error if store is not None else None
+        publication = authorizer.policy.publication
         return PolicyStatus(
             version=authorizer.version,
             loaded_at=authorizer.policy.loaded_at,
             rule_count=len(authorizer.policy.parsed.rules),
+            source=PolicySource.FILES if publication is None else PolicySource.DATABASE,
+            published=PolicyPublication(
+                number=publication.number,
+                published_at=publication.published_at,
+                published_by=publication.published_by,
+                note=publication.note,
+            )
+            if publication
+            else None,
             last_error=PolicyLoadError(
-                at=failure.at, refused_version=failure.version, problems=list(failure.problems)
+                at=failure.at,
+                refused_version=failure.version,
+                refused_published_version=failure.published,
+                problems=list(failure.problems),
             )
             if failure
             else None,

@@ -41,6 +41,7 @@ import logging
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -88,7 +89,7 @@ from schema.types import (
 from services import reads
 from services.authz import models_by_name
 from services.ids import parse_id
-from services.pagination import DEFAULT_PAGE_SIZE, Page, paginate
+from services.pagination import DEFAULT_PAGE_SIZE, Page, PageQuery, paginate
 
 log = logging.getLogger("bandeng.compiled")
 
@@ -191,20 +192,24 @@ class ObjectPlan:
     def emit(self, row: Any, state: dict) -> dict:
         return self.generated()(row, state)
 
-    def json_fields(self) -> tuple[tuple[str, str, str], ...] | None:
-        """When every field of this plan is text, an id or ``__typename`` (values JSON
-        shows as PostgreSQL's ``json_build_object`` does), the fields as (key, kind,
-        column or type name); None otherwise."""
-        found = []
+    def json_fields(self) -> tuple[tuple[str, str, Any], ...] | None:
+        """When PostgreSQL can write every field of this plan's answer exactly as the
+        answer function would (text, ids, ``__typename``, enums, UTC timestamps, integers
+        and booleans: ``reads.json_value``), the fields as (key, kind, column or type
+        name, and the enum's answers); None otherwise."""
+        found: list[tuple[str, str, Any]] = []
         for key, emit in self.emitters:
             inline = getattr(emit, "inline", None)
             typename = getattr(emit, "typename", None)
+            json = getattr(emit, "json", None)
             if typename is not None:
                 found.append((key, "typename", typename))
             elif inline is not None and inline[2]:
                 found.append((key, "id", inline[0]))
             elif inline is not None and inline[1] is None:
                 found.append((key, "text", inline[0]))
+            elif inline is not None and json is not None:
+                found.append((key, json[0], inline[0] if json[1] is None else (inline[0], json[1])))
             else:
                 return None
         return tuple(found)
@@ -244,13 +249,17 @@ class ObjectPlan:
                     value = f"(None if (v{n} := {var}[{column!r}]) is None else s{n}(v{n}))"
             elif related is not None:
                 namespace[f"k{n}"] = related
+                namespace[f"j{n}"] = (JSON, related)
                 found = f"(r{n} := state[k{n}].get({var}[{related.relation.column!r}]))"
                 shown = (
                     f"str(r{n}['id'])"
                     if related.reference
                     else related.plan._expression(f"r{n}", namespace, counter)
                 )
-                value = f"(None if {found} is None else {shown})"
+                value = (
+                    f"(state[j{n}].get({var}['id']) if j{n} in state "
+                    f"else (None if {found} is None else {shown}))"
+                )
             elif children is not None:
                 namespace[f"k{n}"] = children
                 namespace[f"j{n}"] = (JSON, children)
@@ -289,6 +298,33 @@ def _serializer(gtype: Any) -> Callable[[Any], Any]:
     return named.serialize  # type: ignore[attr-defined, no-any-return]
 
 
+def _converted(
+    convert: Callable[[Any], Any], serialize: Callable[[Any], Any], gtype: Any
+) -> tuple[Callable[[Any], Any], tuple[str, Any] | None]:
+    """``serialize(convert(value))``, the same answer sooner for the two common columns:
+    an enum (its members' answers computed once) and a timestamp that comes aware from
+    the driver (the model's conversion then only moves it to the default zone). Also how
+    PostgreSQL can write that answer itself (``reads.json_value``), or None."""
+    kind, detail = reads.conversion(convert)
+    if kind == "enum":
+        answers = {member.value: serialize(member) for member in detail}
+        exact = all(isinstance(k, str) and isinstance(v, str) for k, v in answers.items())
+        return (lambda v: answers[v] if v in answers else serialize(convert(v))), (
+            "enum",
+            tuple(answers.items()),
+        ) if exact else None
+    if kind == "aware":
+        iso = get_named_type(gtype).name == "DateTime" and reads.is_utc(detail)
+        return (
+            lambda v: (
+                serialize(v.astimezone(detail))
+                if type(v) is datetime and v.tzinfo is not None
+                else serialize(convert(v))
+            )
+        ), ("utc_iso", None) if iso else None
+    return (lambda v: serialize(convert(v))), None
+
+
 def _leaf(
     name: str, gtype: Any, as_id: bool, convert: Callable[[Any], Any] | None, text: bool = False
 ) -> Emit:
@@ -296,15 +332,20 @@ def _leaf(
     ``Node`` type fills it (ids as text), serialised by the GraphQL type. ``text``: the
     column holds text and the type is a String (serialising it changes nothing)."""
     serialize = _serializer(gtype)
+    json: tuple[str, Any] | None = None
     if as_id:
         emit = lambda row, state: None if (v := row[name]) is None else serialize(str(v))  # noqa: E731
     elif convert is not None:
         emit = lambda row, state: None if (v := row[name]) is None else serialize(convert(v))  # noqa: E731
-        plain = serialize
-        serialize = lambda v: plain(convert(v))  # noqa: E731
+        serialize, json = _converted(convert, serialize, gtype)
     else:
         emit = lambda row, state: None if (v := row[name]) is None else serialize(v)  # noqa: E731
+        if get_named_type(gtype).name in ("Int", "Boolean") and not isinstance(
+            gtype.of_type if isinstance(gtype, GraphQLNonNull) else gtype, GraphQLList
+        ):
+            json = ("plain", None)  # an int or a boolean: the same JSON from either side
     emit.inline = (name, None if text and not as_id else serialize, as_id)  # type: ignore[attr-defined]
+    emit.json = json  # type: ignore[attr-defined]
     return emit
 
 
@@ -380,6 +421,10 @@ class RootListField:
     where: FieldRef
     parts: list[tuple[str, Any]]  # Connection: (key, part)
     node_plans: list[ObjectPlan]
+    # its nested relations read inside the page's statement (PostgreSQL), by the nested
+    # lists' page sizes; None: they cannot be (see ``_foldable``)
+    folds: dict[tuple[int, ...], list[Fold]] = field(default_factory=dict)
+    foldable: bool | None = None
 
 
 @dataclass
@@ -596,7 +641,10 @@ class OperationBuilder:
                 plan.emitters.append((key, _leaf(attribute, gfield_type, as_id, convert(attribute), text)))
             elif isinstance(declared, Attribute) and stored:
                 plan.names.add(declared.name)
-                plan.emitters.append((key, _leaf(declared.name, gfield_type, False, convert(declared.name))))
+                text = get_named_type(gfield_type).name == "String" and _is_text(model, declared.name)
+                plan.emitters.append(
+                    (key, _leaf(declared.name, gfield_type, False, convert(declared.name), text))
+                )
             elif isinstance(declared, Guarded) and stored:
                 plan.names.add(declared.name)
                 facts = RESOURCES[declared.resource]
@@ -697,6 +745,91 @@ def _children(children: ChildrenField) -> Emit:
 # ---------------------------------------------------------------------------- execution
 
 
+@dataclass(eq=False)
+class Fold:
+    """A nested relation read inside its parent's statement (``reads.Nested``): where its
+    rows go in the state (``field``), how each column of a row is decoded, its own folds."""
+
+    field: RelatedField | ChildrenField
+    nested: reads.Nested
+    decoders: tuple[tuple[str, Callable[[Any], Any] | None], ...]
+    inner: list[Fold]
+
+
+def _relation_fields(plan: ObjectPlan) -> list[RelatedField | ChildrenField]:
+    return [*plan.related, *plan.children]
+
+
+def _foldable(plan: ObjectPlan) -> bool:
+    """Every relation below ``plan`` can be read inside its parent's statement: lists by
+    a key (not through a link table), and only columns that JSON carries back exactly."""
+    for relation_field in _relation_fields(plan):
+        target = relation_field.plan
+        if isinstance(relation_field, ChildrenField) and not isinstance(relation_field.relation, reads.Many):
+            return False
+        model = models_by_name()[relation_field.relation.resource]
+        if any(reads.json_encoding(model, name) is None for name in target.names):
+            return False
+        if not _foldable(target):
+            return False
+    return True
+
+
+def _sizes(plan: ObjectPlan, request: Request, settings: Any) -> list[int]:
+    """The page size of each nested list below ``plan``, in the order ``_folds`` walks them."""
+    found: list[int] = []
+    for relation_field in _relation_fields(plan):
+        if isinstance(relation_field, ChildrenField):
+            found.append(nested_page_size(settings, request.arguments(relation_field.where).get("first")))
+        found += _sizes(relation_field.plan, request, settings)
+    return found
+
+
+def _folds(plan: ObjectPlan, sizes: Iterator[int], root: bool) -> list[Fold]:
+    """The folds of ``plan``'s relations (sizes taken in ``_sizes``'s order). A root
+    row's list of leaves only is built by PostgreSQL as the answer's JSON."""
+    found = []
+    for relation_field in _relation_fields(plan):
+        target, relation = relation_field.plan, relation_field.relation
+        model = models_by_name()[relation.resource]
+        names = tuple(sorted(target.names))
+        encodings = tuple(reads.json_encoding(model, name) or "" for name in names)
+        if isinstance(relation_field, ChildrenField):
+            assert isinstance(relation, reads.Many)
+            first = next(sizes)
+            inner = _folds(target, sizes, False)
+            json_fields = target.json_fields() if root and not inner else None
+            nested = reads.Nested(
+                relation.resource,
+                True,
+                relation.column,
+                names,
+                encodings,
+                tuple(f.nested for f in inner),
+                relation.order,
+                first,
+                json_fields,
+            )
+        else:
+            inner = _folds(target, sizes, False)
+            reference = isinstance(relation_field, RelatedField) and relation_field.reference
+            json_fields = target.json_fields() if root and not inner and not reference else None
+            nested = reads.Nested(
+                relation.resource,
+                False,
+                relation.column,
+                names,
+                encodings,
+                tuple(f.nested for f in inner),
+                fields=json_fields,
+            )
+        decoders = tuple(
+            (name, reads.DECODERS[encoding]) for name, encoding in zip(names, encodings, strict=True)
+        )
+        found.append(Fold(relation_field, nested, decoders, inner))
+    return found
+
+
 AUTH = "auth"  # the request's RequestAuth, in the state
 JSON = "json"  # (JSON, children field): its lists built by PostgreSQL, by parent id
 EMPTY = orjson.Fragment(b"[]")
@@ -736,6 +869,7 @@ class Execution:
         for plan in root.node_plans:
             names |= plan.names
         columns = tuple(sorted(names))
+        folds, sizes = self.folds(root)
         list_name = f"{root.where.parent}.{root.where.node.name.value}"
         counted = any(kind in ("totalCount", "totalCountIsEstimate") for _, (kind, _) in root.parts)
         # The page's statement is kept per (field, caller, policy, arguments) when every
@@ -744,7 +878,16 @@ class Execution:
         if isinstance(read, reads.Listing) and all(
             v is None or not callable(read.filters[k]) for k, v in values.items()
         ):
-            key = (root, auth.actor, auth.authorizer.version, tuple(sorted(values.items())), first, after)
+            nested = None if folds is None else tuple(id(f) for f in folds)
+            key = (
+                root,
+                auth.actor,
+                auth.authorizer.version,
+                tuple(sorted(values.items())),
+                first,
+                after,
+                nested,
+            )
             try:
                 hash(key)
             except TypeError:
@@ -762,8 +905,13 @@ class Execution:
             query = await listing_query(read, root.declared.ids, auth, values)
             built: list[reads.Statement] = []
 
-            async def fetch(page_query: Any) -> list[Any]:
-                built.append(reads.statement(page_query, columns))
+            async def fetch(page_query: PageQuery) -> list[Any]:
+                if folds is None:
+                    built.append(reads.page_statement(page_query, columns))
+                else:
+                    built.append(
+                        reads.folded_page_statement(auth, page_query, columns, [f.nested for f in folds])
+                    )
                 return await built[0].run()
 
             page = await paginate(
@@ -777,11 +925,14 @@ class Execution:
                 exact_count_limit=self.settings.exact_count_limit,
             )
             if key is not None:
-                _PAGES[key] = (built[0], DEFAULT_PAGE_SIZE if first is None else first)
+                _PAGES[key] = (reads.inlined(built[0]), DEFAULT_PAGE_SIZE if first is None else first)
                 if len(_PAGES) > _PAGES_KEPT:
                     _PAGES.popitem(last=False)
-        for plan in root.node_plans:
-            await self.load(plan, page.rows)
+        if folds is None:
+            for plan in root.node_plans:
+                await self.load(plan, page.rows)
+        else:
+            self.unfold(folds, page.rows)
         state = self.state
         answer: dict[str, Any] = {}
         for key, (kind, detail) in root.parts:
@@ -798,6 +949,69 @@ class Execution:
             else:
                 answer[key] = self.edges(page, detail)
         return answer
+
+    def folds(self, root: RootListField) -> tuple[list[Fold] | None, tuple[int, ...]]:
+        """The nested relations of a root page read inside its statement, or None (they
+        are read one statement per level: SQLite, a link table, a column JSON would not
+        carry back exactly, or no relation at all)."""
+        if root.foldable is None:
+            root.foldable = (
+                reads.builds_json()
+                and any(_relation_fields(plan) for plan in root.node_plans)
+                and all(_foldable(plan) for plan in root.node_plans)
+            )
+        if not root.foldable:
+            return None, ()
+        sizes: list[int] = []
+        for plan in root.node_plans:
+            sizes += _sizes(plan, self.request, self.settings)
+        key = tuple(sizes)
+        found = root.folds.get(key)
+        if found is None:
+            taken = iter(sizes)
+            found = [fold for plan in root.node_plans for fold in _folds(plan, taken, True)]
+            if len(root.folds) < 64:  # page sizes a client chose: a bound, not a policy
+                root.folds[key] = found
+        return found, key
+
+    def unfold(self, folds: list[Fold], rows: list[Any]) -> None:
+        """The nested rows of the page's rows (their ``_f<i>`` columns) into the state."""
+        state = self.state
+        for i, fold in enumerate(folds):
+            column = f"_f{i}"
+            if fold.nested.fields is not None:
+                lists = state[(JSON, fold.field)] = {}
+                for row in rows:
+                    if (text := row[column]) is not None:
+                        lists[row["id"]] = orjson.Fragment(text)
+                continue
+            self.prepare(fold)
+            for row in rows:
+                text = row[column]
+                self.take(fold, None if text is None else orjson.loads(text), row)
+
+    def prepare(self, fold: Fold) -> None:
+        self.state[fold.field] = {}
+        for inner in fold.inner:
+            self.prepare(inner)
+
+    def take(self, fold: Fold, value: Any, parent: Any) -> None:
+        found = self.state[fold.field]
+        if fold.nested.many:
+            found[parent["id"]] = [self.row_of(fold, item) for item in value or ()]
+        elif value is not None:
+            row = self.row_of(fold, value)
+            found[row["id"]] = row
+
+    def row_of(self, fold: Fold, values: list[Any]) -> dict[str, Any]:
+        row = {
+            name: value if decode is None or value is None else decode(value)
+            for (name, decode), value in zip(fold.decoders, values, strict=False)
+        }
+        width = len(fold.decoders)
+        for j, inner in enumerate(fold.inner):
+            self.take(inner, values[width + j], row)
+        return row
 
     @staticmethod
     def page_info(page: Page, type_name: str, keys: list[tuple[str, str]]) -> dict[str, Any]:
@@ -979,7 +1193,9 @@ class CompiledReads(SchemaExtension):
             STATS["fell_back"] += 1
             return None
         if not ec.variables:
-            self.compiler.prove(ec.query, ec.operation_name, plan, variables)
+            # under the name the request gave (None for a named query sent without one):
+            # the fast path looks the plan up by the request's own operationName
+            self.compiler.prove(ec.query, getattr(ec, "_provided_operation_name", None), plan, variables)
         return ExecutionResult(data=data)
 
     def compare(self, ec: Any, compiled: ExecutionResult, reference: Any) -> None:

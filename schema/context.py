@@ -13,7 +13,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.extensions import SchemaExtension
 
 from policies.authorizer import Actor, Authorizer
-from services import identity, reads
+from services import identity, metrics, reads
 from services.authz import RequestAuth
 from services.config import Settings
 from services.errors import ServiceUnavailable, Unauthenticated, is_database_down
@@ -98,6 +98,8 @@ class Context:
         else:
             if self.actor is None:
                 self.auth_problem = "The token is unknown or has been revoked."
+            else:
+                metrics.note_actor(self.actor.person_id)
 
     @cached_property
     def auth(self) -> RequestAuth:

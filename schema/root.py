@@ -17,6 +17,7 @@ from schema.context import Authenticate
 from schema.extensions import MaskUnexpectedErrors, classify_errors
 from schema.input_limits import StrictInput
 from schema.limits import Limits, QueryLimits
+from schema.observe import NoteOperation
 from schema.trusted import HideSuggestions, TrustedDocuments, load_manifest
 from services.config import Settings
 
@@ -91,6 +92,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: QueryLimits(limits),
             # Text, ids and cursors checked before the token's lookup: a refusal costs no SQL.
             StrictInput,
+            NoteOperation,
             Authenticate,
             # After authentication: a plannable query runs from its plan (or is checked
             # against the reference executor, in ``verify`` mode).

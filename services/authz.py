@@ -26,7 +26,7 @@ from policies import vocabulary
 from policies.authorizer import Actor, Authorizer, Plan
 from policies.relations import Facts
 from policies.resources import RESOURCES, table_resource
-from services import rows
+from services import metrics, rows
 from services.errors import Forbidden, NotFound
 from services.ids import parse_id
 
@@ -85,6 +85,7 @@ class RequestAuth:
         Nested fields use ``visible`` and simply come back empty. ``conditions`` narrow
         the list (Tortoise filters); one that is ``None`` was not asked for."""
         if not self.plan(resource, "read").grants:
+            metrics.note_denial(resource)
             raise Forbidden(f"Your roles may not read {resource}.", resource=resource, action="read")
         return self.visible(resource).filter(**{k: v for k, v in conditions.items() if v is not None})
 
@@ -94,12 +95,15 @@ class RequestAuth:
         key = parse_id(object_id, argument)
         plan = self.plan(resource, "read")
         if not plan.grants:
+            metrics.note_denial(resource)
             raise Forbidden(f"Your roles may not read {resource}.", resource=resource, action="read")
         # The row by its key, then the plan's predicate on its facts: the same answer as
         # the plan's SQL condition (tests/test_authz_property.py proves they agree), in one
         # statement whose text never changes, without building a query.
         row = await rows.by_id(model_of(resource), key)
         if row is None or not plan.allows(Facts.of(row, resource)):
+            if row is not None:  # it exists, outside the caller's reach: a denial for the operator
+                metrics.note_denial(resource)
             raise NotFound(f"No {resource} with id {key} that you can see.")
         return row
 
@@ -109,11 +113,15 @@ class RequestAuth:
         answer ``null`` for a denied field (documented on the field)."""
         if field_resource not in vocabulary.FIELD_RESOURCES:
             raise ValueError(f"{field_resource} is not a field resource")
-        return self.plan(field_resource, "read").allows(Facts.of(obj, field_resource))
+        if self.plan(field_resource, "read").allows(Facts.of(obj, field_resource)):
+            return True
+        metrics.note_denial(field_resource)
+        return False
 
     def can(self, resource: str, action: str, facts: Facts) -> bool:
         return self.authorizer.decide(self.actor, resource, action, facts)
 
     def require(self, resource: str, action: str, facts: Facts) -> None:
         if not self.can(resource, action, facts):
+            metrics.note_denial(resource)
             raise Forbidden(f"You may not {action} this {resource} here.", resource=resource, action=action)

@@ -45,6 +45,8 @@ from typing import Any
 from tortoise import connections
 from tortoise.backends.base.client import TransactionalDBClient
 
+from services import metrics
+
 log = logging.getLogger("bandeng.bus")
 
 CHANNEL = "bandeng_events"
@@ -126,7 +128,9 @@ class Subscription:
         return self.waiting and self.queue.empty()
 
     def close(self) -> None:
-        self.bus.subscriptions.discard(self)
+        if self in self.bus.subscriptions:
+            self.bus.subscriptions.discard(self)
+            metrics.subscription_closed()
         self.bus.changed()
 
 
@@ -147,6 +151,7 @@ class Bus:
         """A queue of the notices about ``resources``; ``close()`` it when done."""
         subscription = Subscription(self, frozenset(resources), self.queue_size)
         self.subscriptions.add(subscription)
+        metrics.subscription_opened()
         self.changed()
         return subscription
 

@@ -42,7 +42,17 @@ class Settings:
     max_tokens: int = 2000
     max_query_cost: int = 5000
     log_level: str = "INFO"
+    log_format: str | None = None  # "json" or "console"; None: json in production, console otherwise
+    # /metrics (docs/operations.md, "Metrics"): "auto" (open in development; in production
+    # only with BANDENG_METRICS_TOKEN), "open", or "off"; the token, when set, is always asked
+    metrics: str = "auto"
+    metrics_token: str = ""
+    tracing: str = "off"  # "off", "otlp" or "console" (services/tracing.py; the otel extra)
     watch_policy: bool = True
+    # Where the policy comes from (docs/operations.md, "Several instances"): "files" (the
+    # folder, watched) or "database" (the newest version published with `bandeng policy publish`).
+    policy_source: str = "files"
+    policy_poll_seconds: float = 5.0  # database source: read the newest version this often too
     # --- HTTP protocol (issue 8: strict bodies, GraphQL over HTTP, CORS, headers) ---
     cors_origins: tuple[str, ...] = ()  # origins whose pages may call the API; none by default
     max_json_depth: int = 32  # how deeply arrays/objects may nest in a request's JSON
@@ -54,6 +64,10 @@ class Settings:
     db_command_timeout: float = 6.0  # seconds the client waits for any one statement's answer
     db_connect_timeout: float = 5.0  # seconds to open one connection
     db_acquire_timeout: float = 5.0  # seconds to wait for a free connection of the pool
+    # PostgreSQL random_page_cost for Bandeng's sessions ("" = the server's own): the
+    # default 4 assumes disk seeks, and then a grid's newest page walks the primary key
+    # backwards through other grids' rows instead of the (scope_path, id) index
+    db_random_page_cost: str = "1.1"
     db_pool_min: int = 1
     db_pool_max: int = 10
 
@@ -84,11 +98,36 @@ class Settings:
     http_limit_concurrency: int = 1000  # connections + running requests; beyond: 503
     http_backlog: int = 2048
     http_parser: str = "httptools"  # or "h11": both with the limits above (app/server.py)
+    # --- signed webhooks (services/webhooks.py): the delivery worker of each instance ---
+    webhooks: bool = True  # run the delivery worker in this instance's lifespan
+    webhook_poll_interval: float = 1.0  # seconds between looks at the outbox and the due deliveries
+    webhook_timeout: float = 10.0  # seconds one POST may take (connect, send, answer)
+    webhook_concurrency: int = 8  # POSTs in flight per instance
+    webhook_per_endpoint: int = 2  # of which at most this many to one endpoint
+    webhook_max_attempts: int = 10  # then the delivery is failed (replay it to try again)
+    webhook_retry_base: float = 5.0  # seconds before the 2nd attempt; doubled each time
+    webhook_retry_max: float = 3600.0  # the longest wait between two attempts
 
     @property
     def production(self) -> bool:
         """True when ``BANDENG_ENV=production``."""
         return self.env == "production"
+
+    @property
+    def log_format_in_force(self) -> str:
+        return self.log_format or ("json" if self.production else "console")
+
+    @property
+    def metrics_access(self) -> str:
+        """How /metrics answers: "off" (not served), "token" (Bearer BANDENG_METRICS_TOKEN),
+        "open"."""
+        if self.metrics == "off":
+            return "off"
+        if self.metrics_token:
+            return "token"
+        if self.metrics == "open" or not self.production:
+            return "open"
+        return "off"  # production without a token: not served until one is set
 
     @property
     def introspection_enabled(self) -> bool:
@@ -140,7 +179,29 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
         max_tokens=config("BANDENG_MAX_TOKENS", cast=int, default=defaults.max_tokens),
         max_query_cost=config("BANDENG_MAX_QUERY_COST", cast=int, default=defaults.max_query_cost),
         log_level=config("BANDENG_LOG_LEVEL", default=defaults.log_level),
+        log_format=_auto(
+            _choice(
+                "BANDENG_LOG_FORMAT",
+                config("BANDENG_LOG_FORMAT", default="auto"),
+                ("auto", "json", "console"),
+            )
+        ),
+        metrics=_choice(
+            "BANDENG_METRICS", config("BANDENG_METRICS", default=defaults.metrics), ("auto", "open", "off")
+        ),
+        metrics_token=config("BANDENG_METRICS_TOKEN", default=defaults.metrics_token),
+        tracing=_choice(
+            "BANDENG_TRACING", config("BANDENG_TRACING", default=defaults.tracing), ("off", "otlp", "console")
+        ),
         watch_policy=config("BANDENG_WATCH_POLICY", cast=bool, default=defaults.watch_policy),
+        policy_source=_choice(
+            "BANDENG_POLICY_SOURCE",
+            config("BANDENG_POLICY_SOURCE", default=defaults.policy_source),
+            ("files", "database"),
+        ),
+        policy_poll_seconds=config(
+            "BANDENG_POLICY_POLL_SECONDS", cast=float, default=defaults.policy_poll_seconds
+        ),
         # --- HTTP protocol ---
         cors_origins=parse_origins(config("BANDENG_CORS_ORIGINS", default="")),
         max_json_depth=config("BANDENG_MAX_JSON_DEPTH", cast=int, default=defaults.max_json_depth),
@@ -157,6 +218,9 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
         ),
         db_command_timeout=config(
             "BANDENG_DB_COMMAND_TIMEOUT", cast=float, default=defaults.db_command_timeout
+        ),
+        db_random_page_cost=parse_page_cost(
+            config("BANDENG_DB_RANDOM_PAGE_COST", default=defaults.db_random_page_cost)
         ),
         db_connect_timeout=config(
             "BANDENG_DB_CONNECT_TIMEOUT", cast=float, default=defaults.db_connect_timeout
@@ -214,6 +278,24 @@ def load_settings(environ: os._Environ[str] | dict[str, str] | None = None) -> S
             config("BANDENG_HTTP_PARSER", default=defaults.http_parser),
             ("httptools", "h11"),
         ),
+        webhooks=config("BANDENG_WEBHOOKS", cast=bool, default=defaults.webhooks),
+        webhook_poll_interval=config(
+            "BANDENG_WEBHOOK_POLL_INTERVAL", cast=float, default=defaults.webhook_poll_interval
+        ),
+        webhook_timeout=config("BANDENG_WEBHOOK_TIMEOUT", cast=float, default=defaults.webhook_timeout),
+        webhook_concurrency=config(
+            "BANDENG_WEBHOOK_CONCURRENCY", cast=int, default=defaults.webhook_concurrency
+        ),
+        webhook_per_endpoint=config(
+            "BANDENG_WEBHOOK_PER_ENDPOINT", cast=int, default=defaults.webhook_per_endpoint
+        ),
+        webhook_max_attempts=config(
+            "BANDENG_WEBHOOK_MAX_ATTEMPTS", cast=int, default=defaults.webhook_max_attempts
+        ),
+        webhook_retry_base=config(
+            "BANDENG_WEBHOOK_RETRY_BASE", cast=float, default=defaults.webhook_retry_base
+        ),
+        webhook_retry_max=config("BANDENG_WEBHOOK_RETRY_MAX", cast=float, default=defaults.webhook_retry_max),
     )
 
 
@@ -222,6 +304,10 @@ def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     if text not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
     return text
+
+
+def _auto(value: str) -> str | None:
+    return None if value == "auto" else value
 
 
 def _switch(value: str) -> bool | None:
@@ -238,6 +324,19 @@ def _switch(value: str) -> bool | None:
 
 def _path(value: str) -> Path | None:
     return Path(value) if value.strip() else None
+
+
+def parse_page_cost(text: str) -> str:
+    """``BANDENG_DB_RANDOM_PAGE_COST``: a positive number, or empty for the server's own."""
+    value = text.strip()
+    if value:
+        try:
+            ok = float(value) > 0
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"BANDENG_DB_RANDOM_PAGE_COST must be a positive number or empty, got {text!r}")
+    return value
 
 
 def parse_origins(text: str) -> tuple[str, ...]:
@@ -289,6 +388,13 @@ def connection_config(database_url: str, settings: Settings | None = None) -> st
     # prefix is unknown): measured by bench/counts.py, a grid's bounded count went from
     # 19 ms to 316 ms (a scan of the whole index). Plan every run with its values.
     server_settings.setdefault("plan_cache_mode", "force_custom_plan")
+    # services.reads.inlined writes values into SQL as standard strings (quotes doubled):
+    # a backslash must stay an ordinary character (PostgreSQL's default since 9.1, kept)
+    server_settings["standard_conforming_strings"] = "on"
+    if settings.db_random_page_cost:
+        # data that lives in memory or on SSD: an index read costs little more than a
+        # sequential one (measured: a grid's page of concerns 6.3 ms -> 0.16 ms, bench/)
+        server_settings.setdefault("random_page_cost", settings.db_random_page_cost)
     credentials["server_settings"] = server_settings
     credentials.setdefault("minsize", settings.db_pool_min)
     credentials.setdefault("maxsize", settings.db_pool_max)

@@ -52,6 +52,12 @@ async def issue_token(person_id: int, label: str = "") -> str:
     return token
 
 
+async def token_id(token: str) -> int | None:
+    """The id of a token given in clear (what a webhook registration names), if it exists."""
+    row = await ApiToken.filter(token_hash=hash_token(token)).first()
+    return None if row is None else row.id
+
+
 async def reissue_token(person_id: int, label: str) -> str:
     """A new token for a person, the ones issued before under ``label`` deleted (the demo's)."""
     await ApiToken.filter(person_id=person_id, label=label).delete()

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
@@ -129,6 +130,95 @@ async def estimate(filtered: QuerySet[Any]) -> int:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
+# A page of a list visible through several grants (``scope = X OR scope LIKE 'X/%'``,
+# or the resident's own rows OR their grid's) is read as one branch per grant, each in
+# id order with its own LIMIT, merged (PostgreSQL): an OR cannot be read in id order from
+# any index, so PostgreSQL either sorts every visible row or walks the primary key
+# backwards filtering all rows until it has a page (a grid's newest 20 concerns among
+# a street's: 11,605 rows read, 3-6 ms). Each branch alone is an ordered scan of the
+# (scope_path, id) index (migration 0013) or of the primary key: 0.05-0.2 ms.
+MAX_BRANCHES = 8
+
+
+def _disjuncts(condition: Q) -> list[Q] | None:
+    """The alternatives of an OR condition (nested ORs flattened), else None."""
+    if condition._is_negated:
+        return None
+    if condition.join_type == Q.OR:
+        found: list[Q] = []
+        for child in condition.children:
+            found.extend(_disjuncts(child) or [child])
+        filters: dict[str, Any] = dict(condition.filters)  # the keyword filters, as given
+        found.extend(Q(**{key: value}) for key, value in filters.items())
+        return found
+    if not condition.filters and len(condition.children) == 1:
+        return _disjuncts(condition.children[0])
+    return None
+
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+def renumber(sql: str, offset: int) -> str:
+    """PostgreSQL SQL with its parameters ``$n`` moved to ``$(n + offset)``, to join it with
+    statements whose ``offset`` parameters come first (Tortoise's SQL holds no literal ``$``)."""
+    return _PLACEHOLDER.sub(lambda m: f"${int(m.group(1)) + offset}", sql)
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """The query of one page: ``query`` ordered by id and limited to ``limit`` rows."""
+
+    query: QuerySet[Any]
+    newest_first: bool
+    limit: int
+
+    def sql(self, names: tuple[str, ...] | None = None) -> tuple[Any, str, list[Any]]:
+        """The connection, SQL and parameters that read the page (the fields ``names``,
+        or whole rows); on PostgreSQL an OR condition is read one branch per alternative."""
+        query = self.query if names is None else self.query.values(*names)
+        db, sql, params = parameterized(query)
+        merged = self._merged(db, names)
+        return (db, sql, params) if merged is None else (db, *merged)
+
+    def _merged(self, db: Any, names: tuple[str, ...] | None) -> tuple[str, list[Any]] | None:
+        if db.capabilities.dialect != "postgres":
+            return None
+        query = self.query
+        found = [
+            (at, parts)
+            for at, condition in enumerate(query._q_objects)
+            if (parts := _disjuncts(condition)) is not None and 2 <= len(parts) <= MAX_BRANCHES
+        ]
+        if not found:
+            return None
+        at, parts = found[0]
+        branches: list[str] = []
+        bound: list[Any] = []
+        for part in parts:
+            branch = query._clone()
+            branch._q_objects = [*query._q_objects[:at], part, *query._q_objects[at + 1 :]]
+            _, text, values = parameterized(branch if names is None else branch.values(*names))
+            branches.append("(" + renumber(text, len(bound)) + ")")
+            bound.extend(values)
+        order = "DESC" if self.newest_first else "ASC"
+        merged = (
+            f'SELECT DISTINCT ON ("id") * FROM ({" UNION ALL ".join(branches)}) AS "branches" '
+            f'ORDER BY "id" {order} LIMIT {int(self.limit)}'
+        )
+        return merged, bound
+
+    async def models(self) -> list[Any]:
+        """The page's rows as model objects."""
+        query = self.query
+        query._choose_db_if_not_chosen()
+        merged = self._merged(query._db, None)
+        if merged is None:
+            return list(await query)
+        model, db = query.model, query._db
+        return list(await db.executor_class(model=model, db=db).execute_select(*merged))
+
+
 @dataclass
 class Page:
     list_name: str
@@ -175,7 +265,7 @@ async def paginate(
     after: str | None,
     max_page_size: int,
     newest_first: bool = True,
-    fetch: Callable[[QuerySet[Any]], Awaitable[list[Any]]] | None = None,
+    fetch: Callable[[PageQuery], Awaitable[list[Any]]] | None = None,
     exact_count_limit: int = DEFAULT_EXACT_COUNT_LIMIT,
 ) -> Page:
     """One page of ``queryset`` (which must already be filtered by the policy); ``list_name``
@@ -189,8 +279,8 @@ async def paginate(
         last_id = decode_cursor(after, list_name, newest_first)
         page_query = page_query.filter(**{"id__lt" if newest_first else "id__gt": last_id})
     order = "-id" if newest_first else "id"
-    page_query = page_query.order_by(order).limit(size + 1)
-    rows = list(await page_query) if fetch is None else await fetch(page_query)
+    page = PageQuery(page_query.order_by(order).limit(size + 1), newest_first, size + 1)
+    rows = await page.models() if fetch is None else await fetch(page)
     has_next = len(rows) > size
     return Page(
         list_name, newest_first, rows[:size], has_next, after is not None, queryset, exact_count_limit

@@ -68,11 +68,14 @@ LISTENER_APPLICATION_NAME = "bandeng-identity-listener"
 BUS_APPLICATION_NAME = "bandeng-event-listener"  # services.bus (LISTEN bandeng_events)
 
 
-async def identity_listener_connection(
-    settings: Settings, application_name: str = LISTENER_APPLICATION_NAME
-) -> asyncpg.Connection:
+async def identity_listener_connection(settings: Settings) -> asyncpg.Connection:
     """A connection of its own (outside the pool) for ``LISTEN bandeng_identity``
     (``services.identity_cache``), to the service's database with its connect timeout."""
+    return await listener_connection(settings, LISTENER_APPLICATION_NAME)
+
+
+async def listener_connection(settings: Settings, application_name: str) -> asyncpg.Connection:
+    """A connection outside the pool, named ``application_name`` in ``pg_stat_activity``."""
     credentials = expand_db_url(settings.database_url)["credentials"]
     options = {
         key: credentials[key] for key in ("host", "port", "user", "password", "ssl") if key in credentials

@@ -20,20 +20,24 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import itertools
 import json
+import re
 from collections import OrderedDict, defaultdict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-from tortoise import connections
+from tortoise import connections, fields, timezone
 from tortoise.backends.asyncpg.client import AsyncpgDBClient
 from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.expressions import RawSQL, Subquery
+from tortoise.fields.data import CharEnumFieldInstance
 from tortoise.queryset import QuerySet
 
 from services.authz import RequestAuth, models_by_name
-from services.pagination import parameterized
+from services.pagination import PageQuery, parameterized, renumber
 
 
 @dataclass(frozen=True)
@@ -293,6 +297,49 @@ def converter(resource_model: Any, name: str) -> Callable[[Any], Any] | None:
     return None if name in native else resource_model._meta.fields_map[name].to_python_value
 
 
+def conversion(convert: Callable[[Any], Any]) -> tuple[str, Any]:
+    """What a ``converter`` does, where a shortcut gives the same value: ("enum", the
+    enum class) for an enum column; ("aware", the default zone) for a timestamp column,
+    whose aware value is moved to that zone; ("", None) otherwise."""
+    found = getattr(convert, "__self__", None)
+    if isinstance(found, CharEnumFieldInstance):
+        return "enum", found.enum_type
+    if isinstance(found, fields.DatetimeField) and timezone.get_use_tz():
+        return "aware", timezone.get_default_timezone()
+    return "", None
+
+
+def is_utc(zone: Any) -> bool:
+    """``zone`` is UTC (the offset is always zero)."""
+    return zone is UTC or getattr(zone, "key", None) == "UTC" or str(zone) == "UTC"
+
+
+def json_value(alias: str, kind: str, value: Any) -> str:
+    """PostgreSQL's expression of one answer field of a row of ``alias``, exactly as the
+    compiled path's answer function writes it (``schema.compiled.ObjectPlan.json_fields``):
+    "typename" (the name), "id" (the column as text), "text" and "plain" (the column as
+    it is: text, an integer, a boolean), "enum" (the column mapped to the enum's answers),
+    "utc_iso" (a timestamp as Python's ``isoformat()`` in UTC: microseconds only when
+    not zero)."""
+    if kind == "typename":
+        return _quote_text(value)
+    if kind == "enum":
+        column, answers = value
+        cases = " ".join(f"WHEN {_quote_text(raw)} THEN {_quote_text(answer)}" for raw, answer in answers)
+        return f'CASE "{alias}"."{column}" {cases} END'
+    column = f'"{alias}"."{value}"'
+    if kind == "id":
+        return f"{column}::text"
+    if kind == "utc_iso":
+        utc = f"({column} AT TIME ZONE 'UTC')"
+        micro = f"(extract(microseconds from {utc})::bigint % 1000000)"
+        return (
+            f"to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN {micro} = 0 "
+            f"THEN '' ELSE '.' || lpad({micro}::text, 6, '0') END || '+00:00'"
+        )
+    return column
+
+
 # One pooled connection for the statements of one request (``one_connection``), on
 # PostgreSQL outside a transaction; otherwise each statement goes through Tortoise's client.
 class _Pinned:
@@ -362,9 +409,52 @@ class Statement:
         return await _execute(connections.get(self.connection), self.sql, list(self.params))
 
 
+# A root page's statement is kept per caller and arguments (``schema/compiled.py``), so
+# on PostgreSQL its values can be written into its text: a statement without parameters
+# is planned once per connection and its plan reused (PostgreSQL never re-plans a
+# prepared statement that has no parameters, whatever ``plan_cache_mode`` says), where
+# with parameters it is planned on every run (``force_custom_plan``, see
+# services/config.py): 0.2-0.3 ms of the database's time per request (bench/peer.py's W1
+# and W2). Only values with an exact literal are written (integers, booleans, text
+# without NUL, aware timestamps); any other leaves the statement as it was. Text is a
+# standard SQL string (quotes doubled; ``standard_conforming_strings`` is on for every
+# session, services/config.py), so no value can end the literal.
+
+
+def _literal(value: Any) -> str | None:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, str):
+        return None if "\x00" in value else "'" + str.replace(value, "'", "''") + "'"
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return f"'{value.isoformat()}'::timestamptz"
+    return None
+
+
+def inlined(statement: Statement) -> Statement:
+    """``statement`` with its values written as literals (PostgreSQL), when all can be."""
+    if not statement.params or connections.get(statement.connection).capabilities.dialect != "postgres":
+        return statement
+    literals = [_literal(value) for value in statement.params]
+    if any(literal is None for literal in literals):
+        return statement
+    sql = re.sub(r"\$(\d+)", lambda m: literals[int(m.group(1)) - 1] or "", statement.sql)
+    return Statement(sql, (), statement.connection)
+
+
 def statement(query: QuerySet[Any], names: tuple[str, ...]) -> Statement:
     """The SQL that reads the fields ``names`` of ``query``'s rows."""
     db, sql, params = parameterized(query.values(*names))
+    return Statement(sql, tuple(params), db.connection_name)
+
+
+def page_statement(page: PageQuery, names: tuple[str, ...]) -> Statement:
+    """The SQL that reads the fields ``names`` of a page's rows (``PageQuery.sql``)."""
+    db, sql, params = page.sql(names)
     return Statement(sql, tuple(params), db.connection_name)
 
 
@@ -457,7 +547,7 @@ async def json_children_of(
     parent_ids: Sequence[int],
     order: str,
     first: int,
-    fields: tuple[tuple[str, str, str], ...],
+    fields: tuple[tuple[str, str, Any], ...],
 ) -> dict[int, str]:
     """PostgreSQL: for each parent id, the JSON array of its first ``first`` visible
     children (as ``raw_children_of``), each an object of ``fields`` ((key, "text" or "id",
@@ -469,22 +559,14 @@ async def json_children_of(
 
     def build() -> tuple[str, list]:
         terms = _order_terms(order)
-        columns = {column for _, kind, column in fields if kind != "typename"} | {
-            t.lstrip("-") for t in terms
-        }
+        columns = {
+            value[0] if kind == "enum" else value for _, kind, value in fields if kind != "typename"
+        } | {t.lstrip("-") for t in terms}
         page, params, parents = _per_parent(
             auth.visible(resource), parent_field, order, first, tuple(sorted(columns))
         )
         pairs = ", ".join(
-            f"{_quote_text(name)}, "
-            + (
-                _quote_text(value)
-                if kind == "typename"
-                else f'"page"."{value}"::text'
-                if kind == "id"
-                else f'"page"."{value}"'
-            )
-            for name, kind, value in fields
+            f"{_quote_text(name)}, {json_value('page', kind, value)}" for name, kind, value in fields
         )
         ordering = ", ".join(
             f'"page"."{t.lstrip("-")}" {"DESC" if t.startswith("-") else "ASC"}' for t in terms
@@ -497,6 +579,144 @@ async def json_children_of(
 
     sql, params = _with_ids(_statement(key, build, None, "postgres"), parent_ids, "postgres")
     return {row["parent"]: row["json"] for row in await _execute(db, sql, params) if row["json"] is not None}
+
+
+# ------------------------------------------------------------- nested in one statement
+# On PostgreSQL a root page and its nested relations can be read by ONE statement: each
+# relation is a subquery of its parent's row (the same visibility filter, key and page
+# size as the statements above), whose rows come back as JSON arrays of their columns
+# (``json_build_array``), decoded in Python into the same plain rows the separate
+# statements would have returned. A nested list made of text and ids only is built by
+# PostgreSQL as the answer's JSON itself (``json_build_object``), as ``json_children_of``.
+# Only columns whose JSON form converts back exactly are read this way: integers, text,
+# booleans, timestamps (as microseconds since 1970, whatever the session's time zone)
+# and dates (as days since 2000-01-01).
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DATE_ZERO = date(2000, 1, 1)
+_INT_FIELDS = (fields.IntField, fields.BooleanField)  # BigInt, SmallInt: subclasses of IntField
+_TEXT_FIELDS = (fields.CharField, fields.TextField)  # CharEnumField: a CharField
+
+
+def json_encoding(model: Any, name: str) -> str | None:
+    """How field ``name`` of ``model`` travels in a nested JSON array: "plain", "datetime",
+    "date"; None when its JSON form would not convert back exactly (floats, JSON)."""
+    found = model._meta.fields_map.get(name)
+    if isinstance(found, (*_INT_FIELDS, *_TEXT_FIELDS)):
+        return "plain"
+    if isinstance(found, fields.DatetimeField):
+        return "datetime"
+    if isinstance(found, fields.DateField):
+        return "date"
+    return None
+
+
+def _decode_datetime(value: Any) -> Any:
+    return None if value is None else _EPOCH + timedelta(microseconds=value)
+
+
+def _decode_date(value: Any) -> Any:
+    return None if value is None else _DATE_ZERO + timedelta(days=value)
+
+
+DECODERS: dict[str, Callable[[Any], Any] | None] = {
+    "plain": None,
+    "datetime": _decode_datetime,
+    "date": _decode_date,
+}
+
+
+def _encoded(alias: str, name: str, encoding: str) -> str:
+    column = f'"{alias}"."{name}"'
+    if encoding == "datetime":
+        return f"(extract(epoch from {column}) * 1000000)::bigint"
+    if encoding == "date":
+        return f"({column} - DATE '2000-01-01')"
+    return column
+
+
+@dataclass(frozen=True)
+class Nested:
+    """A relation read inside its parent's statement. ``many``: the first ``first``
+    visible rows of ``resource`` whose ``column`` holds the parent's id, by ``order``;
+    otherwise the visible row whose id is in the parent's ``column``. Each row is a JSON
+    array: ``names`` (as ``encodings`` say), then each of ``nested``'s value. With
+    ``fields`` ((key, "text" or "id", column) or (key, "typename", name)) a list is
+    built as the answer's JSON objects instead (a root page's lists of leaves)."""
+
+    resource: str
+    many: bool
+    column: str
+    names: tuple[str, ...]
+    encodings: tuple[str, ...]
+    nested: tuple[Nested, ...] = ()
+    order: str = "id"
+    first: int = 0
+    fields: tuple[tuple[str, str, Any], ...] | None = None
+
+
+def _bound_to(sql: str, params: list[Any], position: int, expression: str) -> tuple[str, list[Any]]:
+    """``sql`` with its parameter ``$position`` (used once) replaced by ``expression``,
+    the later parameters renumbered down by one."""
+    pattern = re.compile(rf"\${position}(?!\d)")
+    assert len(pattern.findall(sql)) == 1, sql
+    sql = pattern.sub(lambda m: expression, sql)
+    sql = re.sub(r"\$(\d+)", lambda m: f"${int(m.group(1)) - (int(m.group(1)) > position)}", sql)
+    return sql, params[: position - 1] + params[position:]
+
+
+def nested_sql(auth: RequestAuth, nested: Nested, outer: str, counter: Any, params: list[Any]) -> str:
+    """The subquery (a JSON value) of ``nested`` for the row ``outer`` (an alias); its
+    parameters are appended to ``params``."""
+    alias = f"n{next(counter)}"
+    visible = auth.visible(nested.resource)
+    selected = set(nested.names)
+    if nested.many:
+        terms = _order_terms(nested.order)
+        selected |= {t.lstrip("-") for t in terms}
+        query = visible.filter(**{nested.column: _ANY}).order_by(*terms).values(*sorted(selected))
+        link = f'"{outer}"."id"'
+    else:
+        query = visible.filter(id=_ANY).values(*sorted(selected))
+        link = f'"{outer}"."{nested.column}"'
+    _, sql, own = parameterized(query)
+    sql, own = _bound_to(sql, own, own.index(_ANY) + 1, link)
+    if nested.many:
+        sql += f" LIMIT {int(nested.first)}"
+    sql = renumber(sql, len(params))
+    params.extend(own)
+    if nested.fields is not None:
+        pairs = ", ".join(
+            f"{_quote_text(key)}, {json_value(alias, kind, value)}" for key, kind, value in nested.fields
+        )
+        value = f"json_build_object({pairs})"
+    else:
+        parts = [_encoded(alias, n, e) for n, e in zip(nested.names, nested.encodings, strict=True)]
+        parts += [nested_sql(auth, inner, alias, counter, params) for inner in nested.nested]
+        value = f"json_build_array({', '.join(parts)})"
+    if not nested.many:
+        return f'(SELECT {value} FROM ({sql}) AS "{alias}")'
+    ordering = ", ".join(
+        f'"{alias}"."{t.lstrip("-")}" {"DESC" if t.startswith("-") else "ASC"}'
+        for t in _order_terms(nested.order)
+    )
+    return f'(SELECT json_agg({value} ORDER BY {ordering}) FROM ({sql}) AS "{alias}")'
+
+
+def folded_page_statement(
+    auth: RequestAuth, page: PageQuery, names: tuple[str, ...], folds: Sequence[Nested]
+) -> Statement:
+    """A root page with its nested relations (``Nested``) in one statement (PostgreSQL):
+    the page's columns ``names``, then one column ``_f<i>`` per fold (JSON as text)."""
+    db, sql, params = page.sql(names)
+    params = list(params)
+    counter = itertools.count(1)
+    columns = [
+        f'({nested_sql(auth, fold, "n0", counter, params)})::text AS "_f{i}"' for i, fold in enumerate(folds)
+    ]
+    order = "DESC" if page.newest_first else "ASC"
+    folded = f'SELECT "n0".*, {", ".join(columns)} FROM ({sql}) AS "n0" ORDER BY "n0"."id" {order}'
+    return Statement(folded, tuple(params), db.connection_name)
 
 
 def _quote_text(text: str) -> str:

@@ -54,8 +54,9 @@ from models.mediation import (
     Workstation,
 )
 from models.org import PATH_LETTER, OrgUnit, UnitKind
-from models.people import Person, RoleAssignment
+from models.people import ApiToken, Person, RoleAssignment
 from models.rounds import GridRound, GridRoundEvent
+from models.webhooks import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from policies import scopes, vocabulary
 from policies.authorizer import Actor, Assignment, Authorizer
 from policies.loader import load_policy
@@ -145,6 +146,10 @@ RECORD_MODELS: dict[str, tuple[type, str | None]] = {
     # --- rounds log
     "GridRound": (GridRound, None),
     "GridRoundEvent": (GridRoundEvent, "GridRound"),
+    # --- signed webhooks (an endpoint names the world's one token)
+    "WebhookEndpoint": (WebhookEndpoint, None),
+    "WebhookDelivery": (WebhookDelivery, "WebhookEndpoint"),
+    "WebhookAttempt": (WebhookAttempt, "WebhookDelivery"),
 }
 # Organisations an assignment may act for; ids 1-3, a few of which exist in every world.
 AFFILIATIONS = [("workstation", 1), ("workstation", 2), ("court", 1), ("court", 2), ("alliance_unit", 1)]
@@ -267,6 +272,9 @@ def worlds(draw) -> WorldSpec:
     recs["LegalConsultation"] = records(0, 3, linked=True)
     recs["GridRound"] = records(1, 4)
     recs["GridRoundEvent"] = records(0, 3, "GridRound")
+    recs["WebhookEndpoint"] = records(1, 3)
+    recs["WebhookDelivery"] = records(1, 3, "WebhookEndpoint")
+    recs["WebhookAttempt"] = records(0, 3, "WebhookDelivery")
     return WorldSpec(tuple(units), tuple(people), recs)
 
 
@@ -350,6 +358,10 @@ TRAP_WORLD = WorldSpec(
         # --- rounds log: the grid worker's own (grid 41), a colleague's, another grid's
         "GridRound": (RecordSpec(5, 1), RecordSpec(5, 0), RecordSpec(6, 1), RecordSpec(8, None)),
         "GridRoundEvent": (RecordSpec(5, 1, 0), RecordSpec(6, 1, 2), RecordSpec(8, None, 3)),
+        # --- signed webhooks: the court account's endpoint (person 7), the staff's (9), the admin's log
+        "WebhookEndpoint": (RecordSpec(None, 7), RecordSpec(None, 9), RecordSpec(None, None)),
+        "WebhookDelivery": (RecordSpec(None, 7, 0), RecordSpec(None, 9, 1), RecordSpec(2, 4, 2)),
+        "WebhookAttempt": (RecordSpec(None, 7, 0), RecordSpec(None, 9, 1)),
     },
 )
 
@@ -419,6 +431,7 @@ async def build_world(world: WorldSpec) -> BuiltWorld:
         ]
     )
     await Court.bulk_create([Court(id=i, name=f"court {i}") for i in (1, 2, 3)])
+    await ApiToken.create(id=1, person_id=1, token_hash="the-world-token")  # --- signed webhooks
 
     def person_id(index: int | None) -> int | None:
         return None if index is None else index + 1
@@ -493,6 +506,16 @@ async def build_world(world: WorldSpec) -> BuiltWorld:
                 "LegalConsultation": {"question": "q", "asked_on": "2026-01-01"},
                 "GridRound": {"unit_id": fk_unit, "kind": "visit", "walked_at": "2026-01-01T10:00:00+00:00"},
                 "GridRoundEvent": {"round_id": fk_parent, "action": "record"},
+                # --- signed webhooks
+                "WebhookEndpoint": {"token_id": 1, "url": "https://x.example/h", "secret": "s" * 16},
+                "WebhookDelivery": {
+                    "endpoint_id": fk_parent,
+                    "source": "MediationEvent",
+                    "event_id": n + 1,
+                    "event_type": "opened",
+                    "body": "{}",
+                },
+                "WebhookAttempt": {"delivery_id": fk_parent, "number": 1, "duration_ms": 1},
             }[resource]
             if resource == "Workstation":
                 common = {k: v for k, v in common.items() if k in ("id", "scope_path", "owner_id")}
@@ -515,7 +538,7 @@ async def _advance_id_sequences() -> None:
     a later test that adds rows without truncating cannot collide with this world."""
     if not is_postgres():
         return
-    tables = [OrgUnit, Person, Court, *(model for model, _ in RECORD_MODELS.values())]
+    tables = [OrgUnit, Person, Court, ApiToken, *(model for model, _ in RECORD_MODELS.values())]
     await connections.get("default").execute_script(
         "; ".join(
             f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM \"{t}\""

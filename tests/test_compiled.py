@@ -251,19 +251,22 @@ W3 = "{ me { name } }"
 
 
 @pytest.mark.parametrize(
-    ("role", "query", "depth"),
+    ("role", "query", "depth", "on_postgres"),
     [
-        ("street_official_xu", W1, 2),
-        ("grid_worker_chen", W2, 2),
-        ("resident_wang", W3, 0),
+        ("street_official_xu", W1, 2, 1),
+        ("grid_worker_chen", W2, 2, 1),
+        ("resident_wang", W3, 0, 0),
         (
             "secretary_zhang",
             "{ concerns(first: 5) { totalCount nodes { title unit { name parent { name } } } } }",
             3,
+            1,  # a first page with no next page is its own count
         ),
     ],
 )
-async def test_statements_per_read_at_most_depth_plus_one(demo, settings, count_queries, role, query, depth):
+async def test_statements_per_read_at_most_depth_plus_one(
+    demo, settings, count_queries, role, query, depth, on_postgres
+):
     """One statement per nesting level (relations to one resource at one level share it),
     plus one (a count), the caller's identity included once it is cached (PostgreSQL, with
     the app's lifespan running its listener): at any page size. SQLite keeps no identity
@@ -287,6 +290,10 @@ async def test_statements_per_read_at_most_depth_plus_one(demo, settings, count_
     # BANDENG_EXACT_COUNT_LIMIT rows: two statements (docs/operations.md, "Counts at scale").
     count = 1 if is_postgres() and "totalCount" in query else 0
     assert counter.count <= depth + 1 + count + (0 if cached else 1), counter.statements
+    if is_postgres():
+        # a page and its nested relations in one statement (schema/compiled.py, "folds"),
+        # plus the count's two
+        assert counter.count == on_postgres, counter.statements
 
 
 async def test_statements_do_not_grow_with_the_page(demo, count_queries):
@@ -317,3 +324,78 @@ async def test_an_error_is_the_reference_executors(demo):
         body = await gql(client, "{ concerns(first: 1000) { nodes { title } } }")
         assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert compiled.STATS["fell_back"] - before.get("fell_back", 0) == 3
+
+
+async def test_a_kept_page_statement_holds_its_values_as_exact_literals(mutable_demo):
+    """A root page's statement is kept per caller and arguments; on PostgreSQL its values
+    are then written into its text (no parameters, so its plan is reused). Text that could
+    end or bend a literal (quotes, backslashes, ``$1``, LIKE's wildcards) matches exactly
+    what it matches as a parameter, and the second answer is the first."""
+    from models.concerns import Concern
+
+    demo = mutable_demo
+    tricky = "it's \\ $1 %_ ''; DROP TABLE concern; --"
+    concern = await Concern.filter(scope_path__startswith="/").first()
+    assert concern is not None
+    await Concern.filter(id=concern.id).update(title=f"a {tricky} b")
+    query = "query { concerns(first: 5, search: " + json.dumps(tricky) + ") { nodes { id title } } }"
+    async with demo.client("street_official_xu") as client:
+        answers = [await gql(client, query) for _ in range(3)]
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0]["data"]["concerns"]["nodes"] == [{"id": str(concern.id), "title": f"a {tricky} b"}]
+    kept = [
+        statement
+        for statement, _ in compiled._PAGES.values()
+        if "DROP TABLE" in statement.sql + "".join(map(str, statement.params))
+    ]
+    assert kept, "the page's statement was kept"
+    if is_postgres():
+        assert all(statement.params == () for statement in kept)
+    assert await Concern.all().count() > 1  # the table is still there
+
+
+async def test_lists_written_by_postgres_are_the_answer_functions(mutable_demo, count_queries):
+    """A root row's list of leaves is written as JSON by PostgreSQL (enums by their
+    answers, timestamps as Python's ``isoformat()`` in UTC, microseconds only when not
+    zero): the same text the answer function writes, checked here against the stored
+    values (and against the reference executor by verify mode)."""
+    from datetime import UTC, datetime
+
+    from models.concerns import ConcernEvent
+
+    demo = mutable_demo
+    events = list(await ConcernEvent.all().order_by("id").limit(3))
+    assert len(events) == 3
+    moments = [
+        datetime(2026, 3, 1, 8, 0, 0, 0, tzinfo=UTC),
+        datetime(2026, 3, 1, 8, 0, 1, 5, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 59, 59, 123456, tzinfo=UTC),
+    ]
+    for event, moment in zip(events, moments, strict=True):
+        await ConcernEvent.filter(id=event.id).update(created_at=moment)
+    query = "{ concerns(first: 50) { nodes { id events(first: 50) { id kind toStatus createdAt } } } }"
+    async with demo.client("street_official_xu") as client:
+        await gql(client, query)
+        with count_queries() as counter:
+            body = await gql(client, query)
+    written = {e["id"]: e for n in body["data"]["concerns"]["nodes"] for e in n["events"]}
+    for event, moment in zip(events, moments, strict=True):
+        assert written[str(event.id)]["createdAt"] == moment.isoformat()
+        assert written[str(event.id)]["kind"] == event.action
+    if is_postgres():  # one statement for the page and its lists (and the caller's identity)
+        (page,) = [sql for sql in counter.statements if '"_f0"' in sql]
+        assert "to_char(" in page and "CASE" in page, page
+
+
+@pytest.mark.parametrize("operation_name", [None, "Councils"])
+async def test_a_named_query_takes_the_fast_path_with_or_without_its_name(demo, operation_name):
+    """The plan is kept under the operationName the request gave, so a named query sent
+    without one is answered from its plan the second time too."""
+    query = "query Councils { councils(first: 2) { nodes { name } } }"
+    body = {"query": query} if operation_name is None else {"query": query, "operationName": operation_name}
+    async with demo.client("street_official_xu") as client:
+        first = (await client.post("/graphql", json=body)).json()
+        before = compiled.STATS["fast"]
+        again = (await client.post("/graphql", json=body)).json()
+    assert again == first and "errors" not in first
+    assert compiled.STATS["fast"] == before + 1

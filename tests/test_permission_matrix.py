@@ -162,6 +162,9 @@ RD_G1 = rows("rounds", "chen_visit", "chen_patrol")
 RD_FULU = rows("rounds", "chen_visit", "chen_patrol", "liu_patrol")
 
 WS_FULU = rows("workstations", "fulu")
+# --- signed webhooks: the court's endpoint (paused), seeded for its partner token
+WH_COURT = rows("webhooks", "court")
+WH_NONE = rows("webhooks")
 WS_ALL = rows("workstations", "fulu", "duji")
 
 # --- councils loop / alliance
@@ -213,6 +216,9 @@ QUERY_MATRIX: dict[str, tuple[Cell, ...]] = {
     # --- rounds log (网格员走访/巡查日志)
     "gridRounds":        (FORBID, RD_G1, RD_FULU, FORBID, RD_FULU, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
     "gridRound":         (FORBID, RD_G1, RD_FULU, FORBID, RD_FULU, FORBID, FORBID, UNAUTH, FORBID, FORBID, FORBID),
+    # --- signed webhooks: admins see every endpoint, a partner account its own
+    "webhookEndpoints":  (FORBID, FORBID, FORBID, FORBID, FORBID, WH_COURT, WH_NONE, UNAUTH, FORBID, FORBID, WH_COURT),
+    "webhookDeliveries": (FORBID, FORBID, FORBID, FORBID, FORBID, OK, OK, UNAUTH, FORBID, FORBID, OK),
 }
 
 # statistics: which sections each role may read (the others come back null + FORBIDDEN)
@@ -391,6 +397,16 @@ MUTATION_MATRIX: dict[str, dict[str, tuple[str, ...]]] = {
         "workstation=fulu unit=xinqing":       (NOTFND, NOTFND, NOTFND, OK, FORBID, FORBID, FORBID, UNAUTH, FORBID, NOTFND, FORBID),
         "workstation=duji unit=duji":          (NOTFND, NOTFND, NOTFND, NOTFND, NOTFND, FORBID, FORBID, UNAUTH, FORBID, NOTFND, NOTFND),
     },
+    # --- signed webhooks: only admins register and pause; a partner replays its own
+    "registerWebhook": {
+        "token=court":                         (FORBID, FORBID, FORBID, FORBID, FORBID, OK,     FORBID, UNAUTH, FORBID, FORBID, FORBID),
+    },
+    "setWebhookActive": {
+        "endpoint=court":                      (FORBID, FORBID, FORBID, FORBID, FORBID, OK,     NOTFND, UNAUTH, FORBID, FORBID, FORBID),
+    },
+    "replayWebhookDeliveries": {
+        "endpoint=court":                      (FORBID, FORBID, FORBID, FORBID, FORBID, OK,     NOTFND, UNAUTH, FORBID, FORBID, OK),
+    },
 }
 # fmt: on
 
@@ -468,6 +484,7 @@ LOOKUP_KINDS = {
 }
 LIST_FIELDS |= {"mediationCases", "mediators", "workstations", "outreachEvents", "legalConsultations"}
 LIST_FIELDS |= {"gridRounds"}
+LIST_FIELDS |= {"webhookEndpoints"}
 MISSING_ID = "987654"  # no seeded row has it
 
 
@@ -543,6 +560,7 @@ ADMIN_DOCUMENTS = {
     "explainAccess": 'query($p: ID!) { explainAccess(personId: $p, resource: "Concern", action: "read") '
     "{ allowed decidingRules { rule line } listFilter } }",
     "auditLog": "{ auditLog(first: 5) { totalCount nodes { id decision } } }",
+    "webhookDeliveries": "{ webhookDeliveries(first: 5) { totalCount nodes { id status } } }",
 }
 
 
@@ -661,6 +679,10 @@ WRITES = {
     "recordGridRound": {"grid_round": 1, "grid_round_event": 1},
     # the round followed up, and the concern its finding became, with its first event
     "raiseConcernFromRound": {"grid_round_event": 1, "concern": 1, "concern_event": 1},
+    # --- signed webhooks (a replay from beyond the last event queues nothing)
+    "registerWebhook": {"webhook_endpoint": 1},
+    "setWebhookActive": {},
+    "replayWebhookDeliveries": {},
 }
 # --- councils loop / alliance: what one successful call changes in place (one row each)
 UPDATES = {
@@ -671,6 +693,7 @@ UPDATES = {
     "closeVote": {"vote"},
     "updateAllianceUnit": {"alliance_unit"},
     "raiseConcernFromRound": {"grid_round"},
+    "setWebhookActive": {"webhook_endpoint"},
 }
 
 # A concern's way to the end: each step changes its concern, records one event (and, for
@@ -757,6 +780,11 @@ MUTATION_DOCUMENTS = {
     "recordGridRound": "mutation($input: RecordGridRoundInput!) { recordGridRound(input: $input) { id } }",
     "raiseConcernFromRound": "mutation($input: RaiseConcernFromRoundInput!) { raiseConcernFromRound("
     "input: $input) { ... on GridRound { id } ... on InvalidTransition { message } } }",
+    # --- signed webhooks
+    "registerWebhook": "mutation($input: RegisterWebhookInput!) { registerWebhook(input: $input) { id secret } }",
+    "setWebhookActive": "mutation($input: SetWebhookActiveInput!) { setWebhookActive(input: $input) { id } }",
+    "replayWebhookDeliveries": "mutation($input: ReplayWebhookInput!) { replayWebhookDeliveries("
+    "input: $input) { id replayed } }",
 }
 
 
@@ -873,6 +901,13 @@ def mutation_input(demo: Demo, mutation: str, target: dict[str, str], person_key
             "note": "矩阵",
             **extra,
         }
+    if mutation == "registerWebhook":
+        token_id = demo.world.webhooks[target["token"]].token_id
+        return {"tokenId": str(token_id), "url": "https://court.example.invalid/matrix"}
+    if mutation == "setWebhookActive":
+        return {"endpointId": demo.id("webhooks", target["endpoint"]), "active": True}
+    if mutation == "replayWebhookDeliveries":
+        return {"endpointId": demo.id("webhooks", target["endpoint"]), "sinceEventId": MISSING_ID}
     if mutation == "recordGridRound":
         return {
             "unitId": demo.id("units", target["unit"]),

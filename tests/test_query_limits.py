@@ -20,7 +20,7 @@ from models.councils import Meeting
 from schema import limits
 from schema.root import build_schema
 from services.config import Settings
-from tests.conftest import error_codes, gql
+from tests.conftest import error_codes, gql, is_postgres
 
 FAN_OUT = "{councils{nodes{meetings{council{meetings{council{meetings{council{meetings{id}}}}}}}}}}"
 LIMIT_CODES = {"QUERY_TOO_DEEP", "TOO_MANY_ALIASES", "TOO_MANY_DIRECTIVES", "QUERY_TOO_COSTLY"}
@@ -242,8 +242,9 @@ async def test_nested_first_applies_per_parent_in_one_statement_per_level(mutabl
         # first 10 by start time: the earliest of each council, the same as the root list's
         first = await gql(client, "{ councils(first: 10) { nodes { meetings(first: 1) { startsAt } } } }")
     # the token with its roles (one statement, none when cached), the councils page, one
-    # statement for every council's meetings
-    assert counts == {3: 3, None: 3, 100: 3}
+    # statement for every council's meetings; on PostgreSQL the page and its meetings are
+    # one statement (schema/compiled.py, "folds")
+    assert counts == dict.fromkeys((3, None, 100), 2 if is_postgres() else 3)
     assert all(len(c["meetings"]) <= 1 for c in first["data"]["councils"]["nodes"])
 
 
