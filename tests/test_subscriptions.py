@@ -20,7 +20,7 @@ from app import live as app_live
 from models.concerns import Concern
 from policies.authorizer import Authorizer
 from policies.store import build_checked
-from services import identity
+from services import identity, metrics
 from services.authz import RequestAuth
 from services.bus import open_subscriptions
 from services.errors import Forbidden, NotFound
@@ -394,13 +394,15 @@ async def test_a_refused_step_publishes_nothing(mutable_demo, app):
 
 
 async def test_open_subscriptions_are_counted(demo, app):
-    before = open_subscriptions()
+    before, gauge = open_subscriptions(), metrics.SUBSCRIPTIONS_OPEN._value.get()
     async with connect(app, demo.tokens["secretary_zhang"]) as socket:
         await socket.subscribe(FIELDS["meetingChanged"])
         await wait_for_subscriptions(app.state.bus, 1)
         assert open_subscriptions() == before + 1
+        assert metrics.SUBSCRIPTIONS_OPEN._value.get() == gauge + 1  # bandeng_subscriptions_open
     await bus_empty(app.state.bus)
     assert open_subscriptions() == before
+    assert metrics.SUBSCRIPTIONS_OPEN._value.get() == gauge
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
