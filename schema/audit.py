@@ -10,7 +10,7 @@ from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from services import audit, webhooks
+from services import audit
 from services.errors import BadUserInput, BandengError, is_database_down
 
 # Mutation root field -> (resource, action) it performs; a test keeps this complete.
@@ -66,8 +66,6 @@ def audited(field: str, resource: str, action: str | Callable[[object], str]) ->
                 refusal = getattr(result, "audit_code", None)
                 if refusal:  # a typed business refusal: allowed by the policy, refused by the state
                     entry.code = refusal
-                else:  # committed: a step's event may be waiting in the webhooks' outbox
-                    webhooks.wake()
                 return result
             finally:
                 # A change stored its record with it; a refusal or failure changed nothing and

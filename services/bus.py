@@ -211,6 +211,14 @@ class Bus:
 
 
 _live_buses: weakref.WeakSet[Bus] = weakref.WeakSet()
+# Called with every batch of committed notices of this process (``on_publish``): the
+# webhooks' worker looks at its outbox at once after a mediation step.
+_on_publish: list[Callable[[list[Notice]], None]] = []
+
+
+def on_publish(callback: Callable[[list[Notice]], None]) -> None:
+    """Call ``callback`` with the notices of every step this process commits."""
+    _on_publish.append(callback)
 
 
 def open_subscriptions() -> int:
@@ -264,6 +272,11 @@ def _in_foreign_transaction() -> bool:
 async def publish(notices: list[Notice]) -> None:
     """Committed notices to every bus: on PostgreSQL through ``NOTIFY`` to every listening
     one (every instance), directly to the others of this process. Never raises."""
+    for callback in _on_publish:
+        try:
+            callback(notices)
+        except Exception as exc:  # a hook must not undo what is committed
+            log.warning("a publish hook failed: %r", exc)
     for notice in notices:
         for bus in list(_live_buses):
             if not bus.listening:
